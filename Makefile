@@ -1,0 +1,40 @@
+# Needs only python3 (>= 3.11) and make: every target creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+IMAGES ?= ../shared/images
+
+.PHONY: help install demo test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with its test and dev tools
+
+demo: $(STAMP) ## Run the main job on the sample images (offline)
+	$(BIN)/afarensis-vision demo $(IMAGES)
+
+test: $(STAMP) ## Run the test suite (offline)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format and fix imports
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --select I --fix .
+
+bench: $(STAMP) ## Run the benchmarks (not part of make test)
+	$(BIN)/python benchmarks/bench_prepare_image.py
+
+clean: ## Remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,128 @@
+"""Chat Completions responses and stream chunks to LangChain results.
+
+Pure functions: a parsed JSON body in, a ``ChatResult`` or ``ChatGenerationChunk`` out. Metadata
+that LangChain merges by string concatenation (``model_name``, ``finish_reason``,
+``system_fingerprint``) is put on exactly one stream chunk: the one that carries
+``finish_reason``. Usage is put on exactly one chunk too: the last, ``choices: []`` one that
+``stream_options.include_usage`` asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    InvalidToolCall,
+    ToolCall,
+    ToolCallChunk,
+)
+from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+PROVIDER = "afarensis"
+
+
+def usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
+    """The API's ``usage`` object as LangChain ``UsageMetadata``."""
+    if not usage:
+        return None
+    input_tokens = int(usage.get("prompt_tokens") or 0)
+    output_tokens = int(usage.get("completion_tokens") or 0)
+    result = UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=int(usage.get("total_tokens") or input_tokens + output_tokens),
+    )
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    details = InputTokenDetails()
+    if prompt_details.get("cached_tokens") is not None:
+        details["cache_read"] = int(prompt_details["cached_tokens"])
+    if prompt_details:
+        result["input_token_details"] = details
+    return result
+
+
+def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for raw in raw_calls:
+        function = raw.get("function") or {}
+        name, arguments, call_id = function.get("name"), function.get("arguments"), raw.get("id")
+        try:
+            args = json.loads(arguments) if arguments else {}
+            if not isinstance(args, dict):
+                raise TypeError("tool-call arguments must be a JSON object")
+            calls.append(tool_call(name=name or "", args=args, id=call_id))
+        except (TypeError, ValueError) as exc:
+            invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error=str(exc)))
+    return calls, invalid
+
+
+def _metadata(body: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+    return {
+        "model_name": body.get("model"),
+        "finish_reason": finish_reason,
+        "system_fingerprint": body.get("system_fingerprint"),
+        "id": body.get("id"),
+        "model_provider": PROVIDER,
+    }
+
+
+def parse_completion(body: dict[str, Any]) -> ChatResult:
+    """A ``CreateChatCompletionResponse`` body as a ``ChatResult`` (one generation per choice)."""
+    usage = usage_metadata(body.get("usage"))
+    generations = []
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        calls, invalid = _tool_calls(message.get("tool_calls") or [])
+        ai = AIMessage(
+            content=message.get("content") or "",
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=usage,
+            response_metadata=_metadata(body, choice.get("finish_reason")),
+        )
+        if message.get("refusal"):
+            ai.additional_kwargs["refusal"] = message["refusal"]
+        generations.append(ChatGeneration(message=ai))
+    llm_output = {"token_usage": body.get("usage"), "model_name": body.get("model")}
+    return ChatResult(generations=generations, llm_output=llm_output)
+
+
+def _tool_call_chunks(raw_calls: list[dict[str, Any]]) -> list[ToolCallChunk]:
+    return [
+        tool_call_chunk(
+            name=(raw.get("function") or {}).get("name"),
+            args=(raw.get("function") or {}).get("arguments"),
+            id=raw.get("id"),
+            index=raw.get("index"),
+        )
+        for raw in raw_calls
+    ]
+
+
+def parse_chunk(body: dict[str, Any]) -> ChatGenerationChunk | None:
+    """One ``CreateChatCompletionStreamResponse`` event as a chunk (None if it carries nothing)."""
+    usage = usage_metadata(body.get("usage"))
+    choices = body.get("choices") or []
+    if not choices:
+        if usage is None:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    finish_reason = choice.get("finish_reason")
+    metadata: dict[str, Any] = {"model_provider": PROVIDER}
+    if finish_reason is not None:
+        metadata = _metadata(body, finish_reason)
+    message = AIMessageChunk(
+        content=delta.get("content") or "",
+        tool_call_chunks=_tool_call_chunks(delta.get("tool_calls") or []),
+        usage_metadata=usage,
+        response_metadata=metadata,
+    )
+    return ChatGenerationChunk(message=message)

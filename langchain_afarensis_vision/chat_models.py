@@ -1,0 +1,280 @@
+"""``ChatAfarensis``: the LangChain chat model for Afarensis GPT-4 with Vision."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from functools import cached_property
+from typing import Any, Literal
+
+import httpx2
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import ConfigDict, Field, SecretStr
+
+from langchain_afarensis_vision import _contract, _structured, _tokens
+from langchain_afarensis_vision._contract import Detail
+from langchain_afarensis_vision._messages import ImageOptions, to_wire_messages
+from langchain_afarensis_vision._responses import PROVIDER, parse_chunk, parse_completion
+from langchain_afarensis_vision._transport import RetryPolicy, Transport
+from langchain_afarensis_vision.errors import AfarensisError
+
+_COMPLETIONS = "/chat/completions"
+
+
+class ChatAfarensis(BaseChatModel):
+    """Afarensis GPT-4 with Vision as a LangChain chat model.
+
+    Example:
+        ```python
+        from langchain_core.messages import HumanMessage
+        from langchain_afarensis_vision import ChatAfarensis
+
+        model = ChatAfarensis()  # reads AFARENSIS_API_KEY and AFARENSIS_BASE_URL
+        model.invoke([HumanMessage(content=[
+            {"type": "text", "text": "What's in this image?"},
+            {"type": "image", "url": "https://example.com/photo.jpg"},
+        ])])
+        ```
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model: str = _contract.DEFAULT_MODEL
+    """Model name sent in every request (a per-call ``model=`` overrides it)."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env(_contract.API_KEY_ENV, default=None)
+    )
+    """API key; read from ``AFARENSIS_API_KEY``. Checked when a request is made."""
+    base_url: str = Field(
+        default_factory=from_env(_contract.BASE_URL_ENV, default=_contract.DEFAULT_BASE_URL)
+    )
+    """API base URL ending in ``/v1``; read from ``AFARENSIS_BASE_URL``."""
+    max_tokens: int | None = 1024
+    """Most tokens to generate. Always sent: the preview model's own default is very short."""
+    temperature: float | None = None
+    """Sampling temperature (the API's default when None)."""
+    stop: list[str] | None = None
+    """Stop sequences."""
+    timeout: float | None = 60.0
+    """Seconds to wait for a response (per attempt)."""
+    max_retries: int = 2
+    """Retries on 429, 5xx, connection errors and timeouts, with backoff and jitter."""
+    image_detail: Detail = "auto"
+    """Detail level for images that name none: ``auto``, ``low`` or ``high``."""
+    image_first_frame: bool = False
+    """Send the first frame of animated GIF/WEBP/PNG images instead of refusing them."""
+    streaming: bool = False
+    """Stream answers by default (``invoke`` goes through ``stream``)."""
+    stream_usage: bool = True
+    """Ask for token usage at the end of streamed answers."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Other request-body parameters (e.g. ``top_p``, ``seed``)."""
+    default_headers: dict[str, str] | None = None
+    """Headers added to every request."""
+    http_client: httpx2.Client | None = Field(default=None, exclude=True)
+    """An ``httpx2.Client`` to use instead of the package's own."""
+    http_async_client: httpx2.AsyncClient | None = Field(default=None, exclude=True)
+    """An ``httpx2.AsyncClient`` to use instead of the package's own (one per event loop)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "afarensis-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": self.stop,
+            "image_detail": self.image_detail,
+            "image_first_frame": self.image_first_frame,
+            **self.model_kwargs,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider=PROVIDER,
+            ls_model_name=kwargs.get("model", self.model),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
+        )
+        if ls_stop := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = ls_stop
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return ModelProfile(
+            max_input_tokens=_contract.CONTEXT_WINDOW,
+            max_output_tokens=_contract.MAX_OUTPUT_TOKENS,
+            text_inputs=True,
+            image_inputs=True,
+            image_url_inputs=True,
+            image_tool_message=True,
+            pdf_inputs=False,
+            audio_inputs=False,
+            video_inputs=False,
+            text_outputs=True,
+            tool_calling=True,
+            tool_choice=True,
+            tool_call_streaming=True,
+            structured_output=True,
+        )
+
+    # -- request building ---------------------------------------------------------------------
+
+    @cached_property
+    def _transport(self) -> Transport:
+        return Transport(
+            base_url=self.base_url,
+            api_key=self._require_api_key,
+            timeout=self.timeout,
+            policy=RetryPolicy(max_retries=self.max_retries),
+            headers=self.default_headers,
+            client=self.http_client,
+            async_client=self.http_async_client,
+        )
+
+    def _require_api_key(self) -> str:
+        if self.api_key is None or not self.api_key.get_secret_value():
+            msg = (
+                f"No Afarensis API key: set the {_contract.API_KEY_ENV} environment variable "
+                "or pass api_key= to ChatAfarensis."
+            )
+            raise AfarensisError(msg)
+        return self.api_key.get_secret_value()
+
+    def _payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any
+    ) -> dict[str, Any]:
+        options = ImageOptions(detail=self.image_detail, first_frame=self.image_first_frame)
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_wire_messages(messages, options),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": stop or self.stop,
+            **self.model_kwargs,
+            **kwargs,
+        }
+        if stream:
+            payload["stream"] = True
+            if self.stream_usage:
+                payload["stream_options"] = {"include_usage": True}
+        return {key: value for key, value in payload.items() if value is not None}
+
+    # -- the four entry points: build payload -> send -> parse ------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        payload = self._payload(messages, stop, stream=False, **kwargs)
+        return parse_completion(self._transport.post(_COMPLETIONS, payload))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        payload = self._payload(messages, stop, stream=False, **kwargs)
+        return parse_completion(await self._transport.apost(_COMPLETIONS, payload))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        payload = self._payload(messages, stop, stream=True, **kwargs)
+        for event in self._transport.stream(_COMPLETIONS, payload):
+            if chunk := parse_chunk(event):
+                if run_manager:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        payload = self._payload(messages, stop, stream=True, **kwargs)
+        async for event in self._transport.astream(_COMPLETIONS, payload):
+            if chunk := parse_chunk(event):
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+    # -- tools, structured output, token counting ---------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (any form ``convert_to_openai_tool`` takes) to the model.
+
+        ``tool_choice`` may be ``"auto"``, ``"none"``, ``"required"``/``"any"``/``True``, a tool
+        name, or a Chat Completions ``tool_choice`` dict.
+        """
+        kwargs.update(_structured.tools_kwargs(tools, tool_choice, strict, parallel_tool_calls))
+        return super().bind(**kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """Answer in the shape of ``schema`` (a Pydantic class, TypedDict or JSON schema).
+
+        ``function_calling`` forces a tool call; ``json_schema`` sends ``response_format``
+        with the schema; ``json_mode`` asks for any JSON object.
+        """
+        if kwargs:
+            msg = f"Received unsupported arguments {kwargs}"
+            raise ValueError(msg)
+        return _structured.structured_runnable(self, schema, method, strict, include_raw)
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
+        *,
+        fetch_image_sizes: bool = False,
+    ) -> int:
+        """Count prompt tokens offline: images by the API's formula, text approximately.
+
+        Inline images are counted from their pixel size (their base64 is never counted). URL
+        images count as the 1445-token upper bound unless ``fetch_image_sizes=True``, which reads
+        just enough of each image to learn its size.
+        """
+        fetch = self._transport.fetch_prefix if fetch_image_sizes else None
+        return _tokens.count_messages(messages, tools, self.image_detail, fetch)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Approximate tokens in ``text`` (about 4 characters a token; no tokenizer download)."""
+        return _tokens.text_tokens(text)

@@ -1,0 +1,56 @@
+"""Validate bodies against the wire contract, ``shared/spec/openapi-chat-completions.json``.
+
+The spec is OpenAPI 3.0, whose ``nullable`` is not JSON Schema: it is rewritten into JSON Schema
+2020-12 (``nullable: true`` becomes "or null", component refs become ``$defs`` refs) once, and a
+validator per component is cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import jsonschema
+
+from tests._support import OPENAPI_SPEC
+
+
+def _convert(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_convert(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        key: _convert(value)
+        for key, value in node.items()
+        if key not in {"nullable", "discriminator", "example"} and not key.startswith("x-")
+    }
+    if isinstance(out.get("$ref"), str):
+        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
+    if node.get("nullable"):
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@functools.cache
+def _defs() -> dict[str, Any]:
+    spec = json.loads(OPENAPI_SPEC.read_text())
+    return {name: _convert(s) for name, s in spec["components"]["schemas"].items()}
+
+
+@functools.cache
+def validator(component: str) -> jsonschema.protocols.Validator:
+    schema = {"$ref": f"#/$defs/{component}", "$defs": _defs()}
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, format_checker=None)
+
+
+def assert_valid(component: str, body: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` (with the path) if ``body`` breaks the contract."""
+    errors = sorted(validator(component).iter_errors(body), key=lambda e: list(e.path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise AssertionError(f"{component} invalid at {list(best.path)}: {best.message}")

@@ -1,0 +1,350 @@
+"""ChatAfarensis at the wire level: payloads, responses, streams, tools, structured output."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.tools import tool
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from langchain_afarensis_vision import ChatAfarensis
+from tests._mock_api import MockAPI, chunk, completion, sse, text_stream
+
+Make = Callable[..., ChatAfarensis]
+
+
+class Person(BaseModel):
+    """A person."""
+
+    name: str = Field(description="Their name")
+    age: int
+
+
+def merge(chunks: list[Any]) -> AIMessageChunk:
+    assert all(isinstance(c, AIMessageChunk) for c in chunks)
+    full: AIMessageChunk = chunks[0]
+    for c in chunks[1:]:
+        full = full + c
+    return full
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the weather in a city."""
+    return f"sunny in {city}"
+
+
+def test_invoke_payload_and_result(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion("A cat.", usage=(800, 3)))
+    result = make_model().invoke("What's this?")
+    assert api.bodies == [
+        {
+            "model": "gpt-4-vision-preview",
+            "messages": [{"role": "user", "content": "What's this?"}],
+            "max_tokens": 1024,
+        }
+    ]
+    assert isinstance(result, AIMessage)
+    assert result.content == "A cat."
+    assert result.usage_metadata == {"input_tokens": 800, "output_tokens": 3, "total_tokens": 803}
+    assert result.response_metadata == {
+        "model_name": "gpt-4-vision-preview",
+        "finish_reason": "stop",
+        "system_fingerprint": "fp_test",
+        "id": "chatcmpl-123",
+        "model_provider": "afarensis",
+        "token_usage": {"prompt_tokens": 800, "completion_tokens": 3, "total_tokens": 803},
+    }
+
+
+def test_parameters_reach_the_wire(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion())
+    model = make_model(temperature=0.2, max_tokens=300, stop=["END"], model_kwargs={"seed": 7})
+    model.invoke("hi", top_p=0.5)
+    body = api.bodies[0]
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 300
+    assert body["stop"] == ["END"]
+    assert body["seed"] == 7
+    assert body["top_p"] == 0.5
+    assert api.requests[0].url == "https://api.afarensis.com/v1/chat/completions"
+
+
+def test_base_url_and_headers(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion())
+    make_model(base_url="http://127.0.0.1:9/v1/", default_headers={"x-team": "vision"}).invoke("x")
+    request = api.requests[0]
+    assert str(request.url) == "http://127.0.0.1:9/v1/chat/completions"
+    assert request.headers["x-team"] == "vision"
+    assert request.headers["user-agent"].startswith("langchain-afarensis-vision/")
+
+
+async def test_model_override_everywhere(api: MockAPI, make_model: Make) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        if body.get("stream"):
+            return sse(
+                [
+                    chunk({"content": "x"}, model=body["model"]),
+                    chunk({}, finish_reason="stop", model=body["model"]),
+                ]
+            )
+        return httpx2.Response(200, json=completion(model=body["model"]))
+
+    api.queue(answer)
+    model = make_model()
+    assert model.invoke("hi", model="gpt-4-turbo").response_metadata["model_name"] == "gpt-4-turbo"
+    assert (await model.ainvoke("hi", model="m2")).response_metadata["model_name"] == "m2"
+    merged = merge(list(model.stream("hi", model="m3")))
+    assert merged.response_metadata["model_name"] == "m3"
+    assert [b["model"] for b in api.bodies] == ["gpt-4-turbo", "m2", "m3"]
+    assert model._get_ls_params(model="m4")["ls_model_name"] == "m4"
+
+
+def test_ls_params() -> None:
+    model = ChatAfarensis(temperature=0.5, max_tokens=10, stop=["x"])
+    assert model._get_ls_params() == {
+        "ls_provider": "afarensis",
+        "ls_model_name": "gpt-4-vision-preview",
+        "ls_model_type": "chat",
+        "ls_temperature": 0.5,
+        "ls_max_tokens": 10,
+        "ls_stop": ["x"],
+    }
+
+
+def test_env_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFARENSIS_API_KEY", "sk-from-env")
+    monkeypatch.setenv("AFARENSIS_BASE_URL", "http://localhost:1234/v1")
+    model = ChatAfarensis()
+    assert model.api_key is not None
+    assert model.api_key.get_secret_value() == "sk-from-env"
+    assert model.base_url == "http://localhost:1234/v1"
+    assert "sk-from-env" not in repr(model)
+
+
+def test_stream_chunks_usage_and_metadata_once(api: MockAPI, make_model: Make) -> None:
+    api.queue(sse(text_stream("A ", "red ", "square.", usage=(90, 4))))
+    chunks = list(make_model().stream("Describe"))
+    assert api.bodies[0]["stream"] is True
+    assert api.bodies[0]["stream_options"] == {"include_usage": True}
+    assert all(isinstance(c, AIMessageChunk) for c in chunks)
+    assert sum(1 for c in chunks if c.usage_metadata) == 1
+    assert sum(1 for c in chunks if c.response_metadata.get("model_name")) == 1
+    full = merge(chunks)
+    assert full.content == "A red square."
+    assert full.usage_metadata == {"input_tokens": 90, "output_tokens": 4, "total_tokens": 94}
+    assert full.response_metadata["model_name"] == "gpt-4-vision-preview"
+    assert full.response_metadata["finish_reason"] == "stop"
+    assert full.chunk_position == "last"
+
+
+def test_stream_usage_off(api: MockAPI, make_model: Make) -> None:
+    api.queue(sse(text_stream("hi", usage=None)))
+    list(make_model(stream_usage=False).stream("x"))
+    assert "stream_options" not in api.bodies[0]
+
+
+async def test_streaming_flag_routes_invoke_through_the_stream(
+    api: MockAPI, make_model: Make
+) -> None:
+    api.queue(sse(text_stream("streamed")))
+    result = await make_model(streaming=True).ainvoke("x")
+    assert result.content == "streamed"
+    assert api.bodies[0]["stream"] is True
+
+
+def test_bind_tools_wire_format_and_tool_calls(api: MockAPI, make_model: Make) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    api.queue(completion(None, tool_calls=[call], finish_reason="tool_calls"))
+    model = make_model().bind_tools([get_weather], tool_choice="any")
+    result = model.invoke("Weather in Paris?")
+    body = api.bodies[0]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Get the weather in a city.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
+    assert body["tool_choice"] == "required"
+    assert isinstance(result, AIMessage)
+    assert result.tool_calls == [
+        {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("choice", "wire"),
+    [
+        pytest.param("auto", "auto", id="auto"),
+        pytest.param("none", "none", id="none"),
+        pytest.param(True, "required", id="true"),
+        pytest.param("required", "required", id="required"),
+        pytest.param(
+            "get_weather",
+            {"type": "function", "function": {"name": "get_weather"}},
+            id="by-name",
+        ),
+    ],
+)
+def test_tool_choice_spellings(api: MockAPI, make_model: Make, choice: Any, wire: Any) -> None:
+    api.queue(completion())
+    make_model().bind_tools([get_weather], tool_choice=choice).invoke("x")
+    assert api.bodies[0]["tool_choice"] == wire
+
+
+def test_unknown_tool_choice() -> None:
+    with pytest.raises(ValueError, match="tool_choice 'nope'"):
+        ChatAfarensis().bind_tools([get_weather], tool_choice="nope")
+
+
+def test_malformed_tool_arguments_become_invalid_tool_calls(api: MockAPI, make_model: Make) -> None:
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+    api.queue(completion(None, tool_calls=[call], finish_reason="tool_calls"))
+    result = make_model().invoke("x")
+    assert isinstance(result, AIMessage)
+    assert result.tool_calls == []
+    assert result.invalid_tool_calls[0]["args"] == "{oops"
+
+
+def test_streamed_tool_call_deltas(api: MockAPI, make_model: Make) -> None:
+    def call_delta(**function: str) -> dict[str, Any]:
+        head = (
+            {"index": 0, "id": "call_9", "type": "function"} if "name" in function else {"index": 0}
+        )
+        return {"tool_calls": [{**head, "function": function}]}
+
+    api.queue(
+        sse(
+            [
+                chunk({"role": "assistant", **call_delta(name="get_weather", arguments="")}),
+                chunk(call_delta(arguments='{"city": ')),
+                chunk(call_delta(arguments='"Oslo"}')),
+                chunk({}, finish_reason="tool_calls"),
+                chunk(usage=(20, 5)),
+            ]
+        )
+    )
+    full = merge(list(make_model().bind_tools([get_weather]).stream("x")))
+    assert full.tool_calls == [
+        {"name": "get_weather", "args": {"city": "Oslo"}, "id": "call_9", "type": "tool_call"}
+    ]
+
+
+def test_structured_output_function_calling(api: MockAPI, make_model: Make) -> None:
+    call = {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "Person", "arguments": '{"name": "Ada", "age": 36}'},
+    }
+    api.queue(completion(None, tool_calls=[call], finish_reason="tool_calls"))
+    result = make_model().with_structured_output(Person).invoke("Who?")
+    assert result == Person(name="Ada", age=36)
+    body = api.bodies[0]
+    assert body["tool_choice"] == "required"
+    assert body["tools"][0]["function"]["name"] == "Person"
+
+
+def test_structured_output_json_schema(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion('{"name": "Ada", "age": 36}'))
+    structured = make_model().with_structured_output(Person, method="json_schema", strict=True)
+    assert structured.invoke("Who?") == Person(name="Ada", age=36)
+    response_format = api.bodies[0]["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["name"] == "Person"
+    assert response_format["json_schema"]["strict"] is True
+    assert response_format["json_schema"]["schema"]["required"] == ["name", "age"]
+
+
+def test_structured_output_json_mode_with_raw(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion('{"name": "Ada"}'), completion("not json"))
+    schema = {"title": "P", "type": "object", "properties": {"name": {"type": "string"}}}
+    structured = make_model().with_structured_output(schema, method="json_mode", include_raw=True)
+    good = structured.invoke("Who?")
+    assert good["parsed"] == {"name": "Ada"}
+    assert good["parsing_error"] is None
+    assert api.bodies[0]["response_format"] == {"type": "json_object"}
+    bad = structured.invoke("Who?")
+    assert bad["parsed"] is None
+    assert bad["parsing_error"] is not None
+
+
+def test_model_profile() -> None:
+    profile = ChatAfarensis().profile
+    assert profile is not None
+    assert profile["image_inputs"] is True
+    assert profile["image_url_inputs"] is True
+    assert profile["image_tool_message"] is True
+    assert profile["max_input_tokens"] == 128_000
+    assert profile["tool_calling"] is True
+
+
+def _png_b64(width: int, height: int) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _count(model: ChatAfarensis, *blocks: dict[str, Any], **kwargs: Any) -> int:
+    message = HumanMessage(content=[{"type": "text", "text": "abcd"}, *blocks])
+    return model.get_num_tokens_from_messages([message], **kwargs)
+
+
+def test_token_counting_is_offline_and_exact_for_images() -> None:
+    model = ChatAfarensis()
+    base = _count(model)
+    assert base == 3 + 3 + 1  # reply primer, message framing, "abcd"
+    big = {"type": "image", "base64": _png_b64(1024, 1024), "mime_type": "image/png"}
+    assert _count(model, big) - base == 765
+    low = {**big, "extras": {"detail": "low"}}
+    assert _count(model, low) - base == 85
+    assert _count(ChatAfarensis(image_detail="low"), big) - base == 85
+    url = {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}
+    assert _count(model, url) - base == 1445
+    assert _count(model, big, url) - base == 765 + 1445
+
+
+def test_token_counting_can_read_url_image_sizes() -> None:
+    png = base64.b64decode(_png_b64(500, 500))
+    seen: list[str] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        assert "authorization" not in request.headers  # the key never goes to image hosts
+        seen.append(str(request.url))
+        if request.url.path == "/missing.png":
+            return httpx2.Response(404)
+        return httpx2.Response(200, content=png)
+
+    model = ChatAfarensis(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(answer))
+    )
+    base = _count(model)
+    url = {"type": "image", "url": "https://example.com/x.png"}
+    assert _count(model, url, fetch_image_sizes=True) - base == 255
+    missing = {"type": "image", "url": "https://example.com/missing.png"}
+    assert _count(model, missing, fetch_image_sizes=True) - base == 1445
+    assert seen == ["https://example.com/x.png", "https://example.com/missing.png"]
+
+
+def test_get_num_tokens_needs_no_tokenizer() -> None:
+    assert ChatAfarensis().get_num_tokens("x" * 40) == 10

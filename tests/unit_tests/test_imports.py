@@ -1,0 +1,42 @@
+"""The public API is exactly what ``__all__`` says, and every name in it resolves."""
+
+from __future__ import annotations
+
+import langchain_afarensis_vision
+from langchain_afarensis_vision import errors
+
+EXPECTED = [
+    "APIConnectionError",
+    "APIResponseInfo",
+    "APIStatusError",
+    "APITimeoutError",
+    "AfarensisError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatAfarensis",
+    "InternalServerError",
+    "InvalidImageError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PreparedImage",
+    "RateLimitError",
+    "__version__",
+    "estimate_image_tokens",
+    "prepare_image",
+]
+
+
+def test_all() -> None:
+    assert sorted(langchain_afarensis_vision.__all__) == sorted(EXPECTED)
+    for name in EXPECTED:
+        assert getattr(langchain_afarensis_vision, name) is not None
+
+
+def test_every_error_is_exported_and_derives_from_the_base() -> None:
+    for name in errors.__all__:
+        assert getattr(langchain_afarensis_vision, name) is getattr(errors, name)
+    assert issubclass(errors.InvalidImageError, ValueError)
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if isinstance(cls, type) and name != "APIResponseInfo":
+            assert issubclass(cls, errors.AfarensisError), name
