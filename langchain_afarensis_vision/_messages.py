@@ -15,8 +15,6 @@ messages they belong to.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +31,6 @@ from langchain_core.messages import (
 
 from langchain_afarensis_vision import images
 from langchain_afarensis_vision._contract import Detail, check_detail
-from langchain_afarensis_vision.errors import InvalidImageError
 
 ACCEPTED_BLOCKS = (
     "a string, {'type': 'text'}, {'type': 'image_url', 'image_url': {'url', 'detail'} or url}, "
@@ -115,7 +112,7 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
     if block.get("url"):
         return _url_part(str(block["url"]), detail)
     if block.get("base64"):
-        return ImagePart(detail=check_detail(detail), data=_b64decode(str(block["base64"])))
+        return ImagePart(detail=check_detail(detail), data=images.decode_base64(block["base64"]))
     if block.get("file_id") or block.get("id"):
         # An Anthropic {"source": {"type": "file"}} block arrives with the file id in "id".
         msg = (
@@ -130,29 +127,12 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
 def _url_part(url: str, detail: str) -> ImagePart:
     checked = check_detail(detail)
     if url.startswith("data:"):
-        return ImagePart(detail=checked, data=_decode_data_url(url))
+        return ImagePart(detail=checked, data=images.decode_data_url(url))
     scheme = url.partition(":")[0].lower()
     if scheme not in {"http", "https"}:
         msg = f"Image URLs must be http(s) or data: URLs; got scheme {scheme!r} in {url[:80]!r}."
         raise ValueError(msg)
     return ImagePart(detail=checked, url=url)
-
-
-def _decode_data_url(url: str) -> bytes:
-    header, sep, payload = url.partition(",")
-    if not sep or not header.endswith(";base64"):
-        msg = f"Image data URLs must be 'data:<mime>;base64,<data>'; got {url[:40]!r}..."
-        raise InvalidImageError(msg, code="invalid_image")
-    return _b64decode(payload)
-
-
-def _b64decode(data: str) -> bytes:
-    try:
-        # MIME-style base64 may carry line breaks; anything else that is not base64 is refused.
-        return base64.b64decode("".join(data.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        msg = f"Image base64 data does not decode: {exc}"
-        raise InvalidImageError(msg, code="invalid_image") from exc
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,36 +1,33 @@
 """``afarensis-vision``: the command line, thin glue over the package.
 
 Commands:
-    demo [FOLDER]       prepare every image in FOLDER and show what would be sent
-    tokens IMAGE...     estimate each image's token cost offline
+    describe IMAGE...   ask the model about each image (``--local`` for the embedded server)
+    demo [FOLDER...]    describe every image in a folder on the embedded local server
+    tokens IMAGE...     what would be sent for each image, and its token cost, offline
+    serve               run the local Afarensis-compatible server in the foreground
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_afarensis_vision._contract import DETAILS
-from langchain_afarensis_vision.errors import InvalidImageError
-from langchain_afarensis_vision.images import prepare_image
+from langchain_core.messages import HumanMessage
 
-IMAGE_SUFFIXES = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".gif",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".ico",
-    ".avif",
-    ".heic",
-}
+from langchain_afarensis_vision._contract import API_KEY_ENV, DETAILS, Detail
+from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
+from langchain_afarensis_vision.images import PreparedImage, prepare_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ico"}
+IMAGE_SUFFIXES |= {".avif", ".heic", ".heif"}
+DEFAULT_QUESTION = "What's in this image?"
 
 
 def _images_in(paths: Sequence[str]) -> list[Path]:
@@ -44,14 +41,11 @@ def _images_in(paths: Sequence[str]) -> list[Path]:
     return found
 
 
-def _report(path: Path, detail: str) -> dict[str, Any]:
-    try:
-        prepared = prepare_image(path, detail)  # type: ignore[arg-type]
-    except InvalidImageError as exc:
-        return {"image": path.name, "refused": exc.code, "reason": exc.message}
+def _facts(path: Path, prepared: PreparedImage) -> dict[str, Any]:
+    w, h = prepared.source_size
     return {
         "image": path.name,
-        "source": f"{prepared.source_format} {prepared.source_size[0]}x{prepared.source_size[1]}",
+        "source": f"{prepared.source_format} {w}x{h}",
         "sent": f"{prepared.mime_type} {prepared.width}x{prepared.height}",
         "bytes_before": prepared.source_bytes,
         "bytes_after": len(prepared.data),
@@ -60,42 +54,122 @@ def _report(path: Path, detail: str) -> dict[str, Any]:
     }
 
 
-def _print_table(rows: list[dict[str, Any]], detail: str) -> None:
-    print(f"What would be sent to the API (detail={detail}):\n")
-    header = f"{'image':<26} {'source':<18} {'sent':<22} {'bytes':>21} {'tokens':>6}"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        if "refused" in row:
-            print(f"{row['image']:<26} refused: {row['refused']}: {row['reason']}")
-            continue
-        sizes = f"{row['bytes_before']:,} -> {row['bytes_after']:,}"
-        note = "" if row["changed"] else "  (sent as is)"
-        print(
-            f"{row['image']:<26} {row['source']:<18} {row['sent']:<22} {sizes:>21} "
-            f"{row['tokens']:>6}{note}"
-        )
+def _prepare(path: Path, detail: Detail) -> tuple[PreparedImage | None, dict[str, Any]]:
+    try:
+        prepared = prepare_image(path, detail)
+    except (InvalidImageError, OSError) as exc:
+        code = getattr(exc, "code", "unreadable")
+        return None, {"image": path.name, "refused": code, "reason": str(exc)}
+    return prepared, _facts(path, prepared)
+
+
+def _fact_line(row: dict[str, Any]) -> str:
+    if "refused" in row:
+        return f"{row['image']:<26} refused ({row['refused']}): {row['reason']}"
+    sizes = f"{row['bytes_before']:,} -> {row['bytes_after']:,} bytes"
+    note = "" if row["changed"] else " (sent as is)"
+    return (
+        f"{row['image']:<26} {row['source']:<18} -> {row['sent']:<20} {sizes:>26}"
+        f" {row['tokens']:>5} tokens{note}"
+    )
+
+
+def _summary(rows: list[dict[str, Any]]) -> str:
     sent = [r for r in rows if "refused" not in r]
     before = sum(r["bytes_before"] for r in sent)
     after = sum(r["bytes_after"] for r in sent)
     tokens = sum(r["tokens"] for r in sent)
-    print(
-        f"\n{len(sent)} of {len(rows)} images can be sent: {before:,} bytes become {after:,}; "
-        f"{tokens:,} image tokens in all."
+    return (
+        f"{len(sent)} of {len(rows)} images sent: {before:,} bytes became {after:,}; "
+        f"{tokens:,} image tokens."
     )
 
 
-def _cmd_images(args: argparse.Namespace) -> int:
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    rows = [_prepare(path, args.detail)[1] for path in _images_in(args.paths)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"What would be sent (detail={args.detail}):")
+    for row in rows:
+        print(_fact_line(row))
+    print(_summary(rows))
+    return 0
+
+
+@contextlib.contextmanager
+def _model(local: bool, say: bool) -> Iterator[ChatAfarensis]:
+    """A ChatAfarensis for the configured API, or for an embedded local server."""
+    if not local and os.environ.get(API_KEY_ENV):
+        yield ChatAfarensis()
+        return
+    from langchain_afarensis_vision.server import LocalAfarensisServer
+
+    with LocalAfarensisServer() as server:
+        if say:
+            reason = "--local was given" if local else f"{API_KEY_ENV} is not set"
+            print(
+                f"Using the embedded local Afarensis server at {server.base_url} ({reason}): "
+                "answers come from its offline engine, not GPT-4V.",
+                file=sys.stderr,
+            )
+        yield ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
+
+
+def _progress(done: int, total: int) -> None:
+    if total > 1 and sys.stderr.isatty():
+        width = 30
+        filled = width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\r[{bar}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+
+def _describe(model: ChatAfarensis, prepared: PreparedImage, question: str) -> str:
+    message = HumanMessage(
+        content=[
+            {"type": "text", "text": question},
+            {
+                "type": "image_url",
+                "image_url": {"url": prepared.data_url, "detail": prepared.detail},
+            },
+        ]
+    )
+    return model.invoke([message]).text
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
     paths = _images_in(args.paths)
     if not paths:
         print("No images found.", file=sys.stderr)
         return 1
-    rows = [_report(path, args.detail) for path in paths]
+    failures = 0
+    rows: list[dict[str, Any]] = []
+    with _model(args.local, say=True) as model:
+        for done, path in enumerate(paths, start=1):
+            prepared, row = _prepare(path, args.detail)
+            if prepared is not None:
+                try:
+                    row["answer"] = _describe(model, prepared, args.question)
+                except AfarensisError as exc:
+                    row["error"] = exc.message
+            failures += "refused" in row or "error" in row
+            rows.append(row)
+            _progress(done, len(paths))
+            if not args.json:
+                print(_fact_line(row))
+                if "refused" not in row:
+                    print(f"    {row.get('answer') or row.get('error')}\n")
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_table(rows, args.detail)
-    return 0
+        print(_summary(rows))
+    return 1 if failures == len(paths) else 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from langchain_afarensis_vision.server import serve_main
+
+    return serve_main(args.host, args.port, args.api_key, args.rpm, args.tpm)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,15 +177,28 @@ def _parser() -> argparse.ArgumentParser:
         prog="afarensis-vision", description="Afarensis GPT-4 with Vision from the command line."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in [
-        ("demo", "prepare the images in a folder and show what would be sent"),
-        ("tokens", "estimate the token cost of images, offline"),
-    ]:
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    describe = commands.add_parser("describe", help="ask the model about images")
+    describe.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    describe.add_argument("--question", "-q", default=DEFAULT_QUESTION)
+    describe.add_argument("--local", action="store_true", help="use an embedded local server")
+    describe.set_defaults(run=_cmd_describe)
+    demo = commands.add_parser("demo", help="describe a folder of images on the local server")
+    demo.add_argument("paths", nargs="*", metavar="FOLDER", default=["../shared/images"])
+    demo.add_argument("--question", "-q", default=DEFAULT_QUESTION)
+    demo.set_defaults(run=_cmd_describe, local=True)
+    tokens = commands.add_parser("tokens", help="what would be sent, and its cost, offline")
+    tokens.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    tokens.set_defaults(run=_cmd_tokens)
+    for command in (describe, demo, tokens):
         command.add_argument("--detail", choices=DETAILS, default="auto")
         command.add_argument("--json", action="store_true", help="print JSON")
-        command.set_defaults(run=_cmd_images)
+    serve = commands.add_parser("serve", help="run the local Afarensis-compatible server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", default=None, help="the key to accept (default: generated)")
+    serve.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
+    serve.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
+    serve.set_defaults(run=_cmd_serve)
     return parser
 
 

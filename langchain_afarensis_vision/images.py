@@ -9,11 +9,11 @@ converts what it does not accept (TIFF, BMP, ICO, AVIF, HEIC, CMYK, 16-bit, ...)
 EXIF orientation (the model is weak on rotated images) and drops EXIF metadata such as GPS tags
 from everything it re-encodes. Small images already in an accepted format go out byte for byte.
 
-Inputs are untrusted: Pillow may only open an allow-list of raster formats (never EPS, PDF or
-SVG), the pixel count is checked from the header before anything is decoded, and every Pillow
-failure becomes an :class:`~.errors.InvalidImageError`. Pillow warnings (e.g. Pillow's own
-``DecompressionBombWarning``) are left to the caller's warning filters; a filter that turns
-them into errors refuses the image. This is the only module of the package that imports Pillow.
+Inputs are untrusted: Pillow opens only an allow-list of raster formats (never EPS, PDF or
+SVG), pixel counts are checked from the header before decoding, and every Pillow failure
+becomes an :class:`~.errors.InvalidImageError`. Pillow's warnings (``DecompressionBombWarning``
+...) follow the caller's warning filters: a filter that makes them errors refuses the image.
+This is the only module of the package that imports Pillow.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import importlib
 import io
@@ -31,7 +32,6 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Final, TypeAlias
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
@@ -39,10 +39,20 @@ from PIL import Image, ImageCms, UnidentifiedImageError, features
 from ._contract import MAX_IMAGE_BYTES, Detail, check_detail, effective_size, estimate_image_tokens
 from .errors import InvalidImageError
 
-__all__ = ["PreparedImage", "clear_cache", "image_tokens", "prepare_image", "read_image_size"]
+__all__ = [
+    "ImageInfo",
+    "ImageSource",
+    "PreparedImage",
+    "clear_cache",
+    "decode_base64",
+    "decode_data_url",
+    "inspect_image",
+    "prepare_image",
+    "read_image_size",
+]
 
 MAX_PIXELS: Final = 100_000_000
-"""Most pixels ever decoded; a JPEG may declare up to 64x more, as it decodes DCT-downscaled."""
+"""Most pixels ever decoded (about 400 MB); a JPEG may declare 64x more: it decodes downscaled."""
 MAX_INPUT_BYTES: Final = 64 * 1024 * 1024
 """Larger encoded inputs are refused (``image_too_large``) before they are read or decoded."""
 JPEG_QUALITY: Final = 90
@@ -67,27 +77,14 @@ _TRANSPOSE: Final = dict(zip(range(2, 9), map(Image.Transpose, (0, 3, 1, 5, 4, 6
 _SIMPLE_CONVERSIONS: Final = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA", "P": "RGB"}
 _RESIZE_THEN_CONVERT = frozenset({"CMYK", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _RESAMPLE = Image.Resampling.LANCZOS
-_REDUCING_GAP = 2.0
+_REDUCING_GAP = 1.5  # reduce() by whole factors while the rest is >= 1.5x: fast, sharp
+_PNG_LEVEL = 3  # zlib level 3: about level 6 sizes (the default) at a fraction of the time
 # What Pillow raises on hostile data (Warning: when the caller's filters make warnings errors).
 _PILLOW_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, TypeError)
-_PILLOW_ERRORS += (
-    LookupError,
-    ArithmeticError,
-    EOFError,
-    struct.error,
-    RuntimeError,
-    ImageCms.PyCMSError,
-    Warning,
-)
-_NOT_RASTER = (
-    (b"%pdf", "a PDF document"),
-    (b"%!ps", "PostScript/EPS"),
-    (b"<svg", "SVG (vector) text"),
-    (b"<html", "HTML text"),
-    (b"<!doctype html", "HTML text"),
-    (b"<?xml", "XML text"),
-    (b"pk\x03\x04", "a ZIP archive"),
-)
+_PILLOW_ERRORS += (LookupError, ArithmeticError, EOFError, struct.error, RuntimeError, Warning)
+_NOT_RASTER = {b"%pdf": "a PDF document", b"%!ps": "PostScript/EPS", b"<svg": "SVG text"}
+_NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a ZIP archive"}
+_ICC_SPACES: Final = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
 _CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 
@@ -138,94 +135,118 @@ def prepare_image(
 ) -> PreparedImage:
     """Validate, orient, resize and encode an image for the API.
 
-    ``source`` is a file path, raw bytes, a ``data:`` URL (its declared type is ignored: the
-    bytes are sniffed) or a PIL image. An accepted image (PNG, JPEG, WEBP, static GIF) that is
-    already within its effective size, upright and at most 20 MB is sent untouched, metadata
-    included (a JPEG may keep its GPS tags); everything else is re-encoded without metadata at
-    exactly its effective size: PNG when it has transparency or came from a lossless format,
-    otherwise JPEG. Results for byte inputs are cached (keyed by their SHA-256), so an agent
-    loop that resends the same photo prepares it once.
+    ``source`` is a path, bytes, a ``data:`` URL (its declared type is ignored: the bytes are
+    sniffed) or a PIL image. A PNG, JPEG, WEBP or static GIF already within its effective
+    size, upright and at most 20 MB is sent untouched, metadata included (a JPEG keeps any GPS
+    tags); anything else is re-encoded without metadata at exactly its effective size: PNG if
+    it has transparency or came from a lossless format, else JPEG. Results for byte inputs are
+    cached by SHA-256, so an agent loop that resends the same photo prepares it once.
 
     Args:
         source: The image.
         detail: ``low``, ``high`` or ``auto``; sets the effective size.
-        first_frame: Send the first frame of an animated GIF/WEBP/PNG instead of refusing it.
+        first_frame: Send the first frame of an animated GIF/WEBP/PNG instead of refusing it
+            (a PIL image is seeked to its frame 0).
 
     Raises:
-        InvalidImageError: ``invalid_image_format`` (not a supported raster image),
-            ``invalid_image`` (corrupt data), ``animated_gif_not_supported`` or
-            ``image_too_large`` (over :data:`MAX_INPUT_BYTES` encoded, or over
-            :data:`MAX_PIXELS` decoded).
+        InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data),
+            ``animated_gif_not_supported`` or ``image_too_large`` (over
+            :data:`MAX_INPUT_BYTES` encoded or :data:`MAX_PIXELS` decoded).
         FileNotFoundError: if ``source`` is a path that does not exist.
-        ValueError: if ``detail`` is unknown.
     """
     detail = check_detail(detail)
     if isinstance(source, Image.Image):
         with _mapped_errors():
-            return _prepare_pil(source, detail, first_frame)
+            return _prepare(source, None, detail, first_frame)
     data = _read_source(source)
     key = (hashlib.sha256(data).digest(), detail, first_frame)
-    if (hit := _CACHE.get(key)) is not None:
+    if (hit := _cache_get(key)) is not None:
         return hit
     with _mapped_errors():
-        prepared = _prepare_bytes(data, detail, first_frame)
-    _CACHE.put(key, prepared)
+        prepared = _prepare(_open(data), data, detail, first_frame)
+    _cache_put(key, prepared)
     return prepared
 
 
 def read_image_size(data: bytes) -> tuple[int, int]:
-    """The oriented ``(width, height)`` of an encoded image, read from its header only.
-
-    Raises:
-        InvalidImageError: as :func:`prepare_image` does for data it cannot identify.
-    """
+    """The oriented ``(width, height)`` of an encoded image, from its header (no decoding)."""
     with _mapped_errors():
         image = _open(bytes(data))
         return _oriented(image.size, _orientation(image))
 
 
-def image_tokens(data: bytes, detail: Detail = "auto") -> int:
-    """Tokens an encoded image costs at ``detail``, from its header only."""
-    return estimate_image_tokens(*read_image_size(data), check_detail(detail))
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What :func:`inspect_image` learned: the MIME type, oriented size, frames, orientation."""
+
+    mime_type: str
+    width: int
+    height: int
+    frames: int
+    orientation: int
+
+
+_API_MIME: Final = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
+
+    Unlike :func:`prepare_image`, TIFF or BMP are refused (``invalid_image_format``), as are
+    animated images (``animated_gif_not_supported``) and anything over 20 MB
+    (``image_too_large``). The whole image is decoded (JPEG at 1/8 scale) to find broken data.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_large(f"image is {len(data):,} bytes; the API takes at most {MAX_IMAGE_BYTES:,}")
+    with _mapped_errors():
+        image = _open(bytes(data))
+        mime = _API_MIME.get(image.format or "")
+        if mime is None:
+            accepted = "PNG, JPEG, WEBP or non-animated GIF"
+            msg = f"{image.format} images are not accepted: send {accepted}"
+            raise InvalidImageError(msg, code="invalid_image_format")
+        _check_frames(image, first_frame=False)
+        jpeg = mime == "image/jpeg"
+        _check_pixels(image.size, MAX_PIXELS * (64 if jpeg else 1))
+        orientation = _orientation(image)
+        size = _oriented(image.size, orientation)
+        if jpeg:
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+        return ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
 
 
 def clear_cache() -> None:
     """Forget every cached :class:`PreparedImage`."""
-    _CACHE.clear()
+    with _cache_lock:
+        _cache.clear()
 
 
-class _Cache:
-    """A thread-safe LRU of prepared images, bounded in entries and in bytes."""
-
-    def __init__(self, entries: int, max_bytes: int) -> None:
-        self._items: OrderedDict[tuple[bytes, str, bool], PreparedImage] = OrderedDict()
-        self._entries, self._max_bytes, self._bytes = entries, max_bytes, 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[bytes, str, bool]) -> PreparedImage | None:
-        with self._lock:
-            if (value := self._items.get(key)) is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: tuple[bytes, str, bool], value: PreparedImage) -> None:
-        if len(value.data) > self._max_bytes:
-            return
-        with self._lock:
-            if (old := self._items.pop(key, None)) is not None:
-                self._bytes -= len(old.data)
-            self._items[key] = value
-            self._bytes += len(value.data)
-            while len(self._items) > self._entries or self._bytes > self._max_bytes:
-                self._bytes -= len(self._items.popitem(last=False)[1].data)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
+_Key: TypeAlias = tuple[bytes, str, bool]  # (SHA-256 of the input, detail, first_frame)
+_cache: OrderedDict[_Key, PreparedImage] = OrderedDict()  # LRU order, guarded by _cache_lock
+_cache_lock = threading.Lock()
 
 
-_CACHE = _Cache(CACHE_ENTRIES, CACHE_BYTES)
+def _cache_get(key: _Key) -> PreparedImage | None:
+    with _cache_lock:
+        if (hit := _cache.get(key)) is not None:
+            _cache.move_to_end(key)
+        return hit
+
+
+def _cache_put(key: _Key, prepared: PreparedImage) -> None:
+    with _cache_lock:
+        _cache[key] = prepared
+        while (
+            len(_cache) > CACHE_ENTRIES or sum(len(p.data) for p in _cache.values()) > CACHE_BYTES
+        ):
+            _cache.popitem(last=False)
 
 
 def _too_large(what: str) -> InvalidImageError:
@@ -236,7 +257,7 @@ def _read_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     elif isinstance(source, str) and source[:5].lower() == "data:":
-        data = _decode_data_url(source)
+        data = decode_data_url(source)
     elif isinstance(source, str | os.PathLike):
         data = _read_file(source)
     else:
@@ -254,18 +275,22 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
         return file.read(MAX_INPUT_BYTES + 1)  # bounded even for growing or special files
 
 
-def _decode_data_url(url: str) -> bytes:
+def decode_data_url(url: str) -> bytes:
+    """The bytes of a ``data:`` URL (base64 or percent-encoded); its declared type is ignored."""
     header, comma, payload = url[5:].partition(",")
     if not comma:
         raise InvalidImageError("malformed data URL: no ',' before the data", code="invalid_image")
-    if len(payload) > 2 * MAX_INPUT_BYTES:
-        raise _too_large(f"data URL of {len(payload):,} characters")
     if not header.lower().endswith(";base64"):
         return urllib.parse.unquote_to_bytes(payload)
+    return decode_base64(payload)
+
+
+def decode_base64(text: str) -> bytes:
+    """Strict base64 (line breaks allowed), refusing anything else with ``invalid_image``."""
     try:
-        return base64.b64decode("".join(payload.split()), validate=True)
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        msg = f"data URL payload is not valid base64: {exc}"
+        msg = f"image base64 data is not valid base64: {exc}"
         raise InvalidImageError(msg, code="invalid_image") from exc
 
 
@@ -283,7 +308,7 @@ def _mapped_errors() -> Iterator[None]:
         raise InvalidImageError(msg, code="invalid_image") from exc
 
 
-@cache
+@functools.cache
 def _allowed_formats() -> tuple[str, ...]:
     with contextlib.suppress(ImportError):  # HEIC/HEIF only with the optional pillow-heif
         importlib.import_module("pillow_heif").register_heif_opener()
@@ -300,26 +325,24 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _unidentified(data: bytes) -> InvalidImageError:
-    accepted = "PNG, JPEG, WEBP, GIF (sent as is) and " + ", ".join(
-        f for f in _allowed_formats() if f not in _PASSTHROUGH and f != "DIB"
-    )
+    if name := next((n for magic, n in _CORRUPT_RASTER if data.startswith(magic)), None):
+        msg = f"image data looks like {name} but cannot be read"
+        return InvalidImageError(msg, code="invalid_image")
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    what = next((kind for magic, kind in _NOT_RASTER if magic in head), None)
+    what = next((kind for magic, kind in _NOT_RASTER.items() if magic in head), "unknown data")
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         what = "HEIC/HEIF (install pillow-heif to convert it)"
-    for magic, name in _CORRUPT_RASTER:
-        if data.startswith(magic):
-            msg = f"image data looks like {name} but cannot be read"
-            return InvalidImageError(msg, code="invalid_image")
-    if what is None:
-        what = "empty (0 bytes)" if not data else "unrecognised data"
-    msg = f"not a supported raster image: looks like {what}. Accepted: {accepted}."
+    others = ", ".join(f for f in _allowed_formats() if f not in _PASSTHROUGH and f != "DIB")
+    msg = (
+        f"not a supported raster image: looks like {what if data else 'nothing (0 bytes)'}. "
+        f"Accepted: PNG, JPEG, WEBP, static GIF and (converted) {others}."
+    )
     return InvalidImageError(msg, code="invalid_image_format")
 
 
 def _check_frames(image: Image.Image, first_frame: bool) -> None:
     if not first_frame and image.format in _ANIMATED and getattr(image, "is_animated", False):
-        msg = f"animated {image.format} images are not accepted (first_frame=True sends frame 1)"
+        msg = f"animated {image.format} images are not accepted (first_frame=True sends frame 0)"
         raise InvalidImageError(msg, code="animated_gif_not_supported")
     if first_frame and image.tell() != 0:
         image.seek(0)
@@ -345,42 +368,31 @@ def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation >= 5 else size
 
 
-def _prepare_bytes(data: bytes, detail: Detail, first_frame: bool) -> PreparedImage:
-    image = _open(data)
-    source_format = image.format or "unknown"
+def _prepare(
+    image: Image.Image, data: bytes | None, detail: Detail, first_frame: bool
+) -> PreparedImage:
+    """Prepare an opened image; ``data`` is its encoded bytes, None for a caller's PIL image."""
+    source_format = image.format or ("PIL" if data is None else "unknown")
     _check_frames(image, first_frame)
-    is_jpeg = source_format in {"JPEG", "MPO"}
-    _check_pixels(image.size, MAX_PIXELS * (64 if is_jpeg else 1))
+    draft = data is not None and source_format in {"JPEG", "MPO"}
+    _check_pixels(image.size, MAX_PIXELS * (64 if draft else 1))
     orientation = _orientation(image)
-    source_size = _oriented(image.size, orientation)
-    target = effective_size(*source_size, detail)
-    tokens = estimate_image_tokens(*source_size, detail)
-    mime = _passthrough_mime(image, data, orientation, target)
-    if mime is not None:
+    size = _oriented(image.size, orientation)
+    target = effective_size(*size, detail)
+    prepared = functools.partial(
+        PreparedImage,
+        detail=detail,
+        tokens=estimate_image_tokens(*size, detail),
+        source_format=source_format,
+        source_size=size,
+        source_bytes=len(data or b""),
+    )
+    if data is not None and (mime := _passthrough_mime(image, data, orientation, target)):
         image.load()  # a full decode: refuse truncated data instead of sending it
-        return PreparedImage(
-            data, mime, *target, detail, tokens, source_format, source_size, len(data), False
-        )
-    out = _render(image, orientation, target, draft=is_jpeg)
+        return prepared(data, mime, *target, changed=False)
+    out = _render(image, orientation, target, draft=draft)
     payload, mime = _encode(out, source_format in _LOSSY, image.info.get("icc_profile"))
-    return PreparedImage(
-        payload, mime, *out.size, detail, tokens, source_format, source_size, len(data), True
-    )
-
-
-def _prepare_pil(image: Image.Image, detail: Detail, first_frame: bool) -> PreparedImage:
-    _check_frames(image, first_frame)
-    _check_pixels(image.size, MAX_PIXELS)
-    orientation = _orientation(image)
-    source_size = _oriented(image.size, orientation)
-    target = effective_size(*source_size, detail)
-    out = _render(image, orientation, target, draft=False)
-    payload, mime = _encode(out, image.format in _LOSSY, image.info.get("icc_profile"))
-    tokens = estimate_image_tokens(*source_size, detail)
-    source_format = image.format or "PIL"
-    return PreparedImage(
-        payload, mime, *out.size, detail, tokens, source_format, source_size, 0, True
-    )
+    return prepared(payload, mime, *out.size, changed=True)
 
 
 def _passthrough_mime(
@@ -455,29 +467,18 @@ def _to_8bit(image: Image.Image) -> Image.Image:
         scale, offset = 255 / 65535, 0.0
     elif image.mode == "I" and low >= 0 and high <= 255:
         scale, offset = 1.0, 0.0
-    elif image.mode == "F" and low >= 0 and high <= 1:
-        scale, offset = 255.0, 0.0
     else:
         scale = 255 / (high - low) if high > low else 0.0
         offset = -low * scale
     return image.point(lambda v: v * scale + offset).convert("L")
 
 
-@cache
-def _srgb() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
 def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     """CMYK to sRGB through the embedded ICC profile when there is a usable one."""
-    icc = image.info.get("icc_profile")
-    if icc:
-        try:
-            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            out = ImageCms.profileToProfile(image, profile, _srgb(), outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            out = None
-        if out is not None:
+    with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError, TypeError, KeyError):
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        srgb = ImageCms.createProfile("sRGB")
+        if (out := ImageCms.profileToProfile(image, profile, srgb, outputMode="RGB")) is not None:
             return out
     return image.convert("RGB")
 
@@ -487,7 +488,7 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
     if image.mode in {"LA", "RGBA"} and image.getchannel("A").getextrema() == (255, 255):
         image = image.convert(image.mode[:-1])  # an opaque alpha channel carries nothing
     if image.mode in {"LA", "RGBA"} or not lossy:
-        data = _save(image, "PNG", icc)
+        data = _save(image, "PNG", icc, compress_level=_PNG_LEVEL)
         if len(data) <= MAX_IMAGE_BYTES:
             return data, "image/png"
     flat = image if image.mode in {"L", "RGB"} else image.convert("RGB")
@@ -499,10 +500,7 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
 
 def _save(image: Image.Image, fmt: str, icc: bytes | None, **options: int) -> bytes:
     """Encode with no EXIF, XMP, text or comment; keep an ICC profile that fits the mode."""
-    space = icc[16:20] if icc else b""
-    if not (space == b"RGB " and image.mode in {"RGB", "RGBA"}) and not (
-        space == b"GRAY" and image.mode in {"L", "LA"}
-    ):
+    if icc is not None and icc[16:20] != _ICC_SPACES.get(image.mode):  # e.g. a CMYK profile
         icc = None
     buffer = io.BytesIO()
     image.save(buffer, fmt, icc_profile=icc, comment=b"", transparency=None, **options)

@@ -287,14 +287,14 @@ def test_invalid_tool_calls_are_sent_back_verbatim() -> None:
         pytest.param(
             [{"type": "image", "base64": "not base64!!", "mime_type": "image/png"}],
             InvalidImageError,
-            "does not decode",
+            "not valid base64",
             id="junk-base64",
         ),
         pytest.param(
             [{"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}],
             InvalidImageError,
-            "base64",
-            id="data-url-not-base64",
+            "not a supported raster image",
+            id="data-url-percent-encoded-junk",
         ),
         pytest.param(
             [

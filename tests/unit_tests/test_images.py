@@ -1,0 +1,539 @@
+"""prepare_image and read_image_size: real samples, a hostile corpus, every input kind, sizes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import ExifTags, Image, ImageOps
+
+from langchain_afarensis_vision import images
+from langchain_afarensis_vision._contract import (
+    ACCEPTED_MIME_TYPES,
+    MAX_IMAGE_BYTES,
+    Detail,
+    effective_size,
+    estimate_image_tokens,
+)
+from langchain_afarensis_vision.errors import InvalidImageError
+from langchain_afarensis_vision.images import (
+    PreparedImage,
+    clear_cache,
+    inspect_image,
+    prepare_image,
+    read_image_size,
+)
+from tests import hostile_images as hostile
+from tests._support import SHARED_IMAGES
+
+PNG, JPEG, GIF, WEBP = "image/png", "image/jpeg", "image/gif", "image/webp"
+_FORMAT_OF = {PNG: "PNG", JPEG: "JPEG", GIF: "GIF", WEBP: "WEBP"}
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def assert_sendable(prepared: PreparedImage, source: bytes | None = None) -> Image.Image:
+    """What holds for every prepared image; returns the decoded output."""
+    assert prepared.mime_type in ACCEPTED_MIME_TYPES
+    assert 0 < len(prepared.data) <= MAX_IMAGE_BYTES
+    decoded = Image.open(io.BytesIO(prepared.data))
+    assert decoded.format == _FORMAT_OF[prepared.mime_type]
+    assert decoded.size == prepared.size == (prepared.width, prepared.height)
+    decoded.load()
+    assert prepared.size == effective_size(*prepared.source_size, prepared.detail)
+    assert prepared.tokens == estimate_image_tokens(*prepared.source_size, prepared.detail)
+    assert prepared.tokens == estimate_image_tokens(*prepared.size, prepared.detail)
+    assert not getattr(decoded, "is_animated", False)
+    if source is not None:
+        assert prepared.source_bytes == len(source)
+        assert (prepared.data == source) is not prepared.changed
+    if prepared.changed:
+        assert not decoded.getexif(), "re-encoded images carry no EXIF"
+    text = repr(prepared)
+    assert len(text) < 200
+    assert base64.b64encode(prepared.data[:24]).decode() not in text
+    assert prepared.data_url.startswith(f"data:{prepared.mime_type};base64,")
+    assert base64.b64decode(prepared.data_url.split(",", 1)[1]) == prepared.data
+    return decoded
+
+
+def assert_colours_close(
+    got: Mapping[str, Sequence[int]], want: Mapping[str, Sequence[int]], tolerance: int = 40
+) -> None:
+    assert got.keys() == want.keys()
+    for key, colour in want.items():
+        assert all(abs(g - w) <= tolerance for g, w in zip(got[key], colour, strict=True)), key
+
+
+def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The shared sample images
+# --------------------------------------------------------------------------------------------
+
+_SHARED = [
+    ("flower.jpg", JPEG, (480, 360), False),
+    ("flower.webp", WEBP, (480, 360), False),
+    ("flower2.jpg", JPEG, (300, 225), False),
+    ("hopper.jpg", JPEG, (128, 128), False),
+    ("hopper.png", PNG, (128, 128), False),
+    ("hopper.webp", WEBP, (128, 128), False),
+    ("hopper.gif", GIF, (128, 128), False),
+    ("hopper.tif", PNG, (128, 128), True),
+    ("hopper.bmp", PNG, (128, 128), True),
+    ("hopper_orientation_6.jpg", JPEG, (128, 128), True),
+    ("pil_sample_cmyk.jpg", JPEG, (100, 100), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "size", "changed"), [pytest.param(*row, id=row[0]) for row in _SHARED]
+)
+@pytest.mark.parametrize("detail", ["auto", "low"])
+def test_shared_images(
+    name: str, mime: str, size: tuple[int, int], changed: bool, detail: Detail
+) -> None:
+    path = SHARED_IMAGES / name
+    prepared = prepare_image(path, detail)
+    decoded = assert_sendable(prepared, path.read_bytes())
+    assert (prepared.mime_type, prepared.size, prepared.changed) == (mime, size, changed)
+    assert decoded.mode in {"L", "RGB", "RGBA", "P", "LA", "1"}
+    assert read_image_size(path.read_bytes()) == prepared.source_size
+
+
+def test_shared_conversions_name_their_source() -> None:
+    assert prepare_image(SHARED_IMAGES / "hopper.tif").source_format == "TIFF"
+    assert prepare_image(SHARED_IMAGES / "hopper.bmp").source_format == "BMP"
+    cmyk = prepare_image(SHARED_IMAGES / "pil_sample_cmyk.jpg")
+    assert cmyk.source_format == "JPEG"
+    assert Image.open(io.BytesIO(cmyk.data)).mode == "RGB"
+
+
+def test_shared_animated_gif_refused_unless_first_frame() -> None:
+    path = SHARED_IMAGES / "iss634.gif"
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(path)
+    assert caught.value.code == "animated_gif_not_supported"
+    assert "first_frame" in str(caught.value)
+    prepared = prepare_image(path, first_frame=True)
+    assert_sendable(prepared, path.read_bytes())
+    assert (prepared.mime_type, prepared.size, prepared.source_format) == (PNG, (245, 245), "GIF")
+    first = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
+    assert Image.open(io.BytesIO(prepared.data)).convert("RGB").tobytes() == first.tobytes()
+
+
+def test_shared_orientation_6_is_applied() -> None:
+    path = SHARED_IMAGES / "hopper_orientation_6.jpg"
+    stored = Image.open(io.BytesIO(path.read_bytes()))
+    assert stored.getexif().get(ExifTags.Base.Orientation) == 6
+    prepared = prepare_image(path)
+    out = Image.open(io.BytesIO(prepared.data))
+    assert out.size == stored.size[::-1]
+    assert ExifTags.Base.Orientation not in out.getexif()
+    upright = ImageOps.exif_transpose(stored).convert("RGB")
+    assert _mean_abs_diff(out.convert("RGB"), upright) < 4
+    assert _mean_abs_diff(out.convert("RGB"), stored.convert("RGB")) > 20  # it did rotate
+
+
+def _mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size
+    pairs = zip(a.tobytes(), b.tobytes(), strict=True)
+    return sum(abs(x - y) for x, y in pairs) / (a.size[0] * a.size[1] * 3)
+
+
+# --------------------------------------------------------------------------------------------
+# The hostile corpus
+# --------------------------------------------------------------------------------------------
+
+
+def test_corpus_is_big_enough() -> None:
+    cases = hostile.corpus()
+    assert len(cases) >= 30
+    assert sum(c.code is not None for c in cases) >= 15
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in hostile.corpus()])
+def test_hostile_corpus(case: hostile.Case) -> None:
+    data = case.data()
+    if case.code is not None:
+        with pytest.raises(InvalidImageError) as caught:
+            prepare_image(data, case.detail, first_frame=case.first_frame)
+        assert caught.value.code == case.code, str(caught.value)
+        assert case.message is None or case.message in str(caught.value)
+        assert isinstance(caught.value, ValueError)
+        return
+    prepared = prepare_image(data, case.detail, first_frame=case.first_frame)
+    assert_sendable(prepared, data)
+    assert case.mime is None or prepared.mime_type == case.mime
+    assert case.size is None or prepared.size == case.size
+    assert case.changed is None or prepared.changed == case.changed
+    for check in case.checks:
+        check(prepared)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "png_bomb_ihdr",
+        "png_just_over_pixel_budget",
+        "gif_bomb_logical_screen",
+        "gif_bomb_frame_extent",
+        "tiff_bomb",
+    ],
+)
+def test_own_pixel_budget_holds_without_pillows_guard(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a caller may have switched it off
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(hostile.case(name).data())
+    assert caught.value.code == "image_too_large"
+    assert f"at most {images.MAX_PIXELS:,}" in str(caught.value)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow_exif_transpose(orientation: int) -> None:
+    data = hostile.orientation_jpeg(orientation)
+    stored = Image.open(io.BytesIO(data))
+    assert read_image_size(data) == hostile.UPRIGHT_SIZE
+    assert stored.size == (hostile.UPRIGHT_SIZE[::-1] if orientation >= 5 else hostile.UPRIGHT_SIZE)
+    out = Image.open(io.BytesIO(prepare_image(data).data))
+    reference = ImageOps.exif_transpose(stored)
+    assert_colours_close(hostile.quadrant_colours(out), hostile.quadrant_colours(reference))
+
+
+# --------------------------------------------------------------------------------------------
+# Input kinds
+# --------------------------------------------------------------------------------------------
+
+
+def test_bytes_bytearray_memoryview_agree() -> None:
+    data = (SHARED_IMAGES / "hopper.bmp").read_bytes()
+    results = [prepare_image(kind(data)) for kind in (bytes, bytearray, memoryview)]
+    assert results[0] is results[1] is results[2]  # one cache entry: keyed by content
+
+
+def test_path_input_str_and_pathlike(tmp_path: Path) -> None:
+    png = hostile.small_png()
+    path = tmp_path / "really_a_png.jpg"  # the extension lies: the bytes decide
+    path.write_bytes(png)
+    for source in (path, str(path)):
+        clear_cache()
+        prepared = prepare_image(source)
+        assert (prepared.mime_type, prepared.changed, prepared.data) == (PNG, False, png)
+
+
+def test_missing_path_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        prepare_image(tmp_path / "nope.png")
+
+
+def test_data_url_declared_type_is_ignored() -> None:
+    png = hostile.small_png()
+    payload = base64.b64encode(png).decode()
+    wrapped = "\n".join(payload[i : i + 76] for i in range(0, len(payload), 76))
+    for url in (f"data:image/gif;base64,{payload}", f"DATA:image/jpeg;base64,{wrapped}"):
+        clear_cache()
+        prepared = prepare_image(url)
+        assert (prepared.mime_type, prepared.data) == (PNG, png)
+        assert prepared.data_url == f"data:image/png;base64,{payload}"
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        pytest.param("data:image/png;base64,!!!not-base64!!!", "invalid_image", id="bad_base64"),
+        pytest.param("data:image/png;base64", "invalid_image", id="no_comma"),
+        pytest.param("data:image/png;base64,", "invalid_image_format", id="empty"),
+        pytest.param(
+            "data:image/svg+xml," + urllib.parse.quote('<svg xmlns="http://www.w3.org/2000/svg"/>'),
+            "invalid_image_format",
+            id="percent_encoded_svg",
+        ),
+    ],
+)
+def test_bad_data_urls(url: str, code: str) -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(url)
+    assert caught.value.code == code
+
+
+def test_pil_input() -> None:
+    image = Image.new("RGB", (3000, 1000), (200, 30, 40))
+    prepared = prepare_image(image, "high")
+    assert_sendable(prepared)
+    assert (prepared.size, prepared.source_size) == ((2048, 682), (3000, 1000))
+    assert (prepared.source_bytes, prepared.source_format, prepared.changed) == (0, "PIL", True)
+    assert prepared.mime_type == PNG  # no lossy origin known: lossless
+    assert image.size == (3000, 1000)  # the caller's image is untouched
+    assert prepare_image(image, "high") is not prepared  # PIL images are not cached
+    assert prepare_image(image, "high") == prepared
+
+
+def test_pil_input_alpha_lazy_jpeg_and_modes() -> None:
+    rgba = Image.new("RGBA", (900, 900), (0, 0, 255, 128))
+    assert prepare_image(rgba).mime_type == PNG
+    lazy = Image.open(io.BytesIO(hostile.orientation_jpeg(6)))  # opened, not loaded, EXIF 6
+    prepared = prepare_image(lazy)
+    assert (prepared.mime_type, prepared.size, prepared.source_format) == (
+        JPEG,
+        hostile.UPRIGHT_SIZE,
+        "JPEG",
+    )
+    for mode in ("1", "L", "LA", "P", "PA", "RGBa", "La", "YCbCr", "CMYK", "I", "I;16", "F"):
+        assert_sendable(prepare_image(Image.new(mode, (40, 30))))
+
+
+def test_animated_pil_input_follows_first_frame() -> None:
+    gif = Image.open(io.BytesIO(hostile.case("animated_gif").data()))
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(gif)
+    assert caught.value.code == "animated_gif_not_supported"
+    gif.seek(2)
+    assert prepare_image(gif, first_frame=True).size == (48, 48)
+    assert gif.tell() == 0
+
+
+def test_unsupported_source_type_and_detail() -> None:
+    with pytest.raises(TypeError):
+        prepare_image(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="detail"):
+        prepare_image(hostile.small_png(), "medium")  # type: ignore[arg-type]
+
+
+def test_inputs_over_the_byte_limit_are_refused_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "MAX_INPUT_BYTES", 1000)
+    data = hostile.photo_jpeg()
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data)
+    url = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    for source in (data, path, url):
+        with pytest.raises(InvalidImageError) as caught:
+            prepare_image(source)
+        assert caught.value.code == "image_too_large"
+
+
+def test_pixel_budget_allows_jpeg_that_decodes_downscaled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "MAX_PIXELS", 1_000_000)
+    photo = hostile.noise((2000, 1500))
+    jpeg, png = _encode(photo, "JPEG"), _encode(photo, "PNG", compress_level=1)
+    assert prepare_image(jpeg, "low").size == (512, 384)  # decoded at 1/2: 0.75 MP
+    for data, detail in ((png, "low"), (jpeg, "high")):  # 3 MP; a JPEG needing full scale
+        with pytest.raises(InvalidImageError) as caught:
+            prepare_image(data, detail)  # type: ignore[arg-type]
+        assert caught.value.code == "image_too_large"
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes
+# --------------------------------------------------------------------------------------------
+
+_SIZES = [
+    (4032, 3024, "auto", (1024, 768)),
+    (4032, 3024, "low", (512, 384)),
+    (3000, 1000, "high", (2048, 682)),
+    (4096, 8192, "low", (256, 512)),
+    (2048, 4096, "high", (768, 1536)),
+    (1024, 1024, "high", (768, 768)),
+    (20000, 400, "high", (2048, 40)),
+    (1, 5000, "auto", (1, 2048)),
+    (1, 5000, "low", (1, 512)),
+    (5000, 1, "high", (2048, 1)),
+    (700, 300, "low", (512, 219)),
+    (500, 500, "high", (500, 500)),
+    (100, 50, "high", (100, 50)),
+    (300, 200, "low", (300, 200)),
+    (1, 1, "auto", (1, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "detail", "expected"),
+    [pytest.param(w, h, d, e, id=f"{w}x{h}-{d}") for w, h, d, e in _SIZES],
+)
+def test_exact_target_sizes(
+    width: int, height: int, detail: Detail, expected: tuple[int, int]
+) -> None:
+    assert effective_size(width, height, detail) == expected
+    prepared = prepare_image(Image.new("L", (width, height), 90), detail)
+    assert_sendable(prepared)
+    assert prepared.size == expected
+    assert prepared.tokens == estimate_image_tokens(width, height, detail)
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"), [("auto", (1024, 768)), ("high", (1024, 768)), ("low", (512, 384))]
+)
+def test_camera_jpeg_bytes_exact_size(detail: Detail, expected: tuple[int, int]) -> None:
+    data = _camera_jpeg()
+    prepared = prepare_image(data, detail)
+    assert_sendable(prepared, data)
+    assert (prepared.size, prepared.source_size, prepared.mime_type) == (
+        expected,
+        (4032, 3024),
+        JPEG,
+    )
+    assert len(prepared.data) < len(data) / 5
+
+
+def test_rotated_camera_jpeg_drafts_on_stored_dimensions() -> None:
+    upright = hostile.upright().resize((3024, 4032))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    data = _encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).size == (4032, 3024)
+    assert read_image_size(data) == (3024, 4032)
+    prepared = prepare_image(data)
+    out = assert_sendable(prepared, data)
+    assert prepared.size == (768, 1024)
+    assert_colours_close(hostile.quadrant_colours(out), hostile.QUADRANTS)
+
+
+def _camera_jpeg() -> bytes:
+    return hostile.camera_jpeg()  # built once per session
+
+
+# --------------------------------------------------------------------------------------------
+# The result object and the cache
+# --------------------------------------------------------------------------------------------
+
+
+def test_prepared_image_is_frozen_hashable_and_quiet() -> None:
+    prepared = prepare_image(_camera_jpeg())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.width = 1  # type: ignore[misc]
+    assert hash(prepared) == hash(dataclasses.replace(prepared))
+    text = repr(prepared)
+    assert text.startswith("PreparedImage(image/jpeg 1024x768, ")
+    assert "(from JPEG 4032x3024, " in text
+    assert "detail='auto', tokens=765)" in text
+    passthrough = repr(prepare_image(SHARED_IMAGES / "hopper.png"))
+    assert passthrough == (
+        "PreparedImage(image/png 128x128, 30,605 bytes (unchanged PNG), detail='auto', tokens=255)"
+    )
+
+
+def test_cache_returns_the_same_object_per_content_and_detail() -> None:
+    data = _camera_jpeg()
+    first = prepare_image(data)
+    assert prepare_image(bytes(bytearray(data))) is first
+    assert prepare_image(data, "low") is not first
+    assert prepare_image(data, first_frame=True) is not first
+    clear_cache()
+    again = prepare_image(data)
+    assert again is not first
+    assert again == first
+
+
+def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "CACHE_ENTRIES", 4)
+    prepared = [prepare_image(_encode(Image.new("L", (8, 8), n), "PNG")) for n in range(10)]
+    assert len(images._cache) == 4
+    assert prepare_image(prepared[-1].data) is prepared[-1]
+    monkeypatch.setattr(images, "CACHE_BYTES", len(prepared[0].data) * 2)
+    prepare_image(_encode(Image.new("L", (8, 8), 99), "PNG"))
+    assert len(images._cache) <= 2
+
+
+def test_concurrent_callers_agree() -> None:
+    data = (SHARED_IMAGES / "flower.jpg").read_bytes()
+    sources = [data, SHARED_IMAGES / "hopper.tif", hostile.photo_jpeg()] * 8
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda s: prepare_image(s, "low"), sources))
+    for i, result in enumerate(results):
+        assert result == results[i % 3]
+
+
+# --------------------------------------------------------------------------------------------
+# read_image_size
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_image_size_reads_headers_only() -> None:
+    truncated = hostile.photo_jpeg()[:2000]  # a full decode would fail
+    assert read_image_size(truncated) == (640, 480)
+    assert read_image_size(_camera_jpeg()) == (4032, 3024)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        pytest.param(b"", "invalid_image_format", id="empty"),
+        pytest.param(
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>", "invalid_image_format", id="svg"
+        ),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\0" * 8, "invalid_image", id="broken_png"),
+        pytest.param(hostile.raw_png(100_000, 100_000), "image_too_large", id="png_bomb"),
+    ],
+)
+def test_read_image_size_refusals(data: bytes, code: str) -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        read_image_size(data)
+    assert caught.value.code == code
+
+
+# --- inspect_image: the API's own rules, converting nothing (the local server uses it) ------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("hopper.png", ("image/png", 128, 128), id="png"),
+        pytest.param("hopper.jpg", ("image/jpeg", 128, 128), id="jpeg"),
+        pytest.param("hopper.webp", ("image/webp", 128, 128), id="webp"),
+        pytest.param("hopper.gif", ("image/gif", 128, 128), id="static-gif"),
+        pytest.param("flower.jpg", ("image/jpeg", 480, 360), id="photo"),
+        pytest.param("hopper.tif", "invalid_image_format", id="tiff-refused"),
+        pytest.param("hopper.bmp", "invalid_image_format", id="bmp-refused"),
+        pytest.param("iss634.gif", "animated_gif_not_supported", id="animated"),
+    ],
+)
+def test_inspect_image_shared(name: str, expected: tuple[str, int, int] | str) -> None:
+    data = (SHARED_IMAGES / name).read_bytes()
+    if isinstance(expected, str):
+        with pytest.raises(InvalidImageError) as raised:
+            inspect_image(data)
+        assert raised.value.code == expected
+    else:
+        info = inspect_image(data)
+        assert (info.mime_type, info.width, info.height) == expected
+
+
+def test_inspect_image_refuses_over_20_mb_and_broken_data() -> None:
+    with pytest.raises(InvalidImageError) as raised:
+        inspect_image(b"\x89PNG" + b"\0" * (20 * 1024 * 1024))
+    assert raised.value.code == "image_too_large"
+    jpeg = (SHARED_IMAGES / "flower.jpg").read_bytes()
+    with pytest.raises(InvalidImageError) as raised:
+        inspect_image(jpeg[: len(jpeg) // 2])
+    assert raised.value.code == "invalid_image"
+    with pytest.raises(InvalidImageError) as raised:
+        inspect_image(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert raised.value.code == "invalid_image_format"
+
+
+def test_inspect_image_reports_the_oriented_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), "red").save(buffer, "JPEG", exif=exif)
+    info = inspect_image(buffer.getvalue())
+    assert (info.mime_type, info.width, info.height, info.orientation) == ("image/jpeg", 20, 40, 6)
