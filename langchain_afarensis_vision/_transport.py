@@ -8,6 +8,10 @@ await.
 
 The async client is kept per event loop: an ``httpx2.AsyncClient`` whose pool was made in one
 loop cannot be used from another (repeated ``asyncio.run``, Jupyter), so each loop gets its own.
+Clients the transport made itself are closed for you: the sync one when the transport is
+garbage-collected (or on :meth:`Transport.close`), each async one when its event loop shuts down
+(``asyncio.run`` closes open async generators, and a sentinel generator closes the client).
+Injected clients are the caller's to close.
 """
 
 from __future__ import annotations
@@ -145,7 +149,7 @@ class Transport:
         self._client = client
         self._async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, httpx2.AsyncClient
+            asyncio.AbstractEventLoop, tuple[httpx2.AsyncClient, AsyncIterator[None]]
         ] = weakref.WeakKeyDictionary()
 
     # -- clients ------------------------------------------------------------------------------
@@ -155,19 +159,31 @@ class Transport:
         """The sync client (made on first use and reused)."""
         if self._client is None:
             self._client = httpx2.Client(timeout=self._timeout)
+            self._finalizer = weakref.finalize(self, self._client.close)
         return self._client
 
-    @property
-    def async_client(self) -> httpx2.AsyncClient:
-        """The async client for the running event loop."""
+    async def async_client(self) -> httpx2.AsyncClient:
+        """The async client for the running event loop (made on first use there)."""
         if self._async_client is not None:
             return self._async_client
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
+        if (entry := self._async_clients.get(loop)) is None:
             client = httpx2.AsyncClient(timeout=self._timeout)
-            self._async_clients[loop] = client
-        return client
+            sentinel = _close_at_loop_shutdown(client)
+            await anext(sentinel)
+            self._async_clients[loop] = entry = (client, sentinel)
+        return entry[0]
+
+    def close(self) -> None:
+        """Close the sync client, if this transport made it."""
+        if self._client is not None and hasattr(self, "_finalizer"):
+            self._finalizer()
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client, if this transport made it."""
+        entry = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()  # type: ignore[attr-defined]
 
     def _request(self, client: httpx2.Client | httpx2.AsyncClient, path: str, body: Any) -> Any:
         headers = {
@@ -176,7 +192,9 @@ class Transport:
             "content-type": "application/json",
         }
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return client.build_request("POST", self.base_url + path, content=content, headers=headers)
+        return client.build_request(
+            "POST", self.base_url + path, content=content, headers=headers, timeout=self._timeout
+        )
 
     def _attempts(self) -> Iterator[_Attempt]:
         for number in range(self._policy.max_retries + 1):
@@ -206,7 +224,7 @@ class Transport:
 
     async def apost(self, path: str, body: Any) -> Any:
         """Async :meth:`post`."""
-        client = self.async_client
+        client = await self.async_client()
         request = self._request(client, path, body)
         async for attempt in self._aattempts():
             with attempt:
@@ -258,7 +276,7 @@ class Transport:
 
     async def astream(self, path: str, body: Any) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`stream`."""
-        client = self.async_client
+        client = await self.async_client()
         request = self._request(client, path, body)
         async for attempt in self._aattempts():
             with attempt:
@@ -278,6 +296,14 @@ class Transport:
                 decoder.close()
         finally:
             await response.aclose()
+
+
+async def _close_at_loop_shutdown(client: httpx2.AsyncClient) -> AsyncIterator[None]:
+    """Yields once, then waits; its ``finally`` runs when the loop closes async generators."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def _json(response: httpx2.Response) -> Any:

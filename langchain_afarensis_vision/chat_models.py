@@ -143,6 +143,30 @@ class ChatAfarensis(BaseChatModel):
             async_client=self.http_async_client,
         )
 
+    def close(self) -> None:
+        """Close the HTTP client the model made itself (injected clients are yours to close).
+
+        Optional: it is also closed when the model is garbage-collected, and each async client
+        when its event loop shuts down. ``with ChatAfarensis() as model:`` closes it too.
+        """
+        self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's async client, if the model made it."""
+        await self._transport.aclose()
+
+    def __enter__(self) -> ChatAfarensis:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ChatAfarensis:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def _require_api_key(self) -> str:
         if self.api_key is None or not self.api_key.get_secret_value():
             msg = (

@@ -131,7 +131,8 @@ class MockAPI:
             raise answer
         if callable(answer):
             return answer(request)
-        return answer
+        # A fresh copy each time: the last answer may be repeated, and a response is read once.
+        return httpx2.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
     def handler(self, request: httpx2.Request) -> httpx2.Response:
         return self._answer(request)

@@ -1,0 +1,403 @@
+"""Which images ``describe_image`` may read or fetch: the path and URL policy.
+
+An agent's arguments come from a language model and are treated as hostile. Each rule is a
+small function that raises :class:`ImageRefused` with a reason the agent can read:
+
+- **Local files** only inside ``allowed_dirs`` (none by default). A relative name is looked up
+  in each allowed directory in order; ``..`` escapes, absolute paths elsewhere (refused before
+  the file system is touched, so they cannot probe which files exist), ``~``, UNC paths and
+  NUL bytes are refused. Symlinks are resolved and containment is checked again afterwards.
+  Only regular files are opened (a FIFO would block ``open``), non-blocking and without
+  following a final symlink, and at most ``max_bytes`` are read.
+- **URLs**: ``http(s)`` and ``data:`` only. By default an http(s) URL goes to the API as is
+  (the API fetches it), refused only when its host is a non-public IP literal or
+  ``localhost``. With ``download=True`` the tool fetches it itself: every address the host
+  resolves to must be public (private, loopback, link-local, multicast, reserved, unspecified,
+  shared and IPv6 forms embedding such an IPv4 are refused, in any spelling ``inet_aton``
+  accepts, e.g. ``2130706433``), redirects are followed by hand (at most 5) and checked hop by
+  hop, and the body is streamed under a size cap and an overall deadline.
+
+DNS rebinding: a download connects to the very address that was checked (the URL's host is
+replaced by that IP, with ``Host`` and TLS SNI/certificate checks set to the original name), so
+no second lookup can answer differently. Residual risks: a client passed in by the caller
+(``client=``) is used as configured (its proxies may resolve names themselves), and URLs passed
+through to the API are fetched by the API, under its own rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import stat
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias
+
+import httpx2
+
+from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES
+from langchain_afarensis_vision.images import MAX_INPUT_BYTES, decode_data_url
+
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+GetAddrInfo: TypeAlias = Callable[..., Sequence[tuple[Any, ...]]]
+"""The shape of :func:`socket.getaddrinfo` (injectable for tests)."""
+
+MAX_REDIRECTS: Final = 5
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")  # two letters at least: C:\x is a path
+_HOST = re.compile(r"[a-z0-9._-]+")  # an ASCII (IDNA-encoded) host name
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+_O_FLAGS |= getattr(os, "O_BINARY", 0)
+
+
+class ImageRefused(Exception):
+    """The policy refuses an image; the message says why, in words meant for the agent."""
+
+
+# -- what kind of input ----------------------------------------------------------------------
+
+
+def input_kind(image: str) -> Literal["path", "url", "data"]:
+    """Whether ``image`` names a local file, an http(s) URL or a ``data:`` URL."""
+    if "\x00" in image:
+        raise ImageRefused("the name contains a NUL byte")
+    scheme, colon, _ = image.partition(":")
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return "path"
+    scheme = scheme.lower()
+    if scheme == "data":
+        return "data"
+    if scheme in {"http", "https"}:
+        return "url"
+    msg = f"{scheme}: URLs are not accepted; give an https:// or http:// URL, a data: URL or a file"
+    raise ImageRefused(msg)
+
+
+# -- local files -----------------------------------------------------------------------------
+
+
+def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
+    """The real path of the file ``name`` names inside one of ``allowed_dirs``."""
+    roots = _roots(allowed_dirs)
+    _check_path_syntax(name, [*roots, *map(Path, map(os.path.abspath, allowed_dirs))])
+    given = Path(name)
+    for candidate in [given] if given.is_absolute() else [root / name for root in roots]:
+        try:
+            real = candidate.resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, RuntimeError) as exc:  # symlink loops, permissions
+            raise ImageRefused(f"{name!r} cannot be resolved ({type(exc).__name__})") from None
+        if not any(real.is_relative_to(root) for root in roots):
+            raise ImageRefused(f"{name!r} leads outside the allowed directories (via a symlink)")
+        return real
+    raise ImageRefused(f"there is no file {name!r} in the allowed directories")
+
+
+def read_local_file(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``."""
+    try:
+        _check_regular(os.stat(path), path, max_bytes)  # before open(): a FIFO would block it
+        fd = os.open(path, _O_FLAGS)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ImageRefused(f"{path.name!r} cannot be opened ({reason})") from None
+    with os.fdopen(fd, "rb") as file:
+        _check_regular(os.fstat(file.fileno()), path, max_bytes)  # swapped since the stat?
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageRefused(f"{path.name!r} is larger than {max_bytes:,} bytes")
+    return data
+
+
+def _roots(allowed_dirs: Sequence[Path]) -> list[Path]:
+    if not allowed_dirs:
+        raise ImageRefused("local files are disabled: this tool was given no allowed directories")
+    roots = []
+    for directory in allowed_dirs:
+        try:
+            roots.append(Path(directory).resolve(strict=True))
+        except (OSError, RuntimeError):
+            continue  # an allowed directory that does not exist holds nothing
+    return roots
+
+
+def _check_path_syntax(name: str, roots: Sequence[Path]) -> None:
+    if not name.strip():
+        raise ImageRefused("the image name is empty")
+    if name.startswith(("\\\\", "//")):
+        raise ImageRefused("network (UNC) paths are not accepted")
+    if name.startswith("~"):
+        raise ImageRefused("'~' is not expanded: give a name inside the allowed directories")
+    normal = os.path.normpath(name)
+    if normal == ".." or normal.startswith(".." + os.sep):
+        raise ImageRefused(f"{name!r} leads outside the allowed directories ('..')")
+    if os.path.isabs(normal) and not any(Path(normal).is_relative_to(root) for root in roots):
+        raise ImageRefused(f"{name!r} is outside the allowed directories")
+
+
+def _check_regular(info: os.stat_result, path: Path, max_bytes: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageRefused(f"{path.name!r} is not a regular file (a directory, device or FIFO)")
+    if info.st_size > max_bytes:
+        raise ImageRefused(f"{path.name!r} is {info.st_size:,} bytes; at most {max_bytes:,}")
+
+
+# -- data: URLs ------------------------------------------------------------------------------
+
+
+def decode_inline(url: str, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of a ``data:`` URL of at most ``max_bytes`` (checked before decoding too)."""
+    if len(url) > max_bytes * 4 // 3 + 1024:
+        raise ImageRefused(f"the data: URL holds more than {max_bytes:,} bytes")
+    data = decode_data_url(url)
+    if len(data) > max_bytes:
+        raise ImageRefused(f"the data: URL holds {len(data):,} bytes; at most {max_bytes:,}")
+    return data
+
+
+# -- addresses -------------------------------------------------------------------------------
+
+
+def parse_ip(host: str) -> IPAddress | None:
+    """``host`` as an IP address, in any spelling the resolver takes (``0x7f000001``), or None."""
+    host = host.strip("[]").rstrip(".")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))  # 127.1, 2130706433, 0177.0.0.1
+    except (OSError, ValueError):
+        return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Whether ``ip`` is a globally routable unicast address (and so is any IPv4 it embeds)."""
+    if isinstance(ip, ipaddress.IPv6Address) and not all(map(is_public, _embedded_ipv4(ip))):
+        return False
+    special = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+    special = special or ip.is_reserved or ip.is_unspecified or ip in _SHARED
+    return ip.is_global and not special
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address may deliver to: mapped, 6to4, Teredo, NAT64, ..."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):  # NAT64, IPv4-compatible ::a.b.c.d
+        found.append(low32)
+    return [address for address in found if address is not None]
+
+
+# -- URLs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """How http(s) image URLs are treated.
+
+    ``allow_private`` is ``True`` (any address), ``False``, or an allow-list of host names
+    and networks (``"127.0.0.1"``, ``"10.0.0.0/8"``, ``"images.internal"``).
+    """
+
+    download: bool = False
+    allow_private: bool | Sequence[str] = False
+    max_bytes: int = MAX_IMAGE_BYTES
+    timeout: float = 10.0
+    max_redirects: int = MAX_REDIRECTS
+    client: httpx2.Client | None = field(default=None, repr=False)
+    getaddrinfo: GetAddrInfo = field(default=socket.getaddrinfo, repr=False)
+
+    def check_address(self, host: str, ip: IPAddress) -> None:
+        """Refuse ``ip`` (an address of ``host``) unless it is public or allowed."""
+        if is_public(ip) or self.allow_private is True:
+            return
+        allowed = () if self.allow_private is False else self.allow_private
+        if host in map(str.lower, allowed) or any(_in_network(ip, e) for e in allowed):
+            return
+        where = "" if parse_ip(host) else f" (which {host!r} resolves to)"
+        raise ImageRefused(f"the address {ip}{where} is not public (private, local or reserved)")
+
+
+def _in_network(ip: IPAddress, entry: str) -> bool:
+    try:
+        return ip in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False  # a host name
+
+
+def parse_url(url: str) -> httpx2.URL:
+    """``url`` parsed (the same parser that sends it), if it is a plain http(s) URL."""
+    try:
+        parsed = httpx2.URL(url)
+    except (httpx2.InvalidURL, ValueError, TypeError):
+        raise ImageRefused("the URL is malformed") from None
+    if parsed.scheme not in {"http", "https"}:
+        raise ImageRefused(f"{parsed.scheme}: URLs are not accepted; give an http(s) URL")
+    if parsed.userinfo:
+        raise ImageRefused("URLs with a user name or password are not accepted")
+    if not _HOST.fullmatch(_host(parsed)) and parse_ip(_host(parsed)) is None:
+        raise ImageRefused("the URL has no valid host name")
+    return parsed
+
+
+def check_passthrough_url(url: str, policy: UrlPolicy) -> str:
+    """``url``, to hand to the API as is; refused if its host is a non-public IP or localhost."""
+    parsed = parse_url(url)
+    host = _host(parsed)
+    ip = ipaddress.IPv4Address("127.0.0.1") if _is_localhost(host) else parse_ip(host)
+    if ip is not None:
+        policy.check_address(host, ip)
+    return url
+
+
+def resolve_host(host: str, port: int, policy: UrlPolicy) -> IPAddress:
+    """The address to connect to for ``host``: every address it resolves to must pass."""
+    literal = parse_ip(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = policy.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise ImageRefused(f"the host {host!r} cannot be resolved") from None
+        addresses = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+    if not addresses:
+        raise ImageRefused(f"the host {host!r} has no address")
+    for address in addresses:
+        policy.check_address(host, address)
+    return addresses[0]
+
+
+def _host(url: httpx2.URL) -> str:
+    return url.raw_host.decode("ascii").lower().rstrip(".")
+
+
+def _is_localhost(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+# -- downloading -----------------------------------------------------------------------------
+
+
+def download(url: str, policy: UrlPolicy) -> bytes:
+    """Fetch the image at ``url`` under ``policy``: pinned addresses, checked redirects, caps."""
+    deadline = time.monotonic() + policy.timeout
+    client = policy.client or httpx2.Client(trust_env=False)  # no proxy resolves names for us
+    try:
+        for _ in range(policy.max_redirects + 1):
+            _check_deadline(deadline)
+            response = _send(client, pinned_request(client, url, policy), policy.timeout)
+            try:
+                location = response.headers.get("location")
+                if not response.is_redirect or location is None:
+                    return _read_body(response, policy.max_bytes, deadline)
+                url = _redirect_target(url, location)
+            finally:
+                response.close()
+        raise ImageRefused(f"the URL redirects more than {policy.max_redirects} times")
+    finally:
+        if policy.client is None:
+            client.close()
+
+
+def pinned_request(client: httpx2.Client, url: str, policy: UrlPolicy) -> httpx2.Request:
+    """A GET for ``url`` sent to the checked address of its host, named in Host and SNI."""
+    parsed = parse_url(url)
+    host = _host(parsed)
+    address = resolve_host(host, parsed.port or (443 if parsed.scheme == "https" else 80), policy)
+    headers = {"host": parsed.netloc.decode("ascii"), "accept": "image/*"}
+    headers["accept-encoding"] = "identity"  # sizes are then the bytes on the wire
+    named = parsed.scheme == "https" and parse_ip(host) is None
+    extensions = {"sni_hostname": host} if named else {}  # TLS checks the name, not the IP
+    target = parsed.copy_with(host=str(address))
+    return client.build_request(
+        "GET", target, headers=headers, extensions=extensions, timeout=policy.timeout
+    )
+
+
+def _redirect_target(url: str, location: str) -> str:
+    try:
+        return str(httpx2.URL(url).join(location))
+    except (httpx2.InvalidURL, ValueError, TypeError):
+        raise ImageRefused("the URL redirects to a malformed URL") from None
+
+
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise ImageRefused("downloading the image took too long")
+
+
+def _send(client: httpx2.Client, request: httpx2.Request, timeout: float) -> httpx2.Response:
+    try:
+        return client.send(request, stream=True, follow_redirects=False)
+    except httpx2.TimeoutException:
+        raise ImageRefused(f"downloading the image timed out after {timeout:g} s") from None
+    except httpx2.HTTPError as exc:
+        raise ImageRefused(f"the image cannot be downloaded ({type(exc).__name__})") from None
+
+
+def _read_body(response: httpx2.Response, max_bytes: int, deadline: float) -> bytes:
+    if not response.is_success:
+        raise ImageRefused(f"the image URL answered HTTP {response.status_code}")
+    if response.headers.get("content-encoding", "identity").lower() not in {"", "identity"}:
+        raise ImageRefused("the image URL answered with a compressed body")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ImageRefused(f"the image is {int(declared):,} bytes; at most {max_bytes:,}")
+    data = bytearray()
+    # A body built in memory (httpx2.MockTransport) arrives already read.
+    chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
+    try:
+        for chunk in chunks:
+            data += chunk
+            if len(data) > max_bytes:
+                raise ImageRefused(f"the image is larger than {max_bytes:,} bytes")
+            _check_deadline(deadline)
+    except httpx2.TimeoutException:
+        raise ImageRefused("downloading the image timed out") from None
+    except httpx2.HTTPError as exc:
+        raise ImageRefused(f"the download broke off ({type(exc).__name__})") from None
+    return bytes(data)
+
+
+# -- everything together ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Where ``describe_image`` may take images from."""
+
+    allowed_dirs: Sequence[Path] = ()
+    max_file_bytes: int = MAX_INPUT_BYTES
+    urls: UrlPolicy = field(default_factory=UrlPolicy)
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An accepted image: its ``source`` (a real path or a URL, never data) and its bytes.
+
+    ``data`` is None for a URL to pass to the API as is.
+    """
+
+    source: str
+    data: bytes | None
+
+
+def load_image(image: str, policy: ImagePolicy) -> LoadedImage:
+    """Apply ``policy`` to what an agent named and return the image, or raise ImageRefused."""
+    kind = input_kind(image)
+    if kind == "data":
+        return LoadedImage("data: URL", decode_inline(image, policy.urls.max_bytes))
+    if kind == "url" and not policy.urls.download:
+        return LoadedImage(check_passthrough_url(image, policy.urls), None)
+    if kind == "url":
+        return LoadedImage(image, download(image, policy.urls))
+    path = find_local_file(image, policy.allowed_dirs)
+    return LoadedImage(str(path), read_local_file(path, policy.max_file_bytes))

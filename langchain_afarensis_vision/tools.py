@@ -1,0 +1,209 @@
+"""``describe_image``: a tool that lets any tool-calling agent ask GPT-4V about an image.
+
+The agent names an image; :mod:`._safety` decides whether it may be read or fetched,
+:func:`~.images.prepare_image` readies it, and ``llm`` answers. Refusals, unusable images and
+API errors come back as text the agent can read, and nothing reaches the API after a refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypedDict
+
+import httpx2
+from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import ArgsSchema, BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_afarensis_vision import _safety
+from langchain_afarensis_vision._contract import (
+    BASE_IMAGE_TOKENS,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_TOKENS,
+    Detail,
+)
+from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
+from langchain_afarensis_vision.images import MAX_INPUT_BYTES, PreparedImage, prepare_image
+
+DEFAULT_QUESTION = "What's in this image?"
+
+
+class DescribeImageInput(BaseModel):
+    """Arguments of ``describe_image``."""
+
+    image: str = Field(
+        description="The image: a file name or path inside the allowed folders (e.g. "
+        "'chart.png'), an https:// or http:// URL, or a data: URL."
+    )
+    question: str = Field(
+        default=DEFAULT_QUESTION,
+        description="What to ask about the image, e.g. 'What is the total on this receipt?'.",
+    )
+    detail: Detail | None = Field(
+        default=None,
+        description="'low' for a quick, cheap look at the whole image; 'high' to read small "
+        "text and fine detail; leave out for the default.",
+    )
+
+
+class ImageArtifact(TypedDict):
+    """What was sent, as ``ToolMessage.artifact``; never the image data.
+
+    For a URL the API fetches, only the URL, ``detail`` and the most the image can cost
+    (``image_tokens``: 85 at low detail, else the 1445 upper bound) are known.
+    """
+
+    source: str
+    mime_type: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    detail: Detail
+    image_tokens: int
+
+
+class AfarensisDescribeImageTool(BaseTool):
+    """Let an agent hand an image (file, URL or data: URL) and a question to GPT-4 with Vision.
+
+    Example:
+        ```python
+        tool = AfarensisDescribeImageTool(llm=ChatAfarensis(), allowed_dirs=["./images"])
+        tool.invoke({"image": "chart.png", "question": "Which month had the most sales?"})
+        ```
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str = "describe_image"
+    description: str = (
+        "Look at an image and answer a question about it: photos, screenshots, charts, "
+        "scanned documents, diagrams. Give a file name from the allowed folders, an http(s) "
+        "URL or a data: URL, and a question."
+    )
+    args_schema: ArgsSchema | None = DescribeImageInput
+    handle_tool_error: bool | str | Callable[[ToolException], Any] | None = True
+    """Return refusals and failures to the agent as text (``False`` raises them)."""
+
+    llm: ChatAfarensis
+    """The vision model that answers."""
+    allowed_dirs: Sequence[Path] = ()
+    """Directories local images may come from (none: local files are refused)."""
+    max_file_bytes: int = MAX_INPUT_BYTES
+    """Largest local file read."""
+    download_urls: bool = False
+    """Fetch http(s) images here instead of letting the API fetch them."""
+    allow_private_urls: bool | list[str] = False
+    """Allow non-public addresses: ``True``, or a list of hosts and networks (``10.0.0.0/8``)."""
+    max_download_bytes: int = MAX_IMAGE_BYTES
+    """Largest image downloaded or taken from a data: URL."""
+    download_timeout: float = 10.0
+    """Seconds a whole download (redirects included) may take."""
+    http_client: httpx2.Client | None = Field(default=None, exclude=True)
+    """Client for downloads (default: a fresh one that ignores proxy settings)."""
+    getaddrinfo: _safety.GetAddrInfo = Field(default=socket.getaddrinfo, exclude=True)
+    """Name resolver for downloads (``socket.getaddrinfo``)."""
+
+    def _run(
+        self,
+        image: str,
+        question: str = DEFAULT_QUESTION,
+        detail: Detail | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> str | tuple[str, ImageArtifact]:
+        with _tool_errors(self.llm):
+            message, artifact = self._prepare(image, question, detail)
+            callbacks = run_manager.get_child() if run_manager else None
+            answer = self.llm.invoke([message], config={"callbacks": callbacks})
+        return self._output(answer, artifact)
+
+    async def _arun(
+        self,
+        image: str,
+        question: str = DEFAULT_QUESTION,
+        detail: Detail | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> str | tuple[str, ImageArtifact]:
+        with _tool_errors(self.llm):
+            message, artifact = await asyncio.to_thread(self._prepare, image, question, detail)
+            callbacks = run_manager.get_child() if run_manager else None
+            answer = await self.llm.ainvoke([message], config={"callbacks": callbacks})
+        return self._output(answer, artifact)
+
+    def _prepare(
+        self, image: str, question: str, detail: Detail | None
+    ) -> tuple[HumanMessage, ImageArtifact]:
+        """Apply the policy, read or fetch the image, and build the message (blocking I/O)."""
+        policy = _safety.ImagePolicy(
+            allowed_dirs=self.allowed_dirs,
+            max_file_bytes=self.max_file_bytes,
+            urls=_safety.UrlPolicy(
+                download=self.download_urls,
+                allow_private=self.allow_private_urls,
+                max_bytes=self.max_download_bytes,
+                timeout=self.download_timeout,
+                client=self.http_client,
+                getaddrinfo=self.getaddrinfo,
+            ),
+        )
+        loaded = _safety.load_image(image, policy)
+        chosen = detail or self.llm.image_detail
+        prepared = None
+        if loaded.data is not None:
+            prepared = prepare_image(loaded.data, chosen, first_frame=self.llm.image_first_frame)
+        url = loaded.source if prepared is None else prepared.data_url
+        content: list[str | dict[str, Any]] = [
+            {"type": "text", "text": question},
+            {"type": "image_url", "image_url": {"url": url, "detail": chosen}},
+        ]
+        return HumanMessage(content=content), _artifact(loaded.source, chosen, prepared)
+
+    def _output(
+        self, answer: AIMessage, artifact: ImageArtifact
+    ) -> str | tuple[str, ImageArtifact]:
+        text = str(answer.text)
+        return (text, artifact) if self.response_format == "content_and_artifact" else text
+
+
+def _artifact(source: str, detail: Detail, prepared: PreparedImage | None) -> ImageArtifact:
+    if prepared is None:  # a URL the API fetches: only the most it can cost is known
+        tokens = BASE_IMAGE_TOKENS if detail == "low" else MAX_IMAGE_TOKENS
+        return ImageArtifact(
+            source=source,
+            mime_type=None,
+            width=None,
+            height=None,
+            bytes=None,
+            detail=detail,
+            image_tokens=tokens,
+        )
+    return ImageArtifact(
+        source=source,
+        mime_type=prepared.mime_type,
+        width=prepared.width,
+        height=prepared.height,
+        bytes=len(prepared.data),
+        detail=detail,
+        image_tokens=prepared.tokens,
+    )
+
+
+@contextlib.contextmanager
+def _tool_errors(llm: ChatAfarensis) -> Iterator[None]:
+    """Turn refusals, unusable images and API errors into messages for the agent."""
+    try:
+        yield
+    except _safety.ImageRefused as exc:
+        raise ToolException(f"describe_image refused the image: {exc}") from exc
+    except InvalidImageError as exc:
+        raise ToolException(f"describe_image cannot use this image ({exc.code}): {exc}") from exc
+    except AfarensisError as exc:
+        text = str(exc)
+        if llm.api_key is not None and (key := llm.api_key.get_secret_value()):
+            text = text.replace(key, "[API key]")  # should an error body ever echo it
+        raise ToolException(f"describe_image failed: the vision API call failed: {text}") from exc
