@@ -81,13 +81,24 @@ def message_parts(message: BaseMessage, default_detail: Detail) -> list[Part]:
     if isinstance(message.content, str):
         return [TextPart(message.content)] if message.content else []
     if isinstance(message, AIMessage):
-        # AIMessage.content_blocks also lists tool calls; they travel in `tool_calls`.
-        blocks: Sequence[Any] = [
-            b for b in message.content_blocks if b.get("type") not in {"tool_call", "reasoning"}
-        ]
+        # Tool calls travel in `tool_calls`, whatever dialect the content also lists them in;
+        # reasoning is not sent back.
+        blocks: Sequence[Any] = [b for b in message.content_blocks if _kind(b) not in _AI_SKIPPED]
     else:
         blocks = message.content_blocks
     return [_block_part(cast(dict[str, Any], block), default_detail) for block in blocks]
+
+
+_AI_SKIPPED = frozenset(
+    {"tool_call", "tool_call_chunk", "tool_use", "server_tool_call", "reasoning", "thinking"}
+)
+
+
+def _kind(block: Any) -> Any:
+    """A block's type, looking inside ``non_standard`` wrappers."""
+    if block.get("type") == "non_standard" and isinstance(block.get("value"), dict):
+        return block["value"].get("type")
+    return block.get("type")
 
 
 def _block_part(block: dict[str, Any], default_detail: Detail) -> Part:

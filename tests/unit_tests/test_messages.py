@@ -227,6 +227,26 @@ def test_tool_images_at_the_end_of_the_conversation() -> None:
     }
 
 
+def test_anthropic_tool_use_and_thinking_blocks_in_ai_content_are_not_resent() -> None:
+    message = AIMessage(
+        content=[
+            {"type": "thinking", "thinking": "hmm", "signature": "x"},
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}},
+        ],
+        tool_calls=[{"id": "t1", "name": "f", "args": {"a": 1}}],
+    )
+    assert wire([message]) == [
+        {
+            "role": "assistant",
+            "content": "Let me check.",
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+            ],
+        }
+    ]
+
+
 def test_invalid_tool_calls_are_sent_back_verbatim() -> None:
     message = AIMessage(
         "",

@@ -1,0 +1,244 @@
+"""The routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/models/{id}``.
+
+A chat completion goes one straight way, each step raising an :class:`~._errors.APIError` (or a
+:class:`~.limits.RateLimited`) that becomes the API's error answer::
+
+    auth (401) -> requests/min (429) -> JSON + schema (400) -> model (404) and request checks
+    (400) -> images read and checked (400) -> context window (400) -> tokens/min (429)
+    -> engine -> JSON answer, or SSE events
+
+Every chat-completion answer past authentication carries the six ``x-ratelimit-*`` headers.
+``GET /health`` answers ``{"status": "ok"}`` without a key. Unknown paths and methods, and
+unexpected failures, are answered with ``ErrorResponse`` bodies too.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from langchain_afarensis_vision._contract import CONTEXT_WINDOW
+from langchain_afarensis_vision.server import _bodies, _ocr
+from langchain_afarensis_vision.server._errors import (
+    APIError,
+    invalid_api_key,
+    invalid_value,
+    model_not_found,
+    server_error,
+)
+from langchain_afarensis_vision.server._images import INLINE_WORK_BYTES, SeenImage, read_images
+from langchain_afarensis_vision.server._request import (
+    ChatRequest,
+    PromptTokens,
+    prompt_tokens,
+    read_request,
+)
+from langchain_afarensis_vision.server._validation import parse_json, validate_request
+from langchain_afarensis_vision.server.engine import Answer, Engine
+from langchain_afarensis_vision.server.faults import FaultMiddleware
+from langchain_afarensis_vision.server.limits import RateLimited, RateLimiter, RateLimitState
+from langchain_afarensis_vision.server.settings import ServerSettings
+
+OWNED_BY = "afarensis-local"
+
+
+@dataclass
+class _State:
+    settings: ServerSettings
+    limiter: RateLimiter
+    engine: Engine
+
+
+def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Starlette:
+    """The ASGI app; ``options`` are :class:`ServerSettings` fields (used when no ``settings``).
+
+    The key the app accepts is ``app.state.settings.api_key`` (generated unless given).
+
+    Example:
+        ```python
+        import httpx2
+        app = create_app(api_key="sk-local-test")
+        client = httpx2.Client(transport=httpx2.ASGITransport(app), base_url="http://local/v1")
+        ```
+    """
+    settings = settings if settings is not None else ServerSettings(**options)
+    limiter = RateLimiter(
+        settings.requests_per_minute, settings.tokens_per_minute, model=settings.models[0]
+    )
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
+            Route("/v1/models", _list_models, methods=["GET"]),
+            Route("/v1/models/{model}", _get_model, methods=["GET"]),
+            Route("/health", _health, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(FaultMiddleware, faults=settings.faults, seed=settings.seed, limiter=limiter)
+        ],
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.state.settings = settings
+    app.state.afarensis = _State(settings, limiter, Engine(settings.ocr))
+    return app
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+async def _chat_completions(request: Request) -> Response:
+    state: _State = request.app.state.afarensis
+    try:
+        _authenticate(request, state.settings.api_key)
+    except APIError as refused:
+        return _error(refused)
+    try:
+        state.limiter.admit_request()
+        chat, prompt, answer, limits = await _complete(request, state)
+    except RateLimited as limited:
+        kind = "rate_limit_exceeded"
+        return _error(
+            APIError(429, limited.message, type=kind, code=kind, headers=limited.headers())
+        )
+    except APIError as error:
+        return _error(error, state.limiter.state().headers())
+    meta = _bodies.Meta.of(chat, state.settings.created or int(time.time()))
+    usage = _bodies.usage(prompt, answer, chat.n)
+    if chat.stream:
+        events = _bodies.chunks(meta, answer, chat.n, usage if chat.include_usage else None)
+        return StreamingResponse(
+            _sse(list(events)),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", **limits.headers()},
+        )
+    return JSONResponse(_bodies.completion(meta, answer, chat.n, usage), headers=limits.headers())
+
+
+async def _complete(
+    request: Request, state: _State
+) -> tuple[ChatRequest, PromptTokens, Answer, RateLimitState]:
+    settings = state.settings
+    raw = await _read_body(request, settings.max_body_bytes)
+    body = parse_json(raw)
+    validate_request(body)
+    chat = read_request(body, raw, settings.models, settings.default_max_tokens)
+    images = await read_images(chat.images, settings.fetch_timeout, settings.image_transport)
+    prompt = prompt_tokens(chat, images)
+    wanted = prompt.total + chat.max_tokens
+    if wanted > CONTEXT_WINDOW:
+        message = (
+            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, you "
+            f"requested {wanted} tokens ({prompt.total} in the messages, {chat.max_tokens} in "
+            "the completion). Please reduce the length of the messages or completion."
+        )
+        raise invalid_value(message, "messages")
+    limits = state.limiter.admit_tokens(prompt.total + chat.max_tokens * chat.n)
+    if _heavy(state.engine, chat, images):
+        answer = await anyio.to_thread.run_sync(state.engine.answer, chat, images)
+    else:
+        answer = state.engine.answer(chat, images)
+    return chat, prompt, answer, limits
+
+
+def _heavy(engine: Engine, chat: ChatRequest, images: list[SeenImage]) -> bool:
+    """Whether answering may take long enough to belong in a worker thread."""
+    if not engine.needs_pixels(chat):
+        return False
+    if engine.ocr and not all(_ocr.is_cached(image.digest) for image in images):
+        return True
+    return sum(len(image.data) for image in images) > INLINE_WORK_BYTES
+
+
+async def _list_models(request: Request) -> Response:
+    settings: ServerSettings = request.app.state.settings
+    try:
+        _authenticate(request, settings.api_key)
+    except APIError as error:
+        return _error(error)
+    data = [_model(name) for name in settings.models]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def _get_model(request: Request) -> Response:
+    settings: ServerSettings = request.app.state.settings
+    name = request.path_params["model"]
+    try:
+        _authenticate(request, settings.api_key)
+        if name not in settings.models:
+            raise model_not_found(name)
+    except APIError as error:
+        return _error(error)
+    return JSONResponse(_model(name))
+
+
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1_698_796_800, "owned_by": OWNED_BY}
+
+
+def _authenticate(request: Request, api_key: str) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise invalid_api_key(
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+    if not hmac.compare_digest(token.encode(), api_key.encode()):
+        shown = (
+            f"{token[:3]}{'*' * max(0, len(token) - 7)}{token[-4:]}" if len(token) > 8 else "***"
+        )
+        raise invalid_api_key(f"Incorrect API key provided: {shown}.")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise invalid_value(f"The request body is larger than {limit:,} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise invalid_value(f"The request body is larger than {limit:,} bytes.")
+    return bytes(body)
+
+
+async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield _bodies.sse(chunk)
+    yield _bodies.DONE
+
+
+def _error(error: APIError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.body(), status_code=error.status, headers={**(headers or {}), **error.headers}
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Invalid URL ({request.method} {request.url.path})"
+    else:
+        message = f"{exc.detail} ({request.method} {request.url.path})"
+    return _error(APIError(exc.status_code, message))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return _error(server_error(500, f"The local server failed: {type(exc).__name__}: {exc}"))

@@ -1,0 +1,222 @@
+"""The offline answer engine: deterministic, honest answers from what can be computed locally.
+
+It says what it is, and never pretends to recognise what it cannot. For images it reports what
+can be measured: how many there are; per image its format, size, orientation, detail, token
+cost, dominant colours in plain words, brightness and transparency; and, with the optional
+``ocr`` extra, the text it finds. A text-only request gets one fixed short answer. The same
+request always gets the same answer.
+
+To be a faithful wire emulator it also speaks the API's structured forms, with placeholder
+values it does not pretend are real: a ``tool_choice`` that forces a function ("required", or
+the function by name) is answered with a call whose arguments are the minimal instance of the
+function's parameter schema (see :mod:`._placeholders`); ``response_format`` ``json_schema``
+gets the minimal instance of its schema, ``json_object`` a JSON object of the measured facts.
+With ``tool_choice`` "auto" (or none) the engine answers in text: it cannot honestly decide to
+call a tool.
+
+``stop`` sequences cut the answer before the first one (``finish_reason`` "stop"), and
+``max_tokens`` truncates it to about 4 characters a token (``finish_reason`` "length").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from langchain_afarensis_vision._tokens import CHARS_PER_TOKEN, text_tokens
+from langchain_afarensis_vision.server import _analysis, _ocr
+from langchain_afarensis_vision.server._images import SeenImage
+from langchain_afarensis_vision.server._placeholders import placeholder
+from langchain_afarensis_vision.server._request import ChatRequest
+
+INTRO: Final = "I am the local Afarensis engine, an offline stand-in for gpt-4-vision-preview."
+TEXT_ONLY_ANSWER: Final = (
+    f"Hello! {INTRO} I cannot understand or write free text, so every text-only message gets "
+    "this same short answer. Send me an image and I will report what I can measure in it: its "
+    "size, format, token cost, colours, brightness, transparency and, with OCR installed, "
+    "its text."
+)
+NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
+_FORMATS: Final = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+}
+_MIN_SHARE: Final = 0.05
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One choice's answer: text or tool calls, why it ended, and its completion tokens."""
+
+    content: str | None
+    tool_calls: tuple[dict[str, Any], ...]
+    finish_reason: str
+    completion_tokens: int
+
+
+class Engine:
+    """Answers requests; ``ocr`` None uses OCR when the extra is installed, False never."""
+
+    def __init__(self, ocr: bool | None = None) -> None:
+        if ocr and not _ocr.available():
+            msg = f"ocr=True needs the OCR extra: {_ocr.INSTALL_HINT}"
+            raise RuntimeError(msg)
+        self.ocr = _ocr.available() if ocr is None else ocr
+
+    def needs_pixels(self, request: ChatRequest) -> bool:
+        """Whether answering will decode the images (the caller may then use a thread)."""
+        return bool(request.images) and request.forced_tool is None and not _wants_schema(request)
+
+    def answer(self, request: ChatRequest, images: Sequence[SeenImage]) -> Answer:
+        """The answer to ``request`` whose images (in order) are ``images``."""
+        if request.forced_tool is not None:
+            return _tool_call(request, request.forced_tool)
+        format_type = (request.response_format or {}).get("type")
+        if format_type == "json_schema":
+            schema = request.response_format["json_schema"].get("schema", {})  # type: ignore[index]
+            return _finish(json.dumps(placeholder(schema), ensure_ascii=False), request)
+        if format_type == "json_object":
+            return _finish(json.dumps(self.facts(images), ensure_ascii=False), request)
+        return _finish(self.describe(request, images), request)
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def describe(self, request: ChatRequest, images: Sequence[SeenImage]) -> str:
+        """The text answer."""
+        if not images:
+            return _tool_result(request.messages) or TEXT_ONLY_ANSWER
+        count = "the image" if len(images) == 1 else f"the {len(images)} images"
+        lines = [
+            f"{INTRO} I cannot recognise objects, people or scenes, but here is what I can "
+            f"measure in {count} you sent."
+        ]
+        lines += [self._describe_one(i, image) for i, image in enumerate(images, 1)]
+        return "\n".join(lines)
+
+    def _describe_one(self, index: int, image: SeenImage) -> str:
+        info = image.info
+        facts = _analysis.analyse(image.data, image.digest)
+        seen_w, seen_h = image.effective_size
+        turned = "upright" if info.orientation == 1 else f"EXIF orientation {info.orientation}"
+        return (
+            f"Image {index}: a {_FORMATS[info.mime_type]} of {info.width} x {info.height} pixels "
+            f"({turned}); at detail {image.detail!r} the model sees {seen_w} x {seen_h} and it "
+            f"costs {image.tokens} tokens. Colours: {_colours(facts)}. It is {facts.brightness} "
+            f"overall (mean brightness {facts.mean_luma:.0f} of 255) and has "
+            f"{_transparency(facts)}. Text: {self._text(image)}."
+        )
+
+    def _text(self, image: SeenImage) -> str:
+        if not self.ocr:
+            return NO_OCR
+        found = _ocr.read_text(image.data, image.digest)
+        return json.dumps(found, ensure_ascii=False) if found else "none found"
+
+    # -- JSON ---------------------------------------------------------------------------------
+
+    def facts(self, images: Sequence[SeenImage]) -> dict[str, Any]:
+        """The measured facts as a JSON object (the ``json_object`` answer)."""
+        return {
+            "engine": "local-afarensis",
+            "note": f"{INTRO} It measures images; it cannot recognise what they show.",
+            "image_count": len(images),
+            "images": [self._image_facts(image) for image in images],
+        }
+
+    def _image_facts(self, image: SeenImage) -> dict[str, Any]:
+        facts = _analysis.analyse(image.data, image.digest)
+        seen_w, seen_h = image.effective_size
+        return {
+            "format": _FORMATS[image.info.mime_type].lower(),
+            "width": image.info.width,
+            "height": image.info.height,
+            "orientation": image.info.orientation,
+            "detail": image.detail,
+            "seen_width": seen_w,
+            "seen_height": seen_h,
+            "tokens": image.tokens,
+            "colours": [{"name": n, "share": round(s, 2)} for n, s in facts.colours[:5]],
+            "brightness": facts.brightness,
+            "transparency": facts.transparency,
+            "text": _ocr.read_text(image.data, image.digest) if self.ocr else None,
+        }
+
+
+def _wants_schema(request: ChatRequest) -> bool:
+    return (request.response_format or {}).get("type") == "json_schema"
+
+
+def _tool_result(messages: list[dict[str, Any]]) -> str | None:
+    """A plain answer when the conversation ends with a tool's result, else None."""
+    last = messages[-1]
+    if last.get("role") != "tool":
+        return None
+    content = last.get("content")
+    if isinstance(content, list):
+        content = " ".join(part.get("text", "") for part in content)
+    name = next(
+        (
+            call.get("function", {}).get("name")
+            for message in messages
+            for call in message.get("tool_calls") or []
+            if call.get("id") == last.get("tool_call_id")
+        ),
+        None,
+    )
+    shown = str(content) if len(str(content)) <= 300 else str(content)[:297] + "..."
+    tool = f"the tool `{name}`" if name else "the tool"
+    return f"{INTRO} I cannot interpret tool results, but {tool} returned: {shown}"
+
+
+def _colours(facts: _analysis.PixelFacts) -> str:
+    shown = [(name, share) for name, share in facts.colours if share >= _MIN_SHARE][:3]
+    if not shown:
+        return "none visible (every pixel is transparent)"
+    words = [f"{name} ({share:.0%})" for name, share in shown]
+    if shown[0][1] >= 0.9:
+        return f"almost entirely {words[0]}"
+    if len(words) == 1:
+        return f"mostly {words[0]}"
+    if shown[0][1] >= 0.5:
+        return f"mostly {words[0]}, with {' and '.join(words[1:])}"
+    return f"a mix of {', '.join(words[:-1])} and {words[-1]}"
+
+
+def _transparency(facts: _analysis.PixelFacts) -> str:
+    return {
+        "none": "no transparency",
+        "opaque": "an alpha channel but no transparent pixels",
+        "partial": f"transparent pixels ({facts.transparent_share:.0%} of them)",
+        "full": "only transparent pixels",
+    }[facts.transparency]
+
+
+def _tool_call(request: ChatRequest, function: dict[str, Any]) -> Answer:
+    name = function["name"]
+    arguments = json.dumps(placeholder(function.get("parameters") or {}), ensure_ascii=False)
+    if arguments == "null":
+        arguments = "{}"
+    call_id = hashlib.blake2b(f"{request.digest}:{name}".encode(), digest_size=12).hexdigest()
+    call = {
+        "id": f"call_local_{call_id}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+    return Answer(None, (call,), "tool_calls", text_tokens(name + arguments))
+
+
+def _finish(text: str, request: ChatRequest) -> Answer:
+    """Apply ``stop`` then ``max_tokens`` to a text answer."""
+    finish_reason = "stop"
+    cuts = [text.find(stop) for stop in request.stop if stop in text]
+    if cuts:
+        text = text[: min(cuts)]
+    if text_tokens(text) > request.max_tokens:
+        text = text[: request.max_tokens * CHARS_PER_TOKEN]
+        finish_reason = "length"
+    return Answer(text, (), finish_reason, text_tokens(text))

@@ -1,0 +1,72 @@
+"""The local server's settings, shared by :func:`create_app` and :class:`LocalAfarensisServer`."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Final
+
+import httpx2
+
+from langchain_afarensis_vision._contract import DEFAULT_MODEL
+from langchain_afarensis_vision.server.faults import Faults
+
+DEFAULT_MODELS: Final = (DEFAULT_MODEL, "gpt-4-1106-vision-preview")
+"""``gpt-4-vision-preview`` and the dated snapshot name it stood for: a second accepted name
+for tests that override the model per call (LangChain's ``model_override_value``)."""
+DEFAULT_MAX_TOKENS: Final = 16
+"""The completion budget when a request sets no ``max_tokens``: the preview model's own very
+short default, so that a client that forgets ``max_tokens`` sees truncated answers here too."""
+CREATED: Final = 1_699_228_800
+"""``created`` of every answer by default (2023-11-06, when gpt-4-vision-preview appeared), so
+that answers, and cassettes recorded from them, are byte for byte reproducible."""
+FETCH_TIMEOUT: Final = 10.0
+MAX_BODY_BYTES: Final = 128 * 1024 * 1024
+
+
+def generate_api_key() -> str:
+    """A fresh random key, ``sk-local-...``."""
+    return f"sk-local-{secrets.token_urlsafe(24)}"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything that shapes the server's behaviour.
+
+    Attributes:
+        api_key: The only key accepted (``Authorization: Bearer <key>``).
+        models: The model names served; any other is a 404 ``model_not_found``.
+        requests_per_minute: Requests allowed in any 60 s window (None: no limit).
+        tokens_per_minute: Tokens (prompt + ``max_tokens``) allowed in any 60 s window.
+        faults: Injected faults (none by default).
+        seed: Seed of the fault decisions.
+        ocr: Read text in images: None when the ``ocr`` extra is installed, or True/False.
+        default_max_tokens: Completion budget of requests that set no ``max_tokens``.
+        created: ``created`` of every answer; None for the current time.
+        fetch_timeout: Seconds allowed to download one image URL.
+        max_body_bytes: Largest request body read.
+        image_transport: Where image URLs are fetched from (default: the network). Tests
+            and offline recordings pass an ``httpx2.MockTransport`` that serves known URLs
+            from local bytes.
+    """
+
+    api_key: str = field(default_factory=generate_api_key)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+    ocr: bool | None = None
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    created: int | None = CREATED
+    fetch_timeout: float = FETCH_TIMEOUT
+    max_body_bytes: int = MAX_BODY_BYTES
+    image_transport: httpx2.AsyncBaseTransport | None = None
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise ValueError("api_key must not be empty")
+        if not self.models:
+            raise ValueError("models must name at least one model")
+        if self.default_max_tokens < 1:
+            raise ValueError("default_max_tokens must be at least 1")
