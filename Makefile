@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install the package with its test and dev tools
 
 demo: $(STAMP) ## Run the main job on the sample images (offline)
-	$(BIN)/afarensis-vision tokens $(IMAGES)
+	$(BIN)/afarensis-vision demo $(IMAGES)
 
 test: $(STAMP) ## Run the test suite (offline)
 	$(BIN)/python -m pytest -q
