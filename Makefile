@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IMAGES ?= ../shared/images
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo test lint format bench cassettes clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,11 @@ demo: $(STAMP) ## Run the main job on the sample images (offline)
 
 test: $(STAMP) ## Run the test suite (offline)
 	$(BIN)/python -m pytest -q
+
+cassettes: $(STAMP) ## Re-record cassettes/ (local server; a real endpoint if AFARENSIS_API_KEY and AFARENSIS_BASE_URL are set)
+	rm -rf cassettes/test_standard_cassettes cassettes/test_cassettes_client
+	AFARENSIS_RECORD_MODE=all $(BIN)/python -m pytest -q -p no:randomly \
+		tests/integration_tests/test_standard_cassettes.py tests/integration_tests/test_cassettes_client.py
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy strict
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from langchain_afarensis_vision import ChatAfarensis
+from tests import _cassettes
 from tests._mock_api import MockAPI
 
 
@@ -34,3 +35,15 @@ def make_model(api: MockAPI) -> Callable[..., ChatAfarensis]:
         return ChatAfarensis(**params)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def vcr_config() -> dict[str, Any]:
+    """Cassette settings: replay by default, secrets and image payloads scrubbed."""
+    return _cassettes.vcr_config()
+
+
+@pytest.fixture
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``cassettes/<test module>/`` at the top of the repository."""
+    return _cassettes.cassette_dir(request.node.path)
