@@ -69,6 +69,10 @@ class RetryPolicy:
         return float(backoff * (1 - 0.25 * self.jitter()))
 
 
+_NO_RETRY = RetryPolicy(max_retries=0)
+"""For errors while reading a stream: chunks were already yielded, so nothing is retried."""
+
+
 def _retryable(error: AfarensisError) -> bool:
     if isinstance(error, APIStatusError):
         return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
@@ -79,6 +83,8 @@ def _map_error(exc: BaseException) -> AfarensisError | None:
     """This package's error for a third-party one (None if ``exc`` is not one we map)."""
     if isinstance(exc, AfarensisError):
         return exc
+    if isinstance(exc, httpx2.SSEError):
+        return APIConnectionError(f"Not an event stream: {exc}")
     if isinstance(exc, httpx2.TimeoutException):
         return APITimeoutError(f"Request timed out ({type(exc).__name__}).")
     if isinstance(exc, httpx2.TransportError):
@@ -240,7 +246,7 @@ class Transport:
             msg = f"Only http(s) image URLs can be fetched; got {url[:80]!r}"
             raise APIConnectionError(msg)
         data = bytearray()
-        with _stream_errors(), self.client.stream("GET", url, follow_redirects=True) as response:
+        with _Attempt(0, _NO_RETRY), self.client.stream("GET", url, follow_redirects=True) as response:
             if response.status_code >= 400:
                 msg = f"GET {url[:100]} answered {response.status_code}"
                 raise APIConnectionError(msg)
@@ -263,7 +269,7 @@ class Transport:
                     _json(response)
                 break
         try:
-            with _stream_errors():
+            with _Attempt(0, _NO_RETRY):
                 decoder = _EventDecoder()
                 for event in httpx2.EventSource(response):
                     parsed = decoder.feed(event)
@@ -286,7 +292,7 @@ class Transport:
                     _json(response)
                 break
         try:
-            with _stream_errors():
+            with _Attempt(0, _NO_RETRY):
                 decoder = _EventDecoder()
                 async for event in httpx2.EventSource(response):
                     parsed = decoder.feed(event)
@@ -339,20 +345,3 @@ class _EventDecoder:
         if not self.done:
             msg = "The stream ended before [DONE]: the connection was cut mid-answer."
             raise APIConnectionError(msg)
-
-
-class _stream_errors:
-    """Maps transport errors raised while reading a stream (no retry: chunks were yielded)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        error = _map_error(exc) if exc is not None else None
-        if error is None or error is exc:
-            return
-        if isinstance(exc, httpx2.SSEError):
-            error = APIConnectionError(f"Not an event stream: {exc}")
-        raise error from exc

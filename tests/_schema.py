@@ -1,8 +1,8 @@
 """Validate bodies against the wire contract, ``shared/spec/openapi-chat-completions.json``.
 
 The spec is OpenAPI 3.0, whose ``nullable`` is not JSON Schema: it is rewritten into JSON Schema
-2020-12 (``nullable: true`` becomes "or null", component refs become ``$defs`` refs) once, and a
-validator per component is cached.
+2020-12 by the same ``convert`` the local server uses, from the shared file itself (not the
+server's vendored copy), and a validator per component is cached.
 """
 
 from __future__ import annotations
@@ -13,32 +13,14 @@ from typing import Any
 
 import jsonschema
 
+from langchain_afarensis_vision.server._schema import convert
 from tests._support import OPENAPI_SPEC
-
-
-def _convert(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_convert(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {
-        key: _convert(value)
-        for key, value in node.items()
-        if key not in {"nullable", "discriminator", "example"} and not key.startswith("x-")
-    }
-    if isinstance(out.get("$ref"), str):
-        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
-    if node.get("nullable"):
-        if "enum" in out:
-            out["enum"] = [*out["enum"], None]
-        out = {"anyOf": [out, {"type": "null"}]}
-    return out
 
 
 @functools.cache
 def _defs() -> dict[str, Any]:
     spec = json.loads(OPENAPI_SPEC.read_text())
-    return {name: _convert(s) for name, s in spec["components"]["schemas"].items()}
+    return {name: convert(s) for name, s in spec["components"]["schemas"].items()}
 
 
 @functools.cache
