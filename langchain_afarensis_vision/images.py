@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib
@@ -165,6 +166,18 @@ def prepare_image(
     with _mapped_errors():
         prepared = _prepare(_open(data), data, detail, first_frame)
     _cache_put(key, prepared)
+    if prepared.changed:
+        # Preparing the output again would send it as it is (the effective size of an effective
+        # size is itself): remember that too, so a prepared image placed in a message by its
+        # data URL (the tool, the loader, the CLI) is not decoded a second time.
+        again = dataclasses.replace(
+            prepared,
+            source_format=prepared.mime_type.removeprefix("image/").upper(),
+            source_size=prepared.size,
+            source_bytes=len(prepared.data),
+            changed=False,
+        )
+        _cache_put((hashlib.sha256(prepared.data).digest(), detail, first_frame), again)
     return prepared
 
 

@@ -537,3 +537,18 @@ def test_inspect_image_reports_the_oriented_size() -> None:
     Image.new("RGB", (40, 20), "red").save(buffer, "JPEG", exif=exif)
     info = inspect_image(buffer.getvalue())
     assert (info.mime_type, info.width, info.height, info.orientation) == ("image/jpeg", 20, 40, 6)
+
+
+def test_preparing_a_prepared_image_is_a_cache_hit_equal_to_a_fresh_pass() -> None:
+    photo = Image.new("RGB", (4032, 3024), (90, 140, 30))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG")
+    clear_cache()
+    first = prepare_image(buffer.getvalue())
+    assert first.changed
+    cached = prepare_image(first.data)
+    clear_cache()
+    fresh = prepare_image(first.data)
+    assert cached == fresh
+    assert not fresh.changed
+    assert fresh.data is first.data or fresh.data == first.data
