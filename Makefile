@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 IMAGES ?= ../shared/images
 
-.PHONY: help install demo test lint format bench cassettes clean
+.PHONY: help install demo test lint format bench cassettes notebooks clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ cassettes: $(STAMP) ## Re-record cassettes/ (local server; a real endpoint if AF
 	rm -rf cassettes/test_standard_cassettes cassettes/test_cassettes_client
 	AFARENSIS_RECORD_MODE=all $(BIN)/python -m pytest -q -p no:randomly \
 		tests/integration_tests/test_standard_cassettes.py tests/integration_tests/test_cassettes_client.py
+
+notebooks: $(STAMP) ## Re-execute the notebooks in place (stored outputs come from this)
+	$(BIN)/python notebooks/_execute.py
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy strict
 	$(BIN)/ruff check .

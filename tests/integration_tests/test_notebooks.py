@@ -1,0 +1,99 @@
+"""Every notebook in ``notebooks/`` runs top to bottom, offline, without errors or leaked keys.
+
+Each notebook is executed from a fresh in-memory copy (the stored outputs are never touched)
+with ``notebooks/`` as its working directory, in a ``python3`` kernel. The notebooks start
+their own local server on loopback. ``notebooks/_execute.py`` re-executes them and stores the
+outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+# jupyter_client binds loopback TCP ports for the kernel's ZMQ channels (through the socket
+# module, which --disable-socket blocks); the notebooks' own HTTP runs in the kernel process.
+pytestmark = pytest.mark.enable_socket
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+CELL_TIMEOUT = 120  # seconds
+NOTEBOOK_SECONDS = 60  # each notebook takes a few seconds; this catches a hang or a slowdown
+LOCAL_KEY = re.compile(r"sk-local-[A-Za-z0-9_-]{8,}")  # the local server's random keys
+WHERE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Run a fresh copy of the notebook (outputs cleared), plus a cell that reports its kernel."""
+    notebook = read(path)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    notebook.cells.append(nbformat.v4.new_code_cell(WHERE))  # type: ignore[no-untyped-call]
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+    return notebook
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    notebook: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return notebook
+
+
+def outputs(cell: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return list(cell.get("outputs", []))
+
+
+def test_the_notebooks_are_there() -> None:
+    names = [path.name for path in PATHS]
+    assert names[:4] == [
+        "01_quickstart.ipynb",
+        "02_token_cost.ipynb",
+        "03_agent_describe_image.ipynb",
+        "04_rag_images.ipynb",
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
+def test_notebook_runs_offline_without_errors(path: Path) -> None:
+    began = time.perf_counter()
+    notebook = execute(path)
+    took = time.perf_counter() - began
+    *cells, where = notebook.cells
+
+    everything = [output for cell in cells for output in outputs(cell)]
+    assert [o for o in everything if o.output_type == "error"] == []
+    stderr = [o.text for o in everything if o.output_type == "stream" and o.name == "stderr"]
+    assert stderr == []  # no warnings, tracebacks or progress bars in the stored outputs
+    leaked = LOCAL_KEY.findall(json.dumps(everything))
+    assert leaked == [], "a notebook output shows the local server's API key"
+    assert all(cell.execution_count for cell in cells if cell.cell_type == "code")
+
+    # The kernel ran this interpreter (the venv's), not some other python3 on the machine.
+    assert outputs(where)[0].text.split() == [sys.executable, sys.prefix]
+    assert took < NOTEBOOK_SECONDS, f"{path.name} took {took:.1f} s"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
+def test_stored_notebook_is_executed_and_small(path: Path) -> None:
+    notebook = read(path)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    everything = [output for cell in code for output in outputs(cell)]
+    assert [o for o in everything if o.output_type == "error"] == []
+    assert not LOCAL_KEY.search(json.dumps(everything))
+    assert path.stat().st_size < 300_000
