@@ -22,7 +22,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -152,6 +152,7 @@ class Transport:
         self._timeout = httpx2.Timeout(timeout, connect=min(timeout or 10.0, 10.0))
         self._policy = policy
         self._headers = {"user-agent": USER_AGENT, **(headers or {})}
+        self._urls: dict[str, httpx2.URL] = {}  # parsed once per path, not on every request
         self._client = client
         self._async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[
@@ -175,7 +176,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         if (entry := self._async_clients.get(loop)) is None:
             client = httpx2.AsyncClient(timeout=self._timeout)
-            sentinel = _close_at_loop_shutdown(client)
+            sentinel = _close_at_loop_shutdown(client, self._async_clients)
             await anext(sentinel)
             self._async_clients[loop] = entry = (client, sentinel)
         return entry[0]
@@ -198,8 +199,10 @@ class Transport:
             "content-type": "application/json",
         }
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        if (url := self._urls.get(path)) is None:
+            url = self._urls[path] = httpx2.URL(self.base_url + path)
         return client.build_request(
-            "POST", self.base_url + path, content=content, headers=headers, timeout=self._timeout
+            "POST", url, content=content, headers=headers, timeout=self._timeout
         )
 
     def _attempts(self) -> Iterator[_Attempt]:
@@ -210,13 +213,14 @@ class Transport:
                 return
             time.sleep(attempt.wait)
 
-    async def _aattempts(self) -> AsyncIterator[_Attempt]:
+    def _aattempts(self) -> Iterator[_Attempt]:
+        """The async callers' attempts; they ``await asyncio.sleep(attempt.wait)`` themselves.
+
+        A plain generator: an async generator left at its ``yield`` by the caller's ``return``
+        is finalised by the event loop (a wake-up write and a task per request).
+        """
         for number in range(self._policy.max_retries + 1):
-            attempt = _Attempt(number, self._policy)
-            yield attempt
-            if attempt.wait is None:
-                return
-            await asyncio.sleep(attempt.wait)
+            yield _Attempt(number, self._policy)
 
     # -- JSON ---------------------------------------------------------------------------------
 
@@ -232,9 +236,10 @@ class Transport:
         """Async :meth:`post`."""
         client = await self.async_client()
         request = self._request(client, path, body)
-        async for attempt in self._aattempts():
+        for attempt in self._aattempts():
             with attempt:
                 return _json(await client.send(request))
+            await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
         raise AssertionError("unreachable")  # pragma: no cover
 
     def fetch_prefix(self, url: str, limit: int = 1024 * 1024) -> bytes:
@@ -246,7 +251,10 @@ class Transport:
             msg = f"Only http(s) image URLs can be fetched; got {url[:80]!r}"
             raise APIConnectionError(msg)
         data = bytearray()
-        with _Attempt(0, _NO_RETRY), self.client.stream("GET", url, follow_redirects=True) as response:
+        with (
+            _Attempt(0, _NO_RETRY),
+            self.client.stream("GET", url, follow_redirects=True) as response,
+        ):
             if response.status_code >= 400:
                 msg = f"GET {url[:100]} answered {response.status_code}"
                 raise APIConnectionError(msg)
@@ -284,13 +292,14 @@ class Transport:
         """Async :meth:`stream`."""
         client = await self.async_client()
         request = self._request(client, path, body)
-        async for attempt in self._aattempts():
+        for attempt in self._aattempts():
             with attempt:
                 response = await client.send(request, stream=True)
                 if response.status_code >= 400:
                     await response.aread()
                     _json(response)
                 break
+            await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
         try:
             with _Attempt(0, _NO_RETRY):
                 decoder = _EventDecoder()
@@ -304,11 +313,18 @@ class Transport:
             await response.aclose()
 
 
-async def _close_at_loop_shutdown(client: httpx2.AsyncClient) -> AsyncIterator[None]:
-    """Yields once, then waits; its ``finally`` runs when the loop closes async generators."""
+async def _close_at_loop_shutdown(
+    client: httpx2.AsyncClient, clients: MutableMapping[asyncio.AbstractEventLoop, Any]
+) -> AsyncIterator[None]:
+    """Yields once, then waits; its ``finally`` runs when the loop closes async generators.
+
+    It also forgets the loop's entry in ``clients``: this generator refers to its loop (its
+    finalizer hook), so the entry's weak key would otherwise never die with the loop.
+    """
     try:
         yield
     finally:
+        clients.pop(asyncio.get_running_loop(), None)
         await client.aclose()
 
 

@@ -1,0 +1,220 @@
+"""What the client benchmarks share: the server in its own process, timing, and reporting.
+
+The server: one ``LocalAfarensisServer(ocr=False)`` (uvicorn, as tests and notebooks run it),
+started in a *separate process*. The benchmarks measure client cost; with the server in the
+client's process both would share one interpreter lock, so the server's CPU would be counted
+against whichever client happened to be running, and on a 2-core machine the two processes
+each get a core. Every side of a comparison talks to that same server.
+
+Timing: the sides of a comparison are interleaved (A, B, C, A, B, C, ...) over several rounds,
+after a warm-up of each, and medians are reported, because measurements on a small shared
+machine are noisy.
+
+Reporting: each script prints its results for people, then one ``RESULT {json}`` line per
+figure, which ``run_all.py`` collects into its summary table.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from importlib import metadata
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout, installed or not
+
+from PIL import Image, ImageChops  # noqa: E402
+
+FLOWER = ROOT.parent / "shared" / "images" / "flower.jpg"
+MODEL = "gpt-4-vision-preview"
+MAX_TOKENS = 300
+CAMERA_SIZE = (4032, 3024)
+_PACKAGES = (
+    "langchain-afarensis-vision",
+    "langchain-core",
+    "langchain-openai",
+    "openai",
+    "httpx2",
+    "httpx",
+    "pillow",
+    "uvicorn",
+    "starlette",
+)
+
+
+def machine() -> str:
+    """One line: cores, Python, and the versions of the packages that matter here."""
+    versions = []
+    for name in _PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    return (
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{sys.version.split()[0]}; " + ", ".join(versions)
+    )
+
+
+# -- the server, in its own process ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the benchmark server listens."""
+
+    base_url: str
+    api_key: str
+
+
+def _serve(conn: Connection, options: dict[str, Any]) -> None:
+    """The server process: start, report where, serve until told to stop (or orphaned)."""
+    from langchain_afarensis_vision.server import LocalAfarensisServer
+
+    server = LocalAfarensisServer(ocr=False, **options).start()
+    conn.send((server.base_url, server.api_key))
+    try:
+        conn.recv()  # blocks (without the GIL) until the parent says stop or goes away
+    except EOFError:
+        pass
+    finally:
+        server.stop()
+
+
+@contextmanager
+def server_process(**options: Any) -> Iterator[Server]:
+    """A ``LocalAfarensisServer(ocr=False, **options)`` running in a child process."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(child, options), daemon=True)
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(60):
+            raise RuntimeError("the benchmark server did not start within 60 s")
+        base_url, api_key = parent.recv()
+        yield Server(base_url, api_key)
+    finally:
+        with suppress(OSError):
+            parent.send("stop")
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        parent.close()
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    """Seconds per call of each side: wall-clock, and this process's CPU (all its threads)."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+
+def interleaved(
+    runs: dict[str, Callable[[], object]], rounds: int, calls: int = 1, warmup: int = 3
+) -> Samples:
+    """Time each side: ``rounds`` rounds, each timing ``calls`` back-to-back calls per side.
+
+    Each sample is the mean of ``calls`` calls; the sides take turns, round by round, and the
+    order rotates so that no side always runs first.
+    """
+    names = list(runs)
+    for name in names:
+        for _ in range(warmup):
+            runs[name]()
+    samples = Samples({name: [] for name in names}, {name: [] for name in names})
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            run = runs[name]
+            began, cpu_began = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                run()
+            samples.cpu[name].append((time.process_time() - cpu_began) / calls)
+            samples.wall[name].append((time.perf_counter() - began) / calls)
+    return samples
+
+
+def median(values: list[float]) -> float:
+    """The median (of a non-empty list)."""
+    return statistics.median(values)
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def result(
+    figure: str,
+    ours: float,
+    other: float,
+    unit: str,
+    goal: str,
+    met: bool,
+    ratio: float | None = None,
+) -> None:
+    """Print one ``RESULT`` line for ``run_all.py``: a figure of ours beside another's."""
+    record = {
+        "figure": figure,
+        "ours": ours,
+        "other": other,
+        "unit": unit,
+        "ratio": ratio if ratio is not None else (ours / other if other else float("nan")),
+        "goal": goal,
+        "met": met,
+    }
+    print("RESULT " + json.dumps(record), flush=True)
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def photo(size: tuple[int, int], sigma: float = 10.0, seed_shift: int = 0) -> Image.Image:
+    """flower.jpg scaled to ``size`` with mild per-channel sensor noise (as bench_prepare_image).
+
+    ``seed_shift`` rolls the picture sideways so that photos of one size can differ in content.
+    """
+    base = Image.open(FLOWER).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    if seed_shift:
+        base = ImageChops.offset(base, seed_shift, seed_shift // 2)
+    grain = Image.merge("RGB", [Image.effect_noise(size, sigma) for _ in range(3)])
+    return ImageChops.add(base, grain, scale=1.0, offset=-128)
+
+
+def jpeg(image: Image.Image, quality: int = 92) -> bytes:
+    """``image`` as JPEG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def camera_jpeg() -> bytes:
+    """A realistic 12 MP camera photo: 4032 x 3024, mild noise, JPEG quality 92."""
+    return jpeg(photo(CAMERA_SIZE))
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text of ``data``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def upload_seconds(body_bytes: float, mbit_per_s: float = 20.0) -> float:
+    """Seconds to upload ``body_bytes`` at ``mbit_per_s`` (transfer only, no latency)."""
+    return body_bytes * 8 / (mbit_per_s * 1e6)
