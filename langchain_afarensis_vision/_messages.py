@@ -122,7 +122,7 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
     detail = block.get("detail") or extras.get("detail") or default_detail
     if block.get("url"):
         return _url_part(str(block["url"]), detail)
-    if block.get("base64"):
+    if isinstance(block.get("base64"), str):  # empty data too: prepare_image refuses it
         return ImagePart(detail=check_detail(detail), data=images.decode_base64(block["base64"]))
     if block.get("file_id") or block.get("id"):
         # An Anthropic {"source": {"type": "file"}} block arrives with the file id in "id".

@@ -107,6 +107,19 @@ def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APISt
     return status_error_class(status)(f"Error code: {status} - {detail}", response=response)
 
 
+def _forget_key(exc: BaseException | None) -> None:
+    """Mask the key in the request an httpx2 error keeps, before the error leaves as a cause.
+
+    Called only when no retry follows, since the same request object is sent again on retry.
+    """
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # not an httpx2 error, or one without a request
+        return
+    if "authorization" in request.headers:
+        request.headers["authorization"] = "Bearer [redacted]"
+
+
 class _Attempt:
     """One try: a context manager that maps errors and decides whether another try follows."""
 
@@ -128,6 +141,7 @@ class _Attempt:
         if self.wait is None:
             if error is exc:
                 return False
+            _forget_key(exc)
             raise error from exc
         logger.info("Retrying in %.2fs after: %s", self.wait, error.message)
         return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -142,6 +142,28 @@ class ChatAfarensis(BaseChatModel):
             client=self.http_client,
             async_client=self.http_async_client,
         )
+
+    # The transport (HTTP clients, locks) belongs to one instance: a copy or an unpickled
+    # model makes its own, from its own fields, on first use. Injected clients are shared.
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied.__dict__.pop("_transport", None)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        for shared in (self.__dict__.get("_transport"), self.http_client, self.http_async_client):
+            if shared is not None:
+                memo[id(shared)] = shared
+        copied = super().__deepcopy__(memo)
+        copied.__dict__.pop("_transport", None)
+        return copied
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "_transport"}
+        return state
 
     def close(self) -> None:
         """Close the HTTP client the model made itself (injected clients are yours to close).

@@ -370,11 +370,24 @@ def _orientation(image: Image.Image) -> int:
     """The EXIF orientation (1 to 8), read without decoding pixels; 1 if absent or broken."""
     if image.format == "PNG" and "exif" not in image.info:
         return 1  # Pillow would decode the whole PNG to look for an eXIf chunk after IDAT
+    if image.format == "TIFF" and _pillow_orients_tiff():
+        return 1  # Pillow itself turns TIFFs upright as it loads them (and reports that size)
     try:
         value = image.getexif().get(_ORIENTATION, 1)
     except _PILLOW_ERRORS:
         return 1
     return value if value in _TRANSPOSE else 1
+
+
+@functools.cache
+def _pillow_orients_tiff() -> bool:
+    """Whether this Pillow applies a TIFF's orientation tag when loading it (newer ones do)."""
+    exif = Image.Exif()
+    exif[_ORIENTATION] = 2  # mirrored: a 2 x 1 image reads back reversed if Pillow applies it
+    buffer = io.BytesIO()
+    Image.frombytes("L", (2, 1), b"\x00\xff").save(buffer, "TIFF", exif=exif.tobytes())
+    with Image.open(buffer) as probe:
+        return probe.getpixel((0, 0)) == 255
 
 
 def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
@@ -447,7 +460,8 @@ def _render(
     keep = late or (opaque_palette and image.size == stored)  # a palette PNG stays small
     out = image if keep else _normalize_mode(image)
     if out.size != stored:
-        out = out.resize(stored, _RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
+        gap = None if out.mode.startswith("I;16") else _REDUCING_GAP  # no reduce() for I;16
+        out = out.resize(stored, _RESAMPLE, box=box, reducing_gap=gap)
     if late:
         out = _normalize_mode(out)
     if (method := _TRANSPOSE.get(orientation)) is not None:

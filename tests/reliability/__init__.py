@@ -1,0 +1,1 @@
+"""Reliability suites: faults, hostile inputs, properties, event loops and secrets."""
