@@ -112,9 +112,11 @@ def _forget_key(exc: BaseException | None) -> None:
 
     Called only when no retry follows, since the same request object is sent again on retry.
     """
+    if not isinstance(exc, httpx2.RequestError):
+        return
     try:
-        request = exc.request  # type: ignore[attr-defined]
-    except (AttributeError, RuntimeError):  # not an httpx2 error, or one without a request
+        request = exc.request
+    except RuntimeError:  # an httpx2 error raised without a request
         return
     if "authorization" in request.headers:
         request.headers["authorization"] = "Bearer [redacted]"
