@@ -28,55 +28,15 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx2
 from _common import MAX_TOKENS, MODEL, Samples, machine, result, server_process
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from _core_floor import CoreFloor
 from langchain_openai import ChatOpenAI
-from pydantic import ConfigDict
 
 from langchain_afarensis_vision import ChatAfarensis
 
 QUESTION = "What is in a typical holiday photo? Answer briefly."
-
-
-class CoreFloor(BaseChatModel):
-    """langchain-core's async invoke path around one bare httpx2 POST of a prebuilt body."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    client: httpx2.AsyncClient
-    url: str
-    body: bytes
-    headers: dict[str, str]
-
-    @property
-    def _llm_type(self) -> str:
-        return "core-floor"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        raise NotImplementedError
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        response = await self.client.post(self.url, content=self.body, headers=self.headers)
-        text = response.json()["choices"][0]["message"]["content"]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
 async def measure(sides: dict[str, Callable[[], Awaitable[object]]], rounds: int) -> Samples:
@@ -111,7 +71,7 @@ async def run(base_url: str, api_key: str, requests: int, concurrency: int, roun
         separators=(",", ":"),
     ).encode()
     client = httpx2.AsyncClient()
-    floor = CoreFloor(client=httpx2.AsyncClient(), url=url, body=body, headers=headers)
+    floor = CoreFloor(async_client=httpx2.AsyncClient(), url=url, body=body, headers=headers)
 
     async def bare() -> list[str]:
         slots = asyncio.Semaphore(concurrency)
@@ -148,7 +108,8 @@ async def run(base_url: str, api_key: str, requests: int, concurrency: int, roun
     }
     samples = await measure(sides, rounds)
     await client.aclose()
-    await floor.client.aclose()
+    assert floor.async_client is not None
+    await floor.async_client.aclose()
     await ours.aclose()
     report(samples, requests, concurrency, rounds)
 

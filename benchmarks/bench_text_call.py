@@ -22,46 +22,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import httpx2
 from _common import MAX_TOKENS, MODEL, interleaved, machine, median, result, server_process
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from _core_floor import CoreFloor
 from langchain_openai import ChatOpenAI
-from pydantic import ConfigDict
 
 from langchain_afarensis_vision import ChatAfarensis
 
 QUESTION = "What is in a typical holiday photo? Answer briefly."
-
-
-class CoreFloor(BaseChatModel):
-    """langchain-core's invoke path around one bare httpx2 POST of a prebuilt body."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    client: httpx2.Client
-    url: str
-    body: bytes
-    headers: dict[str, str]
-
-    @property
-    def _llm_type(self) -> str:
-        return "core-floor"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        answer = self.client.post(self.url, content=self.body, headers=self.headers).json()
-        text = answer["choices"][0]["message"]["content"]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
 def main() -> None:
