@@ -35,18 +35,12 @@ class Endpoint(Protocol):
     def api_key(self) -> str: ...
 
 
-class AfarensisIntegrationSuite(ChatModelIntegrationTests):
-    """The flags and the honest xfails; subclasses set ``endpoint`` (not collected itself)."""
-
-    endpoint: Endpoint
+class VisionModel:
+    """What ChatAfarensis is and takes, for the unit and the integration suites alike."""
 
     @property
     def chat_model_class(self) -> type[ChatAfarensis]:
         return ChatAfarensis
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        return {"base_url": self.endpoint.base_url, "api_key": self.endpoint.api_key}
 
     @property
     def supports_image_inputs(self) -> bool:
@@ -59,6 +53,16 @@ class AfarensisIntegrationSuite(ChatModelIntegrationTests):
     @property
     def supports_image_tool_message(self) -> bool:
         return True
+
+
+class AfarensisIntegrationSuite(VisionModel, ChatModelIntegrationTests):
+    """The flags and the honest xfails; subclasses set ``endpoint`` (not collected itself)."""
+
+    endpoint: Endpoint
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"base_url": self.endpoint.base_url, "api_key": self.endpoint.api_key}
 
     @property
     def supports_json_mode(self) -> bool:

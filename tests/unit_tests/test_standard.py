@@ -6,14 +6,10 @@ from typing import Any
 
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from langchain_afarensis_vision import ChatAfarensis
+from tests._standard_suite import VisionModel
 
 
-class TestChatAfarensisStandard(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[ChatAfarensis]:
-        return ChatAfarensis
-
+class TestChatAfarensisStandard(VisionModel, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "gpt-4-vision-preview"}
@@ -25,15 +21,3 @@ class TestChatAfarensisStandard(ChatModelUnitTests):
             {},
             {"api_key": "api_key", "base_url": "https://example.com/v1"},
         )
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return True
