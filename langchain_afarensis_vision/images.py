@@ -282,10 +282,13 @@ def _read_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview
 
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:
-    if os.stat(path).st_size > MAX_INPUT_BYTES:
-        raise _too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
     with open(path, "rb") as file:
-        return file.read(MAX_INPUT_BYTES + 1)  # bounded even for growing or special files
+        size = os.fstat(file.fileno()).st_size
+        if size > MAX_INPUT_BYTES:
+            raise _too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
+        # Bounded even for a growing or special file, and no 64 MiB buffer for a small one
+        # (read(n) reserves n bytes up front); the caller refuses more than MAX_INPUT_BYTES.
+        return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
 
 
 def decode_data_url(url: str) -> bytes:
