@@ -218,3 +218,14 @@ def b64(data: bytes) -> str:
 def upload_seconds(body_bytes: float, mbit_per_s: float = 20.0) -> float:
     """Seconds to upload ``body_bytes`` at ``mbit_per_s`` (transfer only, no latency)."""
     return body_bytes * 8 / (mbit_per_s * 1e6)
+
+
+def bare_request(base_url: str, api_key: str, question: str) -> tuple[str, bytes, dict[str, str]]:
+    """The URL, prebuilt JSON body and headers of a text question, for the bare-client sides."""
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": MAX_TOKENS,
+    }
+    headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
+    return base_url + "/chat/completions", json.dumps(body, separators=(",", ":")).encode(), headers

@@ -23,14 +23,13 @@ Goals: ours >= 2x ChatOpenAI's requests/s, and >= 0.65x the bare client's.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx2
-from _common import MAX_TOKENS, MODEL, Samples, machine, result, server_process
+from _common import MAX_TOKENS, MODEL, Samples, bare_request, machine, result, server_process
 from _core_floor import CoreFloor
 from langchain_openai import ChatOpenAI
 
@@ -60,16 +59,7 @@ async def run(base_url: str, api_key: str, requests: int, concurrency: int, roun
     config = {"max_concurrency": concurrency}
     ours = ChatAfarensis(base_url=base_url, api_key=api_key, max_tokens=MAX_TOKENS)
     openai = ChatOpenAI(base_url=base_url, api_key=api_key, model=MODEL, max_tokens=MAX_TOKENS)
-    url = base_url + "/chat/completions"
-    headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
-    body = json.dumps(
-        {
-            "model": MODEL,
-            "messages": [{"role": "user", "content": QUESTION}],
-            "max_tokens": MAX_TOKENS,
-        },
-        separators=(",", ":"),
-    ).encode()
+    url, body, headers = bare_request(base_url, api_key, QUESTION)
     client = httpx2.AsyncClient()
     floor = CoreFloor(async_client=httpx2.AsyncClient(), url=url, body=body, headers=headers)
 

@@ -20,11 +20,19 @@ Goals: ours <= 0.7x ChatOpenAI's time, and <= 1.5x the bare POST's.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import httpx2
-from _common import MAX_TOKENS, MODEL, interleaved, machine, median, result, server_process
+from _common import (
+    MAX_TOKENS,
+    MODEL,
+    bare_request,
+    interleaved,
+    machine,
+    median,
+    result,
+    server_process,
+)
 from _core_floor import CoreFloor
 from langchain_openai import ChatOpenAI
 
@@ -38,16 +46,7 @@ def main() -> None:
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 25
     print(machine())
     with server_process() as server:
-        url = server.base_url + "/chat/completions"
-        headers = {"authorization": f"Bearer {server.api_key}", "content-type": "application/json"}
-        body = json.dumps(
-            {
-                "model": MODEL,
-                "messages": [{"role": "user", "content": QUESTION}],
-                "max_tokens": MAX_TOKENS,
-            },
-            separators=(",", ":"),
-        ).encode()
+        url, body, headers = bare_request(server.base_url, server.api_key, QUESTION)
         ours = ChatAfarensis(
             base_url=server.base_url, api_key=server.api_key, max_tokens=MAX_TOKENS
         )

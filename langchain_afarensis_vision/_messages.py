@@ -267,3 +267,13 @@ def to_wire_messages(
     if pending_images:
         wire.append({"role": "user", "content": pending_images})
     return wire
+
+
+def question_message(question: str, url: str, detail: Detail) -> HumanMessage:
+    """A question about one image (a URL or a prepared image's data URL), as users write it."""
+    return HumanMessage(
+        content=[
+            {"type": "text", "text": question},
+            {"type": "image_url", "image_url": {"url": url, "detail": detail}},
+        ]
+    )

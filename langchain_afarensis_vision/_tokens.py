@@ -17,7 +17,12 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langchain_afarensis_vision import images
-from langchain_afarensis_vision._contract import MAX_IMAGE_TOKENS, Detail, estimate_image_tokens
+from langchain_afarensis_vision._contract import (
+    BASE_IMAGE_TOKENS,
+    MAX_IMAGE_TOKENS,
+    Detail,
+    estimate_image_tokens,
+)
 from langchain_afarensis_vision._messages import ImagePart, TextPart, message_parts
 from langchain_afarensis_vision.errors import AfarensisError
 
@@ -42,7 +47,7 @@ def image_tokens(part: ImagePart, fetch: Fetch | None) -> int:
     if part.data is not None:
         return estimate_image_tokens(*images.read_image_size(part.data), part.detail)
     if part.detail == "low":
-        return estimate_image_tokens(1, 1, "low")
+        return BASE_IMAGE_TOKENS
     if fetch is None or part.url is None:
         return MAX_IMAGE_TOKENS
     try:

@@ -222,18 +222,11 @@ class Transport:
         )
 
     def _attempts(self) -> Iterator[_Attempt]:
-        for number in range(self._policy.max_retries + 1):
-            attempt = _Attempt(number, self._policy)
-            yield attempt
-            if attempt.wait is None:
-                return
-            time.sleep(attempt.wait)
+        """One attempt after another; after a failed one, the caller sleeps ``attempt.wait``.
 
-    def _aattempts(self) -> Iterator[_Attempt]:
-        """The async callers' attempts; they ``await asyncio.sleep(attempt.wait)`` themselves.
-
-        A plain generator: an async generator left at its ``yield`` by the caller's ``return``
-        is finalised by the event loop (a wake-up write and a task per request).
+        The same plain generator serves sync and async callers, which differ only in how they
+        sleep (an async generator left at its ``yield`` by the caller's ``return`` would be
+        finalised by the event loop: a wake-up write and a task per request).
         """
         for number in range(self._policy.max_retries + 1):
             yield _Attempt(number, self._policy)
@@ -246,13 +239,14 @@ class Transport:
         for attempt in self._attempts():
             with attempt:
                 return _json(self.client.send(request))
+            time.sleep(attempt.wait or 0.0)  # reached only when a retry follows
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def apost(self, path: str, body: Any) -> Any:
         """Async :meth:`post`."""
         client = await self.async_client()
         request = self._request(client, path, body)
-        for attempt in self._aattempts():
+        for attempt in self._attempts():
             with attempt:
                 return _json(await client.send(request))
             await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
@@ -292,6 +286,7 @@ class Transport:
                     response.read()
                     _json(response)
                 break
+            time.sleep(attempt.wait or 0.0)  # reached only when a retry follows
         try:
             with _Attempt(0, _NO_RETRY):
                 decoder = _EventDecoder()
@@ -308,7 +303,7 @@ class Transport:
         """Async :meth:`stream`."""
         client = await self.async_client()
         request = self._request(client, path, body)
-        for attempt in self._aattempts():
+        for attempt in self._attempts():
             with attempt:
                 response = await client.send(request, stream=True)
                 if response.status_code >= 400:

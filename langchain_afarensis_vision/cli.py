@@ -18,27 +18,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import HumanMessage
-
 from langchain_afarensis_vision._contract import API_KEY_ENV, DETAILS, Detail
+from langchain_afarensis_vision._messages import question_message
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.document_loaders import image_files
 from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ico"}
-IMAGE_SUFFIXES |= {".avif", ".heic", ".heif"}
-DEFAULT_QUESTION = "What's in this image?"
-
-
-def _images_in(paths: Sequence[str]) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
-    return found
+from langchain_afarensis_vision.tools import DEFAULT_QUESTION
 
 
 def _facts(path: Path, prepared: PreparedImage) -> dict[str, Any]:
@@ -86,7 +72,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
 
 
 def _cmd_tokens(args: argparse.Namespace) -> int:
-    rows = [_prepare(path, args.detail)[1] for path in _images_in(args.paths)]
+    rows = [_prepare(path, args.detail)[1] for path in [Path(p) for p in image_files(args.paths)]]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -125,20 +111,11 @@ def _progress(done: int, total: int) -> None:
 
 
 def _describe(model: ChatAfarensis, prepared: PreparedImage, question: str) -> str:
-    message = HumanMessage(
-        content=[
-            {"type": "text", "text": question},
-            {
-                "type": "image_url",
-                "image_url": {"url": prepared.data_url, "detail": prepared.detail},
-            },
-        ]
-    )
-    return model.invoke([message]).text
+    return model.invoke([question_message(question, prepared.data_url, prepared.detail)]).text
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    paths = _images_in(args.paths)
+    paths = [Path(p) for p in image_files(args.paths)]
     if not paths:
         print("No images found.", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._messages import question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
@@ -195,9 +196,7 @@ class AfarensisImageLoader(BaseLoader):
         return self._document(source, prepared, reply)
 
     def _messages(self, prepared: PreparedImage) -> list[HumanMessage]:
-        image = {"url": prepared.data_url, "detail": prepared.detail}
-        text = {"type": "text", "text": self.question}
-        return [HumanMessage(content=[text, {"type": "image_url", "image_url": image}])]
+        return [question_message(self.question, prepared.data_url, prepared.detail)]
 
     def _document(self, source: str, prepared: PreparedImage, reply: AIMessage) -> Document:
         metadata = {
@@ -227,10 +226,15 @@ class AfarensisImageLoader(BaseLoader):
 
     def _sources(self) -> list[str]:
         """Every file to load, in order (names only: nothing is read here)."""
-        return [source for entry in self.paths for source in _expand(entry, self.recursive)]
+        return image_files(self.paths, self.recursive)
 
     def _progress(self, total: int) -> Progress:
         return Progress(total, "Describing images", enabled=self.show_progress)
+
+
+def image_files(entries: Sequence[PathLike], recursive: bool = False) -> list[str]:
+    """Every file the entries name, in order: see :func:`_expand` (the CLI uses this too)."""
+    return [source for entry in entries for source in _expand(entry, recursive)]
 
 
 def _expand(entry: PathLike, recursive: bool) -> list[str]:

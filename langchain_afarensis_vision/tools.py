@@ -27,6 +27,7 @@ from langchain_afarensis_vision._contract import (
     MAX_IMAGE_TOKENS,
     Detail,
 )
+from langchain_afarensis_vision._messages import question_message
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
 from langchain_afarensis_vision.images import MAX_INPUT_BYTES, PreparedImage, prepare_image
@@ -157,11 +158,7 @@ class AfarensisDescribeImageTool(BaseTool):
         if loaded.data is not None:
             prepared = prepare_image(loaded.data, chosen, first_frame=self.llm.image_first_frame)
         url = loaded.source if prepared is None else prepared.data_url
-        content: list[str | dict[str, Any]] = [
-            {"type": "text", "text": question},
-            {"type": "image_url", "image_url": {"url": url, "detail": chosen}},
-        ]
-        return HumanMessage(content=content), _artifact(loaded.source, chosen, prepared)
+        return question_message(question, url, chosen), _artifact(loaded.source, chosen, prepared)
 
     def _output(
         self, answer: AIMessage, artifact: ImageArtifact
