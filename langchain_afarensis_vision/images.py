@@ -13,7 +13,8 @@ Inputs are untrusted: Pillow opens only an allow-list of raster formats (never E
 SVG), pixel counts are checked from the header before decoding, and every Pillow failure
 becomes an :class:`~.errors.InvalidImageError`. Pillow's warnings (``DecompressionBombWarning``
 ...) follow the caller's warning filters: a filter that makes them errors refuses the image.
-This is the only module of the package that imports Pillow.
+This module and its helper :mod:`._pixels` (resizing and PNG encoding spread over the cores)
+are the client's only Pillow code.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Final, TypeAlias
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
+from . import _pixels
 from ._contract import MAX_IMAGE_BYTES, Detail, check_detail, effective_size, estimate_image_tokens
 from .errors import InvalidImageError
 
@@ -464,7 +466,7 @@ def _render(
     out = image if keep else _normalize_mode(image)
     if out.size != stored:
         gap = None if out.mode.startswith("I;16") else _REDUCING_GAP  # no reduce() for I;16
-        out = out.resize(stored, _RESAMPLE, box=box, reducing_gap=gap)
+        out = _pixels.resize(out, stored, _RESAMPLE, box=box, reducing_gap=gap)
     if late:
         out = _normalize_mode(out)
     if (method := _TRANSPOSE.get(orientation)) is not None:
@@ -518,7 +520,10 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
     if image.mode in {"LA", "RGBA"} and image.getchannel("A").getextrema() == (255, 255):
         image = image.convert(image.mode[:-1])  # an opaque alpha channel carries nothing
     if image.mode in {"LA", "RGBA"} or not lossy:
-        data = _save(image, "PNG", icc, compress_level=_PNG_LEVEL)
+        if image.mode in _pixels.PNG_MODES:
+            data = _pixels.encode_png(image, _fitting(icc, image.mode), _PNG_LEVEL)
+        else:
+            data = _save(image, "PNG", icc, compress_level=_PNG_LEVEL)
         if len(data) <= MAX_IMAGE_BYTES:
             return data, "image/png"
     flat = image if image.mode in {"L", "RGB"} else image.convert("RGB")
@@ -530,8 +535,12 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
 
 def _save(image: Image.Image, fmt: str, icc: bytes | None, **options: int) -> bytes:
     """Encode with no EXIF, XMP, text or comment; keep an ICC profile that fits the mode."""
-    if icc is not None and icc[16:20] != _ICC_SPACES.get(image.mode):  # e.g. a CMYK profile
-        icc = None
     buffer = io.BytesIO()
+    icc = _fitting(icc, image.mode)
     image.save(buffer, fmt, icc_profile=icc, comment=b"", transparency=None, **options)
     return buffer.getvalue()
+
+
+def _fitting(icc: bytes | None, mode: str) -> bytes | None:
+    """``icc`` if it describes ``mode``'s colour space (not, e.g., a CMYK profile), else None."""
+    return icc if icc is not None and icc[16:20] == _ICC_SPACES.get(mode) else None
