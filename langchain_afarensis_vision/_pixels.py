@@ -32,7 +32,7 @@ from typing import Final, TypeVar
 
 from PIL import Image
 
-__all__ = ["PNG_MODES", "encode_png", "resize", "workers"]
+__all__ = ["PNG_MODES", "encode_png", "resize", "run_all", "start", "workers"]
 
 _T = TypeVar("_T")
 
@@ -99,6 +99,11 @@ def run_all(calls: Sequence[Callable[[], _T]]) -> list[_T]:
     if (error := next((e for e in errors if e is not None), None)) is not None:
         raise error
     return results  # type: ignore[return-value]  # every slot was filled: no error
+
+
+def start(call: Callable[[], _T]) -> concurrent.futures.Future[_T]:
+    """Run ``call`` on the pool, now: for work that overlaps with the caller's own."""
+    return _executor().submit(call)
 
 
 def _executor() -> concurrent.futures.ThreadPoolExecutor:

@@ -81,6 +81,7 @@ _SIMPLE_CONVERSIONS: Final = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"
 _RESIZE_THEN_CONVERT = frozenset({"CMYK", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 1.5  # reduce() by whole factors while the rest is >= 1.5x: fast, sharp
+_HASH_ASIDE = 1024 * 1024  # inputs this large are hashed on another core while decoding
 _PNG_LEVEL = 3  # zlib level 3: about level 6 sizes (the default) at a fraction of the time
 # What Pillow raises on hostile data (Warning: when the caller's filters make warnings errors).
 _PILLOW_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, TypeError)
@@ -162,11 +163,18 @@ def prepare_image(
         with _mapped_errors():
             return _prepare(source, None, detail, first_frame)
     data = _read_source(source)
-    key = (hashlib.sha256(data).digest(), detail, first_frame)
-    if (hit := _cache_get(key)) is not None:
-        return hit
-    with _mapped_errors():
-        prepared = _prepare(_open(data), data, detail, first_frame)
+    pending = None
+    if len(data) < _HASH_ASIDE or _maybe_cached(len(data)):
+        if (hit := _cache_get(key := _key(data, detail, first_frame))) is not None:
+            return hit
+    else:  # no input of this length is cached, a sure miss: hash on another core meanwhile
+        pending = _pixels.start(lambda: _key(data, detail, first_frame))
+    try:
+        with _mapped_errors():
+            prepared = _prepare(_open(data), data, detail, first_frame)
+    finally:
+        if pending is not None:
+            key = pending.result()
     _cache_put(key, prepared)
     if prepared.changed:
         # Preparing the output again would send it as it is (the effective size of an effective
@@ -179,7 +187,7 @@ def prepare_image(
             source_bytes=len(prepared.data),
             changed=False,
         )
-        _cache_put((hashlib.sha256(prepared.data).digest(), detail, first_frame), again)
+        _cache_put(_key(prepared.data, detail, first_frame), again)
     return prepared
 
 
@@ -243,9 +251,19 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-_Key: TypeAlias = tuple[bytes, str, bool]  # (SHA-256 of the input, detail, first_frame)
+_Key: TypeAlias = tuple[int, bytes, str, bool]  # (input length, its SHA-256, detail, first_frame)
 _cache: OrderedDict[_Key, PreparedImage] = OrderedDict()  # LRU order, guarded by _cache_lock
 _cache_lock = threading.Lock()
+
+
+def _key(data: bytes, detail: Detail, first_frame: bool) -> _Key:
+    return len(data), hashlib.sha256(data).digest(), detail, first_frame
+
+
+def _maybe_cached(length: int) -> bool:
+    """Whether an input of ``length`` bytes is cached (a different length is a sure miss)."""
+    with _cache_lock:
+        return any(key[0] == length for key in _cache)
 
 
 def _cache_get(key: _Key) -> PreparedImage | None:

@@ -443,6 +443,26 @@ def test_cache_returns_the_same_object_per_content_and_detail() -> None:
     assert again == first
 
 
+def test_a_large_input_hashed_aside_is_cached_by_its_whole_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inputs of a length nothing cached has are hashed on another core during the decode;
+    an input of a cached length is hashed first: same length, other bytes, no false hit."""
+    monkeypatch.setattr(images, "_HASH_ASIDE", 1)
+    one = _encode(Image.new("RGB", (3000, 100), "red"), "BMP")
+    other = _encode(Image.new("RGB", (3000, 100), "blue"), "BMP")
+    assert len(one) == len(other)
+    first = prepare_image(one)
+    assert images._cache_get(images._key(one, "auto", False)) is first
+    assert prepare_image(one) is first
+    second = prepare_image(other)
+    assert second is not first
+    assert second.data != first.data
+    with pytest.raises(InvalidImageError):
+        prepare_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 5000)  # refused after hashing aside
+    assert prepare_image(other) is second
+
+
 def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "CACHE_ENTRIES", 4)
     prepared = [prepare_image(_encode(Image.new("L", (8, 8), n), "PNG")) for n in range(10)]
