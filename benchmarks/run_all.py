@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/run_all.py`` (``make bench``). Needs the ``be
 (langchain-openai for the comparisons). Takes a few minutes; not part of ``make test``.
 
 Each script runs in its own process and prints its full results, which are echoed here; the
-client benchmarks end with ``RESULT {json}`` lines (see ``_common.result``), and the figures of
-``bench_prepare_image.py`` and ``bench_server.py`` are read from their printed lines. Every
+benchmarks end with ``RESULT {json}`` lines (see ``_common.result``), and the figures of
+``bench_server.py`` are read from its printed lines. Every
 client benchmark runs its server in a separate process (see ``_common``). The machine is small
 and may be shared: the load average is printed before and after, and each script interleaves
 its sides and reports medians.
@@ -25,7 +25,6 @@ from pathlib import Path
 from _common import machine
 
 HERE = Path(__file__).resolve().parent
-PREPARE_GOAL = 1.2
 
 # (script, arguments): the defaults of each, sized so that the whole run takes a few minutes.
 SCRIPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -76,26 +75,6 @@ def result_rows(output: str) -> list[Row]:
                 )
             )
     return rows
-
-
-def prepare_rows(output: str) -> list[Row]:
-    """The 12 MP camera JPEG section of bench_prepare_image: ours against the floor."""
-    section = output.split("12 MP camera JPEG", 1)[-1].split("\n\n", 1)[0]
-    ours = re.search(r"ours\s+([\d.]+) ms\s+([\d.]+) MP/s", section)
-    floor = re.search(r"floor\s+([\d.]+) ms\s+([\d.]+) MP/s", section)
-    if not ours or not floor:
-        return [Row("prepare_image 12 MP JPEG", "?", "?", "?", f"<= {PREPARE_GOAL}x floor", "?")]
-    ratio = float(ours[1]) / float(floor[1])
-    return [
-        Row(
-            "prepare_image 12 MP JPEG (vs floor)",
-            f"{float(ours[1]):.1f} ms ({float(ours[2]):.0f} MP/s)",
-            f"{float(floor[1]):.1f} ms ({float(floor[2]):.0f} MP/s)",
-            f"{ratio:.2f}x",
-            f"<= {PREPARE_GOAL}x",
-            "yes" if ratio <= PREPARE_GOAL else "NO",
-        )
-    ]
 
 
 def server_rows(output: str) -> list[Row]:
@@ -163,9 +142,7 @@ def main() -> None:
         print(f"--- {script}: {seconds:.1f} s" + (f", FAILED (exit {code})" if code else ""))
         if code:
             failed.append(script)
-        if script == "bench_prepare_image.py":
-            rows += prepare_rows(output)
-        elif script == "bench_server.py":
+        if script == "bench_server.py":
             rows += server_rows(output)
         else:
             rows += result_rows(output)
