@@ -1,20 +1,22 @@
 """The heavy pixel work of :mod:`.images`, spread over the machine's cores.
 
 Pillow runs each resize and each PNG encode on one core, but releases the GIL while it works,
-and so does zlib. Two operations therefore run in horizontal strips on a small thread pool
-(the calling thread takes the first strip), with the same result as the one-core call:
+and so does zlib. Both therefore run in strips, shared by the calling thread and a small pool,
+and give the same bytes whatever the number of cores:
 
-* :func:`resize` is ``Image.resize``: every strip is resampled with the coefficients the whole
-  image would use and reads the rows around it, so the strips join without a seam.
-* :func:`encode_png` writes the PNG Pillow would write, pixel for pixel: Pillow filters each
-  strip (libpng's adaptive row filters) with one row of overlap so the strip's first row is
-  filtered against its real predecessor; the filtered rows are then deflated in chunks, each
+* :func:`resize` is Pillow's resample as two passes, rows then columns, as ``Image.resize``
+  does them: each pass is cut across its direction (rows in strips of rows, then columns in
+  strips of columns) and each strip is one Pillow call over the whole box, with the
+  coefficients the whole image would get, so the strips join without a seam.
+* :func:`encode_png` writes a PNG of exactly the image's pixels: Pillow filters each strip
+  (libpng's adaptive row filters) with one row of overlap, so a strip's first row is filtered
+  against its real predecessor; the filtered rows are then deflated in fixed chunks, each
   primed with the 32 KiB before it and flushed to a byte boundary (as pigz does), with the
-  strategy a sample of the chunk prefers (run-length for photographs, the default for
-  drawings and text).
+  strategy a sample of the rows prefers (run-length for photographs, the default for drawings
+  and text).
 
-Small images run in the calling thread: below a megapixel or so, threads cost more than they
-save. The pool is rebuilt after ``fork`` (a child process does not inherit its threads).
+Small work (below about 128K pixels a strip) stays in the calling thread. The pool is rebuilt
+after ``fork`` (a child process does not inherit its threads).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def run_all(calls: Sequence[Callable[[], _T]]) -> list[_T]:
     helpers = min(len(calls), workers()) - 1
     futures = [_executor().submit(drain) for _ in range(helpers)]
     drain()
+    for future in futures:  # a helper still queued behind other callers' work is not needed
+        future.cancel()
     concurrent.futures.wait(futures)
     if (error := next((e for e in errors if e is not None), None)) is not None:
         raise error
