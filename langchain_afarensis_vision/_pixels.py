@@ -97,9 +97,9 @@ def run_all(calls: Sequence[Callable[[], _T]]) -> list[_T]:
     helpers = min(len(calls), workers()) - 1
     futures = [_executor().submit(drain) for _ in range(helpers)]
     drain()
-    for future in futures:  # a helper still queued behind other callers' work is not needed
-        future.cancel()
-    concurrent.futures.wait(futures)
+    # A helper still queued behind other callers' work is not needed: cancel it, and wait only
+    # for the ones already running (they are finishing their last call).
+    concurrent.futures.wait([future for future in futures if not future.cancel()])
     if (error := next((e for e in errors if e is not None), None)) is not None:
         raise error
     return results  # type: ignore[return-value]  # every slot was filled: no error

@@ -265,6 +265,22 @@ def test_run_all_raises_only_after_every_call_ended() -> None:
         _pixels.run_all([lambda: 0, broken])
 
 
+def test_run_all_does_not_wait_for_a_helper_queued_behind_other_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the pool busy (another caller's hash), the caller does the work itself and returns."""
+    monkeypatch.setattr(_pixels, "workers", lambda: 2)
+    monkeypatch.setattr(_pixels, "_pool", None)  # a pool of one thread
+    release = threading.Event()
+    blocker = _pixels.start(lambda: release.wait(10))
+    try:
+        assert _pixels.run_all([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
+        assert not release.is_set()  # returned while the only pool thread was still busy
+    finally:
+        release.set()
+    assert blocker.result() is True
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads running
 def test_a_forked_child_gets_a_pool_of_its_own() -> None:
