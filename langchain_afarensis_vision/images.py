@@ -324,7 +324,10 @@ def decode_data_url(url: str) -> bytes:
 def decode_base64(text: str) -> bytes:
     """Strict base64 (line breaks allowed), refusing anything else with ``invalid_image``."""
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        try:
+            return base64.b64decode(text, validate=True)  # the usual case: one unbroken line
+        except binascii.Error:
+            return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         msg = f"image base64 data is not valid base64: {exc}"
         raise InvalidImageError(msg, code="invalid_image") from exc

@@ -572,3 +572,40 @@ def test_preparing_a_prepared_image_is_a_cache_hit_equal_to_a_fresh_pass() -> No
     assert cached == fresh
     assert not fresh.changed
     assert fresh.data is first.data or fresh.data == first.data
+
+
+# --------------------------------------------------------------------------------------------
+# base64 and data URLs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda data: base64.b64encode(data).decode(),
+        lambda data: base64.encodebytes(data).decode(),  # MIME: a line break every 76 characters
+        lambda data: " ".join(
+            base64.b64encode(data).decode()[i : i + 10] for i in range(0, 99, 10)
+        ),
+    ],
+    ids=["one line", "mime lines", "spaces"],
+)
+def test_decode_base64_takes_one_line_or_broken_lines(encode: Any) -> None:
+    data = bytes(range(256)) * 3
+    text = encode(data)
+    expected = data if " " not in text else base64.b64decode(text.replace(" ", ""))
+    assert images.decode_base64(text) == expected
+    assert images.decode_data_url("data:image/png;base64," + text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc$", "ab=c", "a", "é123"])
+def test_decode_base64_refuses_what_is_not_base64(text: str) -> None:
+    with pytest.raises(InvalidImageError, match="not valid base64") as caught:
+        images.decode_base64(text)
+    assert caught.value.code == "invalid_image"
+
+
+def test_decode_data_url_percent_encoded_and_malformed() -> None:
+    assert images.decode_data_url("data:image/svg+xml,%3Csvg%3E") == b"<svg>"
+    with pytest.raises(InvalidImageError, match="no ','"):
+        images.decode_data_url("data:image/png;base64")
