@@ -195,7 +195,7 @@ def _across(
     rows = image.height if rows is None else rows
 
     def band(top: int, bottom: int) -> Image.Image:
-        part = image.crop((0, top, source_width, bottom))
+        part = _part(image, (0, top, source_width, bottom))
         return part.resize((width, bottom - top), resample, box=(x0, 0, x1, bottom - top))
 
     strips = _strips(rows, width * rows)
@@ -210,12 +210,17 @@ def _down(
     (y0, y1), (columns, source_height) = span, image.size
 
     def band(left: int, right: int) -> Image.Image:
-        part = image.crop((left, 0, right, source_height))
+        part = _part(image, (left, 0, right, source_height))
         return part.resize((right - left, height), resample, box=(0, y0, right - left, y1))
 
     strips = _strips(columns, columns * height)
     parts = run_all([_bind(band, *strip) for strip in strips])
     return _stacked(image.mode, (columns, height), [(left, 0) for left, _ in strips], parts)
+
+
+def _part(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """``image.crop(box)``, or ``image`` itself when the box is all of it (no copy)."""
+    return image if box == (0, 0, *image.size) else image.crop(box)
 
 
 def _safe_box(
