@@ -9,11 +9,13 @@ interleaved over several rounds (median reported):
   draft, resize, encode: everything a caller pays);
 * naive: ``Image.open(...).convert("RGB").resize(target, LANCZOS)`` with no draft, then encoding
   to the same format as ours;
-* floor: ``Image.open`` + ``draft`` + ``resize`` to the target with the filter ours uses, and no
-  encode: the least a one-core Pillow-based preparation can cost.
+* floor: ``Image.open`` + ``draft`` (DCT-scaled decode) + ``resize`` to the target with the
+  filter ours uses + ``save`` in the format and with the settings ours sends (JPEG quality 90,
+  PNG compress_level 3), all by plain Pillow: the least a Pillow-based preparation can cost.
 
-Ours spreads its resize and PNG encode over the cores (``_pixels``) and hashes a large input on
-another core while it decodes, so the CPU time (all threads) is printed beside the wall time.
+The goal is on **CPU time per image** (every thread of the process counted), not wall time:
+speed for users comes from many images at once on many cores, so a preparation that spread one
+image over threads would only look faster on an idle machine. Wall time is printed beside it.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import result  # noqa: E402
 
 FLOWER = ROOT.parent / "shared" / "images" / "flower.jpg"
-GOAL = 1.2
+GOAL = 1.15
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 1.5
+OUTPUT_OPTIONS = {"JPEG": {"quality": 90}, "PNG": {"compress_level": 3}}
 
 
 def photo(size: tuple[int, int], sigma: float = 10.0) -> Image.Image:
@@ -81,12 +84,13 @@ def naive(data: bytes, target: tuple[int, int], fmt: str) -> Callable[[], object
     return run
 
 
-def floor(data: bytes, target: tuple[int, int]) -> Callable[[], object]:
+def floor(data: bytes, target: tuple[int, int], fmt: str) -> Callable[[], object]:
     def run() -> object:
         image = Image.open(io.BytesIO(data))
         drafted = image.draft("RGB", target)
         box = drafted[1] if drafted else None
-        return image.resize(target, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+        small = image.resize(target, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+        return encode(small, fmt, **OUTPUT_OPTIONS[fmt])
 
     return run
 
@@ -125,7 +129,7 @@ def main() -> None:
             {
                 "ours": ours(data),
                 "naive": naive(data, target, out_fmt),
-                "floor": floor(data, target),
+                "floor": floor(data, target, out_fmt),
             },
             rounds,
         )
@@ -137,15 +141,15 @@ def main() -> None:
                 f"  {name:5s} {value:8.1f} ms  {mp / value * 1000:7.1f} MP/s  "
                 f"(CPU {cpu[name]:6.1f} ms)"
             )
-        ratio = ms["ours"] / ms["floor"]
+        ratio = cpu["ours"] / cpu["floor"]
         print(
-            f"  ours/floor = {ratio:.2f}x (CPU {cpu['ours'] / cpu['floor']:.2f}x)   "
-            f"naive/ours = {ms['naive'] / ms['ours']:.2f}x"
+            f"  ours/floor CPU = {ratio:.2f}x (wall {ms['ours'] / ms['floor']:.2f}x)   "
+            f"naive/ours CPU = {cpu['naive'] / cpu['ours']:.2f}x"
         )
         result(
-            f"prepare_image {label.split(' (')[0]} (vs floor)",
-            ms["ours"],
-            ms["floor"],
+            f"prepare_image {label.split(' (')[0]} CPU (vs floor)",
+            cpu["ours"],
+            cpu["floor"],
             "ms",
             f"<= {GOAL}x",
             ratio <= GOAL,

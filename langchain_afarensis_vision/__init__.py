@@ -1,25 +1,52 @@
-"""LangChain integration for Afarensis GPT-4 with Vision (``gpt-4-vision-preview``)."""
+"""LangChain integration for Afarensis GPT-4 with Vision (``gpt-4-vision-preview``).
 
-from langchain_afarensis_vision._contract import estimate_image_tokens
+Names are imported on first use (PEP 562), so that importing a light module of the package
+(``errors``, ``images``, or the local ``server``) does not load the chat model and LangChain.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from langchain_afarensis_vision import errors as _errors  # light: the exception classes only
 from langchain_afarensis_vision._version import __version__
-from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.document_loaders import AfarensisImageLoader, ImageSkippedWarning
-from langchain_afarensis_vision.errors import (
-    AfarensisError,
-    APIConnectionError,
-    APIResponseInfo,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    InternalServerError,
-    InvalidImageError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-)
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
-from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
+
+if TYPE_CHECKING:
+    from langchain_afarensis_vision._contract import estimate_image_tokens
+    from langchain_afarensis_vision.chat_models import ChatAfarensis
+    from langchain_afarensis_vision.document_loaders import (
+        AfarensisImageLoader,
+        ImageSkippedWarning,
+    )
+    from langchain_afarensis_vision.errors import (
+        AfarensisError,
+        APIConnectionError,
+        APIResponseInfo,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        InternalServerError,
+        InvalidImageError,
+        MissingAPIKeyError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+    )
+    from langchain_afarensis_vision.images import PreparedImage, prepare_image
+    from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
+
+_MODULES: dict[str, str] = {
+    "AfarensisDescribeImageTool": "tools",
+    "AfarensisImageLoader": "document_loaders",
+    "ChatAfarensis": "chat_models",
+    "ImageSkippedWarning": "document_loaders",
+    "PreparedImage": "images",
+    "estimate_image_tokens": "_contract",
+    "prepare_image": "images",
+    **dict.fromkeys(_errors.__all__, "errors"),
+}
 
 __all__ = [
     "APIConnectionError",
@@ -35,6 +62,7 @@ __all__ = [
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "PreparedImage",
@@ -43,3 +71,17 @@ __all__ = [
     "estimate_image_tokens",
     "prepare_image",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

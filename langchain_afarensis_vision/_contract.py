@@ -1,14 +1,17 @@
-"""The Afarensis Vision API's rules, as data and pure functions.
+"""The Afarensis Vision API's rules, as data and pure functions: the one place they are written.
 
-Everything here restates ``shared/spec/afarensis-vision-api.md``: accepted formats, the 20 MB
-limit, detail levels, the image-token formula and the error codes. The client (``images``,
-``chat_models``) and the local server read the same definitions, so they cannot drift apart.
-This module imports nothing from the package.
+Everything here restates ``shared/spec/afarensis-vision-api.md``: accepted formats and MIME
+types, the 20 MB limit, URL schemes, detail levels, the image-token formula, the chat framing
+of prompt tokens, and the error codes and types. The client (``images``, ``_messages``,
+``_tokens``, ``_safety``, ``_transport``) and the local server read these definitions and
+restate none of them (``tests/unit_tests/test_contract.py`` greps the package for literal error
+codes), so the two sides cannot drift apart. This module imports nothing from the package.
 """
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Final, Literal, get_args
 
 Detail = Literal["low", "high", "auto"]
@@ -21,15 +24,48 @@ DEFAULT_BASE_URL: Final = "https://api.afarensis.com/v1"
 API_KEY_ENV: Final = "AFARENSIS_API_KEY"
 BASE_URL_ENV: Final = "AFARENSIS_BASE_URL"
 
-ACCEPTED_MIME_TYPES: Final[frozenset[str]] = frozenset(
-    {"image/png", "image/jpeg", "image/webp", "image/gif"}
-)
-"""The formats the API accepts (GIF only when not animated)."""
+API_FORMATS: Final[dict[str, str]] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # a multi-picture JPEG (camera phones): its first picture is a JPEG
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+"""The formats the API accepts (GIF only when not animated), by Pillow's format name."""
+ACCEPTED_MIME_TYPES: Final[frozenset[str]] = frozenset(API_FORMATS.values())
+FORMAT_NAMES: Final[dict[str, str]] = {m: f for f, m in API_FORMATS.items() if f != "MPO"}
+"""An accepted MIME type's format name (``image/png`` -> ``PNG``)."""
+ACCEPTED_FORMATS_TEXT: Final = "PNG, JPEG, WEBP or non-animated GIF"
+"""The accepted formats in words, for error messages."""
+ANIMATABLE_FORMATS: Final[frozenset[str]] = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
+"""Formats whose animated files the API refuses (``animated_gif_not_supported``)."""
 
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
 """At most 20 MB per image (decoded bytes, not base64 characters)."""
 
-URL_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https", "data"})
+FETCHED_URL_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
+"""Image URLs the API downloads itself."""
+DATA_URL_SCHEME: Final = "data"
+"""Inline images: ``data:image/<format>;base64,<data>``."""
+URL_SCHEMES: Final[frozenset[str]] = FETCHED_URL_SCHEMES | {DATA_URL_SCHEME}
+"""Every scheme an ``image_url.url`` may have."""
+
+
+def url_scheme(url: str) -> str:
+    """The lower-cased scheme of ``url`` (the text before its first ``:``; all of it if none)."""
+    return url.partition(":")[0].lower()
+
+
+def is_data_url(url: str) -> bool:
+    """Whether ``url`` is an inline ``data:`` URL."""
+    return url[: len(DATA_URL_SCHEME) + 1].lower() == DATA_URL_SCHEME + ":"
+
+
+def is_fetched_url(url: str) -> bool:
+    """Whether ``url`` is an ``http(s)`` link the API downloads."""
+    scheme, colon, _ = url.partition(":")
+    return bool(colon) and scheme.lower() in FETCHED_URL_SCHEMES
+
 
 # Token formula constants.
 LOW_DETAIL_SIDE: Final = 512
@@ -45,25 +81,49 @@ MAX_IMAGE_TOKENS: Final = BASE_IMAGE_TOKENS + TOKENS_PER_TILE * 8
 CONTEXT_WINDOW: Final = 128_000
 MAX_OUTPUT_TOKENS: Final = 4_096
 
-# Error codes the API returns in ``error.code``.
-ErrorCode = Literal[
-    "invalid_image_format",
-    "image_too_large",
-    "animated_gif_not_supported",
-    "invalid_image",
-    "image_url_unreachable",
-    "invalid_value",
-    "invalid_api_key",
-    "model_not_found",
-    "rate_limit_exceeded",
-]
-IMAGE_ERROR_CODES: Final[frozenset[str]] = frozenset(
+# Chat framing: what a request costs beyond its content (the Chat Completions convention).
+TOKENS_PER_MESSAGE: Final = 3
+TOKENS_PER_NAME: Final = 1
+REPLY_PRIMER_TOKENS: Final = 3
+CHARS_PER_TOKEN: Final = 4
+"""Text is estimated at four characters a token (no tokenizer download)."""
+
+
+def text_tokens(text: str) -> int:
+    """Estimated tokens in ``text``: four characters a token, rounded up."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+class ErrorCode(StrEnum):
+    """The codes the API returns in ``error.code`` (and :class:`~.errors.InvalidImageError`)."""
+
+    INVALID_IMAGE_FORMAT = "invalid_image_format"
+    IMAGE_TOO_LARGE = "image_too_large"
+    ANIMATED_GIF_NOT_SUPPORTED = "animated_gif_not_supported"
+    INVALID_IMAGE = "invalid_image"
+    IMAGE_URL_UNREACHABLE = "image_url_unreachable"
+    INVALID_VALUE = "invalid_value"
+    INVALID_API_KEY = "invalid_api_key"
+    MODEL_NOT_FOUND = "model_not_found"
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+
+
+class ErrorType(StrEnum):
+    """The API's ``error.type`` values."""
+
+    INVALID_REQUEST = "invalid_request_error"
+    AUTHENTICATION = "authentication_error"
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+    SERVER = "server_error"
+
+
+IMAGE_ERROR_CODES: Final[frozenset[ErrorCode]] = frozenset(
     {
-        "invalid_image_format",
-        "image_too_large",
-        "animated_gif_not_supported",
-        "invalid_image",
-        "image_url_unreachable",
+        ErrorCode.INVALID_IMAGE_FORMAT,
+        ErrorCode.IMAGE_TOO_LARGE,
+        ErrorCode.ANIMATED_GIF_NOT_SUPPORTED,
+        ErrorCode.INVALID_IMAGE,
+        ErrorCode.IMAGE_URL_UNREACHABLE,
     }
 )
 RETRYABLE_STATUSES: Final[frozenset[int]] = frozenset({429, 500, 502, 503, 504})

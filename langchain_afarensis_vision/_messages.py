@@ -3,14 +3,16 @@
 Every dialect LangChain users write images in (OpenAI ``image_url`` dicts, v1 ``image`` blocks,
 v0 ``source_type`` blocks, Anthropic ``source`` blocks) is first normalised by langchain-core's
 own translators (``BaseMessage.content_blocks``) into v1 standard blocks. Those are then read into
-two canonical parts, :class:`TextPart` and :class:`ImagePart`, by a closed dispatch that fails
-loudly on anything else. The wire mapping (here) and offline token counting (``_tokens``) both
-start from these parts.
+canonical parts by a closed dispatch that fails loudly on anything else: :class:`TextPart`, and
+one type per kind of image: :class:`ImageUrl` (an http(s) link the API fetches: sent untouched),
+:class:`BinaryImage` (inline bytes: prepared by :func:`~.images.prepare_image` on the way out)
+and :class:`SealedImage` (a :class:`~.images.PreparedImage` this process made, placed in the
+message with :meth:`~.images.PreparedImage.content_block`: sent as it is, never prepared twice).
+The wire mapping (here) and offline token counting (``_tokens``) both start from these parts.
 
-Inline images (``data:`` URLs and base64) go through :func:`~.images.prepare_image`; URL images
-pass through untouched. The Chat Completions wire format accepts text only in ``tool`` messages,
-so images a tool returns are moved into a ``user`` message placed right after the run of tool
-messages they belong to.
+The URL scheme rules are :mod:`._contract`'s. The Chat Completions wire format accepts text
+only in ``tool`` messages, so images a tool returns are moved into a ``user`` message placed
+right after the run of tool messages they belong to.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, assert_never, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -30,7 +32,20 @@ from langchain_core.messages import (
 )
 
 from langchain_afarensis_vision import images
-from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._contract import (
+    Detail,
+    check_detail,
+    is_data_url,
+    is_fetched_url,
+    url_scheme,
+)
+from langchain_afarensis_vision._sources import decode_base64, decode_data_url
+
+DEFAULT_QUESTION = (
+    "Describe this image. Say what it shows (subjects, setting, any visible text), its main "
+    "colours and anything distinctive, in a few plain, factual sentences."
+)
+"""What the tool, the loader and the CLI ask about an image when no question is given."""
 
 ACCEPTED_BLOCKS = (
     "a string, {'type': 'text'}, {'type': 'image_url', 'image_url': {'url', 'detail'} or url}, "
@@ -48,18 +63,40 @@ class TextPart:
 
 
 @dataclass(frozen=True, slots=True)
-class ImagePart:
-    """An image in a message: a remote ``url``, or inline ``data`` bytes."""
+class ImageUrl:
+    """An http(s) image link, fetched by the API itself."""
 
+    url: str
     detail: Detail
-    url: str | None = None
-    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BinaryImage:
+    """Inline image bytes, in any format: prepared on the way out."""
+
+    data: bytes
+    detail: Detail
 
     def __repr__(self) -> str:
-        source = self.url if self.url is not None else f"{len(self.data or b'')} bytes"
-        return f"ImagePart({source}, detail={self.detail!r})"
+        return f"BinaryImage({len(self.data):,} bytes, detail={self.detail!r})"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class SealedImage:
+    """An image this process already prepared (its base64 and size): sent as it is."""
+
+    base64: str
+    mime_type: str
+    width: int
+    height: int
+    detail: Detail
+
+    def __repr__(self) -> str:
+        size = f"{self.width}x{self.height}"
+        return f"SealedImage({self.mime_type} {size}, detail={self.detail!r})"
+
+
+ImagePart = ImageUrl | BinaryImage | SealedImage
 Part = TextPart | ImagePart
 
 
@@ -123,7 +160,11 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
     if block.get("url"):
         return _url_part(str(block["url"]), detail)
     if isinstance(block.get("base64"), str):  # empty data too: prepare_image refuses it
-        return ImagePart(detail=check_detail(detail), data=images.decode_base64(block["base64"]))
+        size = images.unseal(block) if detail == extras.get("detail") else None
+        if size is not None:
+            width, height = size
+            return SealedImage(block["base64"], block["mime_type"], width, height, detail)
+        return BinaryImage(decode_base64(block["base64"]), check_detail(detail))
     if block.get("file_id") or block.get("id"):
         # An Anthropic {"source": {"type": "file"}} block arrives with the file id in "id".
         msg = (
@@ -135,15 +176,15 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
     raise ValueError(msg)
 
 
-def _url_part(url: str, detail: str) -> ImagePart:
+def _url_part(url: str, detail: str) -> ImageUrl | BinaryImage:
     checked = check_detail(detail)
-    if url.startswith("data:"):
-        return ImagePart(detail=checked, data=images.decode_data_url(url))
-    scheme = url.partition(":")[0].lower()
-    if scheme not in {"http", "https"}:
+    if is_data_url(url):
+        return BinaryImage(decode_data_url(url), checked)
+    if not is_fetched_url(url):
+        scheme = url_scheme(url)
         msg = f"Image URLs must be http(s) or data: URLs; got scheme {scheme!r} in {url[:80]!r}."
         raise ValueError(msg)
-    return ImagePart(detail=checked, url=url)
+    return ImageUrl(url, checked)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,17 +193,22 @@ def _url_part(url: str, detail: str) -> ImagePart:
 
 
 def _wire_part(part: Part, options: ImageOptions) -> dict[str, Any]:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    if part.url is not None:
-        return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
-    assert part.data is not None
-    prepared = images.prepare_image(part.data, part.detail, first_frame=options.first_frame)
-    return {"type": "image_url", "image_url": {"url": prepared.data_url, "detail": part.detail}}
+    match part:
+        case TextPart(text):
+            return {"type": "text", "text": text}
+        case ImageUrl(url, detail):
+            pass
+        case SealedImage(b64, mime_type, _, _, detail):
+            url = f"data:{mime_type};base64,{b64}"
+        case BinaryImage(data, detail):
+            url = images.prepare_image(data, detail, first_frame=options.first_frame).data_url
+        case _:
+            assert_never(part)
+    return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
 
 
 def _text_only(parts: list[Part], role: str) -> str:
-    if any(isinstance(p, ImagePart) for p in parts):
+    if any(not isinstance(p, TextPart) for p in parts):
         msg = (
             f"Images are accepted in user and tool messages only, not in {role} messages: "
             "move the image into a HumanMessage."
@@ -215,7 +261,7 @@ def _tool_messages(
     """The tool message, and the image parts it carried (to be sent in a user message)."""
     parts = message_parts(message, options.detail)
     text = "".join(p.text for p in parts if isinstance(p, TextPart))
-    image_parts = [_wire_part(p, options) for p in parts if isinstance(p, ImagePart)]
+    image_parts = [_wire_part(p, options) for p in parts if not isinstance(p, TextPart)]
     if image_parts and not text:
         text = f"[{len(image_parts)} image(s) returned; sent in the next user message]"
     wire = {"role": "tool", "tool_call_id": message.tool_call_id, "content": text}
@@ -269,11 +315,10 @@ def to_wire_messages(
     return wire
 
 
-def question_message(question: str, url: str, detail: Detail) -> HumanMessage:
-    """A question about one image (a URL or a prepared image's data URL), as users write it."""
-    return HumanMessage(
-        content=[
-            {"type": "text", "text": question},
-            {"type": "image_url", "image_url": {"url": url, "detail": detail}},
-        ]
-    )
+def question_message(question: str, image: images.PreparedImage | ImageUrl) -> HumanMessage:
+    """A question about one image: a prepared image (sent as it is) or a link the API fetches."""
+    if isinstance(image, ImageUrl):
+        block = {"type": "image_url", "image_url": {"url": image.url, "detail": image.detail}}
+    else:
+        block = image.content_block()
+    return HumanMessage(content=[{"type": "text", "text": question}, block])

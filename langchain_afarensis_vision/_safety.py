@@ -39,8 +39,12 @@ from typing import Any, Final, Literal, TypeAlias
 
 import httpx2
 
-from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES
-from langchain_afarensis_vision.images import MAX_INPUT_BYTES, decode_data_url
+from langchain_afarensis_vision._contract import (
+    DATA_URL_SCHEME,
+    FETCHED_URL_SCHEMES,
+    MAX_IMAGE_BYTES,
+)
+from langchain_afarensis_vision._sources import MAX_INPUT_BYTES, decode_data_url
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 GetAddrInfo: TypeAlias = Callable[..., Sequence[tuple[Any, ...]]]
@@ -70,9 +74,9 @@ def input_kind(image: str) -> Literal["path", "url", "data"]:
     if not colon or not _SCHEME.fullmatch(scheme):
         return "path"
     scheme = scheme.lower()
-    if scheme == "data":
+    if scheme == DATA_URL_SCHEME:
         return "data"
-    if scheme in {"http", "https"}:
+    if scheme in FETCHED_URL_SCHEMES:
         return "url"
     msg = f"{scheme}: URLs are not accepted; give an https:// or http:// URL, a data: URL or a file"
     raise ImageRefused(msg)
@@ -238,7 +242,7 @@ def parse_url(url: str) -> httpx2.URL:
         parsed = httpx2.URL(url)
     except (httpx2.InvalidURL, ValueError, TypeError):
         raise ImageRefused("the URL is malformed") from None
-    if parsed.scheme not in {"http", "https"}:
+    if parsed.scheme not in FETCHED_URL_SCHEMES:
         raise ImageRefused(f"{parsed.scheme}: URLs are not accepted; give an http(s) URL")
     if parsed.userinfo:
         raise ImageRefused("URLs with a user name or password are not accepted")

@@ -1,69 +1,76 @@
 """Offline prompt-token counting.
 
 Images are counted exactly, by the API's formula on their pixel size and detail; their base64 is
-never counted as text. Text is approximated at four characters a token (no tokenizer download),
-plus the Chat Completions framing of 3 tokens per message, 1 per name and 3 for the reply.
+never counted as text. Text is estimated and framed by :mod:`._contract`'s rules (four
+characters a token, no tokenizer download; 3 tokens per message, 1 per name, 3 for the reply).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langchain_afarensis_vision import images
 from langchain_afarensis_vision._contract import (
     BASE_IMAGE_TOKENS,
     MAX_IMAGE_TOKENS,
+    REPLY_PRIMER_TOKENS,
+    TOKENS_PER_MESSAGE,
+    TOKENS_PER_NAME,
     Detail,
     estimate_image_tokens,
+    text_tokens,
 )
-from langchain_afarensis_vision._messages import ImagePart, TextPart, message_parts
+from langchain_afarensis_vision._messages import (
+    BinaryImage,
+    ImagePart,
+    ImageUrl,
+    SealedImage,
+    TextPart,
+    message_parts,
+)
+from langchain_afarensis_vision._sources import read_image_size
 from langchain_afarensis_vision.errors import AfarensisError
 
 logger = logging.getLogger("langchain_afarensis_vision")
-
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
-REPLY_PRIMER_TOKENS = 3
 
 Fetch = Callable[[str], bytes]
 """Reads the first bytes of an image URL (enough to learn its size)."""
 
 
-def text_tokens(text: str) -> int:
-    """Approximate tokens in ``text``."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
 def image_tokens(part: ImagePart, fetch: Fetch | None) -> int:
     """Tokens one image costs; a URL image is the upper bound unless ``fetch`` reads its size."""
-    if part.data is not None:
-        return estimate_image_tokens(*images.read_image_size(part.data), part.detail)
-    if part.detail == "low":
+    match part:
+        case SealedImage(width=width, height=height, detail=detail):
+            return estimate_image_tokens(width, height, detail)
+        case BinaryImage(data, detail):
+            return estimate_image_tokens(*read_image_size(data), detail)
+        case ImageUrl(url, detail):
+            return _url_tokens(url, detail, fetch)
+        case _:
+            assert_never(part)
+
+
+def _url_tokens(url: str, detail: Detail, fetch: Fetch | None) -> int:
+    if detail == "low":
         return BASE_IMAGE_TOKENS
-    if fetch is None or part.url is None:
+    if fetch is None:
         return MAX_IMAGE_TOKENS
     try:
-        return estimate_image_tokens(*images.read_image_size(fetch(part.url)), part.detail)
+        return estimate_image_tokens(*read_image_size(fetch(url)), detail)
     except (AfarensisError, ValueError) as exc:
-        logger.warning("Counting %s as %d tokens: %s", part.url[:100], MAX_IMAGE_TOKENS, exc)
+        logger.warning("Counting %s as %d tokens: %s", url[:100], MAX_IMAGE_TOKENS, exc)
         return MAX_IMAGE_TOKENS
 
 
 def _message_tokens(message: BaseMessage, default_detail: Detail, fetch: Fetch | None) -> int:
     total = TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.name else 0)
     for part in message_parts(message, default_detail):
-        if isinstance(part, TextPart):
-            total += text_tokens(part.text)
-        else:
-            total += image_tokens(part, fetch)
+        total += text_tokens(part.text) if isinstance(part, TextPart) else image_tokens(part, fetch)
     if isinstance(message, AIMessage):
         for call in message.tool_calls:
             total += text_tokens(call["name"] + json.dumps(call["args"]))

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx2
 
-from langchain_afarensis_vision._contract import RETRYABLE_STATUSES
+from langchain_afarensis_vision._contract import RETRYABLE_STATUSES, is_fetched_url
 from langchain_afarensis_vision._version import __version__
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -257,7 +257,7 @@ class Transport:
 
         Only ``http(s)`` URLs are fetched; the key is never sent to them.
         """
-        if not url.lower().startswith(("http://", "https://")):
+        if not is_fetched_url(url):
             msg = f"Only http(s) image URLs can be fetched; got {url[:80]!r}"
             raise APIConnectionError(msg)
         data = bytearray()

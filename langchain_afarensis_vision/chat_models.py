@@ -22,7 +22,7 @@ from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import ImageOptions, to_wire_messages
 from langchain_afarensis_vision._responses import PROVIDER, parse_chunk, parse_completion
 from langchain_afarensis_vision._transport import RetryPolicy, Transport
-from langchain_afarensis_vision.errors import AfarensisError
+from langchain_afarensis_vision.errors import MissingAPIKeyError
 
 _COMPLETIONS = "/chat/completions"
 
@@ -195,7 +195,7 @@ class ChatAfarensis(BaseChatModel):
                 f"No Afarensis API key: set the {_contract.API_KEY_ENV} environment variable "
                 "or pass api_key= to ChatAfarensis."
             )
-            raise AfarensisError(msg)
+            raise MissingAPIKeyError(msg)
         return self.api_key.get_secret_value()
 
     def _payload(
@@ -323,4 +323,4 @@ class ChatAfarensis(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """Approximate tokens in ``text`` (about 4 characters a token; no tokenizer download)."""
-        return _tokens.text_tokens(text)
+        return _contract.text_tokens(text)

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_afarensis_vision._contract import API_KEY_ENV, DETAILS, Detail
-from langchain_afarensis_vision._messages import question_message
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
+from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.document_loaders import image_files
 from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
-from langchain_afarensis_vision.tools import DEFAULT_QUESTION
 
 
 def _facts(path: Path, prepared: PreparedImage) -> dict[str, Any]:
@@ -102,16 +102,8 @@ def _model(local: bool, say: bool) -> Iterator[ChatAfarensis]:
         yield ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
 
 
-def _progress(done: int, total: int) -> None:
-    if total > 1 and sys.stderr.isatty():
-        width = 30
-        filled = width * done // total
-        bar = "#" * filled + "-" * (width - filled)
-        print(f"\r[{bar}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
-
-
 def _describe(model: ChatAfarensis, prepared: PreparedImage, question: str) -> str:
-    return model.invoke([question_message(question, prepared.data_url, prepared.detail)]).text
+    return model.invoke([question_message(question, prepared)]).text
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
@@ -121,8 +113,13 @@ def _cmd_describe(args: argparse.Namespace) -> int:
         return 1
     failures = 0
     rows: list[dict[str, Any]] = []
-    with _model(args.local, say=True) as model:
-        for done, path in enumerate(paths, start=1):
+    # A bar on a terminal's stderr, unless the per-image lines are printed to the same terminal.
+    show_bar = None if args.json or not sys.stdout.isatty() else False
+    with (
+        _model(args.local, say=True) as model,
+        Progress(len(paths), "Describing images", enabled=show_bar) as progress,
+    ):
+        for path in paths:
             prepared, row = _prepare(path, args.detail)
             if prepared is not None:
                 try:
@@ -131,7 +128,7 @@ def _cmd_describe(args: argparse.Namespace) -> int:
                     row["error"] = exc.message
             failures += "refused" in row or "error" in row
             rows.append(row)
-            _progress(done, len(paths))
+            progress.advance()
             if not args.json:
                 print(_fact_line(row))
                 if "refused" not in row:

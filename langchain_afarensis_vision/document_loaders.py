@@ -17,27 +17,24 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._contract import Detail, check_detail
-from langchain_afarensis_vision._messages import question_message
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
     AfarensisError,
     AuthenticationError,
     InvalidImageError,
+    MissingAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
-__all__ = ["DEFAULT_QUESTION", "IMAGE_SUFFIXES", "AfarensisImageLoader", "ImageSkippedWarning"]
+__all__ = ["IMAGE_SUFFIXES", "AfarensisImageLoader", "ImageSkippedWarning", "image_files"]
 
 PathLike: TypeAlias = str | os.PathLike[str]
 OnError: TypeAlias = Literal["warn", "raise", "skip"]
 
-DEFAULT_QUESTION: Final = (
-    "Describe this image for a search index. Say what it shows (subjects, setting, any visible "
-    "text), its main colours and anything distinctive, in a few plain, factual sentences."
-)
 IMAGE_SUFFIXES: Final = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
     | {".ico", ".ppm", ".pgm", ".pbm", ".avif", ".heic", ".heif", ".tga", ".mpo"}
@@ -47,7 +44,7 @@ IMAGE_SUFFIXES: Final = frozenset(
 _SKIPPABLE = (AfarensisError, OSError)
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
 # Errors every image would hit: never skipped, or a bad key would quietly load nothing.
-_FATAL = (AuthenticationError, PermissionDeniedError, NotFoundError)
+_FATAL = (MissingAPIKeyError, AuthenticationError, PermissionDeniedError, NotFoundError)
 
 
 class ImageSkippedWarning(UserWarning):
@@ -196,7 +193,7 @@ class AfarensisImageLoader(BaseLoader):
         return self._document(source, prepared, reply)
 
     def _messages(self, prepared: PreparedImage) -> list[HumanMessage]:
-        return [question_message(self.question, prepared.data_url, prepared.detail)]
+        return [question_message(self.question, prepared)]
 
     def _document(self, source: str, prepared: PreparedImage, reply: AIMessage) -> Document:
         metadata = {
@@ -216,7 +213,7 @@ class AfarensisImageLoader(BaseLoader):
 
     def _failed(self, source: str, error: BaseException) -> None:
         """Apply ``on_error`` to an image that could not be described."""
-        if self.on_error == "raise" or isinstance(error, _FATAL) or type(error) is AfarensisError:
+        if self.on_error == "raise" or isinstance(error, _FATAL):
             error.add_note(f"while loading image {source}")
             raise error
         if self.on_error == "warn":

@@ -3,7 +3,8 @@
 The tree::
 
     AfarensisError                 .message, .response (None or APIResponseInfo)
-    ├── InvalidImageError          client side, also a ValueError; .code names the reason
+    ├── MissingAPIKeyError         no key configured: set AFARENSIS_API_KEY or pass api_key=
+    ├── InvalidImageError          client side, also a ValueError; .code (an ErrorCode) says why
     ├── APIConnectionError         no response: DNS, refused, reset, dropped mid-stream
     │   └── APITimeoutError        no response in time
     └── APIStatusError             the API answered with an error status
@@ -34,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_afarensis_vision._contract import ErrorCode
+
 __all__ = [
     "APIConnectionError",
     "APIResponseInfo",
@@ -44,6 +47,7 @@ __all__ = [
     "BadRequestError",
     "InternalServerError",
     "InvalidImageError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -76,6 +80,10 @@ class AfarensisError(Exception):
         self.response = response
 
 
+class MissingAPIKeyError(AfarensisError):
+    """No API key is configured, so no request can be made (every one would fail alike)."""
+
+
 class InvalidImageError(AfarensisError, ValueError):
     """An image that cannot be sent; raised before anything reaches the network.
 
@@ -83,7 +91,7 @@ class InvalidImageError(AfarensisError, ValueError):
     ``image_too_large``, ``animated_gif_not_supported`` or ``invalid_image``.
     """
 
-    def __init__(self, message: str, *, code: str = "invalid_image") -> None:
+    def __init__(self, message: str, *, code: ErrorCode = ErrorCode.INVALID_IMAGE) -> None:
         super().__init__(message)
         self.code = code
 

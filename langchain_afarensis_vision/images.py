@@ -1,4 +1,4 @@
-"""Turn any local image into one the Afarensis Vision API accepts, at the size the model sees.
+"""Turn any image into one the Afarensis Vision API accepts, at the size the model sees.
 
 The API scales every image down to its *effective size* (:func:`~._contract.effective_size`)
 before the model looks at it, and bills it by that size. Resizing to exactly that size on the
@@ -9,88 +9,76 @@ converts what it does not accept (TIFF, BMP, ICO, AVIF, HEIC, CMYK, 16-bit, ...)
 EXIF orientation (the model is weak on rotated images) and drops EXIF metadata such as GPS tags
 from everything it re-encodes. Small images already in an accepted format go out byte for byte.
 
-Inputs are untrusted: Pillow opens only an allow-list of raster formats (never EPS, PDF or
-SVG), pixel counts are checked from the header before decoding, and every Pillow failure
-becomes an :class:`~.errors.InvalidImageError`. Pillow's warnings (``DecompressionBombWarning``
-...) follow the caller's warning filters: a filter that makes them errors refuses the image.
-This module and its helper :mod:`._pixels` (resizing and PNG encoding spread over the cores)
-are the client's only Pillow code.
+Sources are read and opened by :mod:`._sources` (size caps, the format allow-list, header
+checks before any decode); this module is the pipeline after that: orient, convert, resize and
+encode, with Pillow's own ``draft``, ``resize`` (``reducing_gap``: ``reduce`` by whole factors
+first) and ``save``, one image per call on the calling thread. Speed for many images comes from
+preparing many at once (the loader, the batch job), never from splitting one image over threads.
+
+A :class:`PreparedImage` goes into a message as :meth:`PreparedImage.content_block`: a block
+sealed by this process, which the message mapper sends as it is, never preparing it again.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
-import dataclasses
 import functools
 import hashlib
-import importlib
+import hmac
 import io
-import os
-import struct
-import threading
-import urllib.parse
-from collections import OrderedDict
-from collections.abc import Iterator
+import secrets
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
-from PIL import Image, ImageCms, UnidentifiedImageError, features
+from PIL import Image, ImageCms
 
-from . import _pixels
-from ._contract import MAX_IMAGE_BYTES, Detail, check_detail, effective_size, estimate_image_tokens
-from .errors import InvalidImageError
+from ._cache import LRU
+from ._contract import (
+    API_FORMATS,
+    MAX_IMAGE_BYTES,
+    Detail,
+    check_detail,
+    effective_size,
+    estimate_image_tokens,
+)
+from ._sources import (
+    ImageSource,
+    check_frames,
+    check_pixels,
+    mapped_errors,
+    open_image,
+    orientation,
+    oriented,
+    read_source,
+    too_large,
+)
 
-__all__ = [
-    "ImageInfo",
-    "ImageSource",
-    "PreparedImage",
-    "clear_cache",
-    "decode_base64",
-    "decode_data_url",
-    "inspect_image",
-    "prepare_image",
-    "read_image_size",
-]
+__all__ = ["PreparedImage", "clear_cache", "prepare_image", "unseal"]
 
-MAX_PIXELS: Final = 100_000_000
-"""Most pixels ever decoded (about 400 MB); a JPEG may declare 64x more: it decodes downscaled."""
-MAX_INPUT_BYTES: Final = 64 * 1024 * 1024
-"""Larger encoded inputs are refused (``image_too_large``) before they are read or decoded."""
 JPEG_QUALITY: Final = 90
+PNG_COMPRESS_LEVEL: Final = 3  # zlib level 3: about level 6 sizes (the default) in far less time
 CACHE_ENTRIES: Final = 32
 CACHE_BYTES: Final = 64 * 1024 * 1024
 
-ImageSource: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image"
-
-# What Pillow may open (MPO comes through the JPEG opener). TGA, which has no magic number, last.
-_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "ICO", "PPM", "AVIF", "HEIF", "TGA")
-_PASSTHROUGH: Final = {
-    "PNG": ("image/png", frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})),
-    "JPEG": ("image/jpeg", frozenset({"L", "RGB"})),
-    "WEBP": ("image/webp", frozenset({"RGB", "RGBA"})),
-    "GIF": ("image/gif", frozenset({"L", "P"})),
+# The modes an accepted format is sent in untouched.
+_PASSTHROUGH_MODES: Final = {
+    "PNG": frozenset({"1", "L", "LA", "P", "RGB", "RGBA"}),
+    "JPEG": frozenset({"L", "RGB"}),
+    "WEBP": frozenset({"RGB", "RGBA"}),
+    "GIF": frozenset({"L", "P"}),
 }
 _LOSSY = frozenset({"JPEG", "MPO", "WEBP", "AVIF", "HEIF"})
-_ANIMATED = frozenset({"GIF", "PNG", "WEBP", "AVIF"})  # other multi-frame files: first frame
-_ORIENTATION = 0x0112
+_DRAFTABLE = frozenset({"JPEG", "MPO"})  # libjpeg decodes at 1/2, 1/4 or 1/8 scale
 # EXIF orientation 2..8 -> the transpose that makes the image upright (FLIP_LEFT_RIGHT, ...).
 _TRANSPOSE: Final = dict(zip(range(2, 9), map(Image.Transpose, (0, 3, 1, 5, 4, 6, 2)), strict=True))
 _SIMPLE_CONVERSIONS: Final = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA", "P": "RGB"}
 _RESIZE_THEN_CONVERT = frozenset({"CMYK", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 1.5  # reduce() by whole factors while the rest is >= 1.5x: fast, sharp
-_HASH_ASIDE = 1024 * 1024  # inputs this large are hashed on another core while decoding
-_PNG_LEVEL = 3  # zlib level 3: about level 6 sizes (the default) at a fraction of the time
-# What Pillow raises on hostile data (Warning: when the caller's filters make warnings errors).
-_PILLOW_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, TypeError)
-_PILLOW_ERRORS += (LookupError, ArithmeticError, EOFError, struct.error, RuntimeError, Warning)
-_NOT_RASTER = {b"%pdf": "a PDF document", b"%!ps": "PostScript/EPS", b"<svg": "SVG text"}
-_NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a ZIP archive"}
 _ICC_SPACES: Final = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}
-_CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_SEAL_KEY: Final = secrets.token_bytes(32)  # this process's: a seal proves we prepared it
+_SEAL: Final = "afarensis_prepared"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -119,9 +107,26 @@ class PreparedImage:
         return self.width, self.height
 
     @property
+    def base64(self) -> str:
+        """``data`` in base64."""
+        return base64.b64encode(self.data).decode("ascii")
+
+    @property
     def data_url(self) -> str:
         """``data:<mime>;base64,<data>``, the form the API takes inline images in."""
-        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+        return f"data:{self.mime_type};base64,{self.base64}"
+
+    def content_block(self) -> dict[str, Any]:
+        """This image as a LangChain v1 image block, for a message's ``content``.
+
+        The block is sealed by this process, so the message mapper sends it as it is, without
+        preparing it again; anywhere else (another process, a stored conversation) it is an
+        ordinary base64 image block, prepared as any other.
+        """
+        b64 = self.base64
+        seal = [self.width, self.height, _mac(self.mime_type, self.detail, self.size, b64)]
+        extras = {"detail": self.detail, _SEAL: seal}
+        return {"type": "image", "base64": b64, "mime_type": self.mime_type, "extras": extras}
 
     def __repr__(self) -> str:
         w, h = self.source_size
@@ -134,17 +139,40 @@ class PreparedImage:
         )
 
 
+def _mac(mime_type: str, detail: str, size: tuple[int, int], b64: str) -> str:
+    mac = hmac.new(_SEAL_KEY, f"{mime_type}|{detail}|{size[0]}x{size[1]}|".encode(), "sha256")
+    mac.update(b64.encode("ascii"))
+    return mac.hexdigest()
+
+
+def unseal(block: dict[str, Any]) -> tuple[int, int] | None:
+    """The size of a block that :meth:`PreparedImage.content_block` made in this process.
+
+    None for any other block, or one changed since (its image must then be prepared).
+    """
+    extras = block.get("extras")
+    if not isinstance(extras, dict):
+        return None
+    match extras.get(_SEAL), block.get("base64"), block.get("mime_type"), extras.get("detail"):
+        case [int(width), int(height), str(mac)], str(b64), str(mime), str(detail):
+            expected = _mac(mime, detail, (width, height), b64)
+            return (width, height) if hmac.compare_digest(expected, mac) else None
+    return None
+
+
 def prepare_image(
     source: ImageSource, detail: Detail = "auto", *, first_frame: bool = False
 ) -> PreparedImage:
     """Validate, orient, resize and encode an image for the API.
 
-    ``source`` is a path, bytes, a ``data:`` URL (its declared type is ignored: the bytes are
-    sniffed) or a PIL image. A PNG, JPEG, WEBP or static GIF already within its effective
-    size, upright and at most 20 MB is sent untouched, metadata included (a JPEG keeps any GPS
-    tags); anything else is re-encoded without metadata at exactly its effective size: PNG if
-    it has transparency or came from a lossless format, else JPEG. Results for byte inputs are
-    cached by SHA-256, so an agent loop that resends the same photo prepares it once.
+    ``source`` is a path, bytes, a binary file object, a ``data:`` URL (its declared type is
+    ignored: the bytes are sniffed) or a PIL image. A PNG, JPEG, WEBP or static GIF already
+    within its effective size, upright and at most 20 MB is sent untouched, metadata included
+    (a JPEG keeps any GPS tags); anything else is re-encoded without metadata at exactly its
+    effective size: PNG if it has transparency or came from a lossless format, else JPEG.
+    Results for encoded inputs are kept by content (SHA-256) in a bounded cache of the
+    :data:`CACHE_ENTRIES` most recent, so an agent loop that resends the same photo every turn
+    prepares it once.
 
     Args:
         source: The image.
@@ -155,269 +183,31 @@ def prepare_image(
     Raises:
         InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data),
             ``animated_gif_not_supported`` or ``image_too_large`` (over
-            :data:`MAX_INPUT_BYTES` encoded or :data:`MAX_PIXELS` decoded).
+            :data:`~._sources.MAX_INPUT_BYTES` encoded or :data:`~._sources.MAX_PIXELS`
+            decoded).
         FileNotFoundError: if ``source`` is a path that does not exist.
     """
     detail = check_detail(detail)
     if isinstance(source, Image.Image):
-        with _mapped_errors():
+        with mapped_errors():
             return _prepare(source, None, detail, first_frame)
-    data = _read_source(source)
-    pending = None
-    if len(data) < _HASH_ASIDE or _maybe_cached(len(data)):
-        if (hit := _cache_get(key := _key(data, detail, first_frame))) is not None:
-            return hit
-    else:  # no input of this length is cached, a sure miss: hash on another core meanwhile
-        pending = _pixels.start(lambda: _key(data, detail, first_frame))
-    try:
-        with _mapped_errors():
-            prepared = _prepare(_open(data), data, detail, first_frame)
-    finally:
-        if pending is not None:
-            key = pending.result()
-    _cache_put(key, prepared)
-    if prepared.changed:
-        # Preparing the output again would send it as it is (the effective size of an effective
-        # size is itself): remember that too, so a prepared image placed in a message by its
-        # data URL (the tool, the loader, the CLI) is not decoded a second time.
-        again = dataclasses.replace(
-            prepared,
-            source_format=prepared.mime_type.removeprefix("image/").upper(),
-            source_size=prepared.size,
-            source_bytes=len(prepared.data),
-            changed=False,
-        )
-        _cache_put(_key(prepared.data, detail, first_frame), again)
-    return prepared
+    data = read_source(source)
+    key = (len(data), hashlib.sha256(data).digest(), detail, first_frame)
+
+    def make() -> PreparedImage:
+        with mapped_errors():
+            return _prepare(open_image(data), data, detail, first_frame)
+
+    return _cache.get_or_make(key, make)
 
 
-def read_image_size(data: bytes) -> tuple[int, int]:
-    """The oriented ``(width, height)`` of an encoded image, from its header (no decoding)."""
-    with _mapped_errors():
-        image = _open(bytes(data))
-        return _oriented(image.size, _orientation(image))
-
-
-@dataclass(frozen=True, slots=True)
-class ImageInfo:
-    """What :func:`inspect_image` learned: the MIME type, oriented size, frames, orientation."""
-
-    mime_type: str
-    width: int
-    height: int
-    frames: int
-    orientation: int
-
-
-_API_MIME: Final = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-}
-
-
-def inspect_image(data: bytes) -> ImageInfo:
-    """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
-
-    Unlike :func:`prepare_image`, TIFF or BMP are refused (``invalid_image_format``), as are
-    animated images (``animated_gif_not_supported``) and anything over 20 MB
-    (``image_too_large``). The whole image is decoded (JPEG at 1/8 scale) to find broken data.
-    """
-    if len(data) > MAX_IMAGE_BYTES:
-        raise _too_large(f"image is {len(data):,} bytes; the API takes at most {MAX_IMAGE_BYTES:,}")
-    with _mapped_errors():
-        image = _open(bytes(data))
-        mime = _API_MIME.get(image.format or "")
-        if mime is None:
-            accepted = "PNG, JPEG, WEBP or non-animated GIF"
-            msg = f"{image.format} images are not accepted: send {accepted}"
-            raise InvalidImageError(msg, code="invalid_image_format")
-        _check_frames(image, first_frame=False)
-        jpeg = mime == "image/jpeg"
-        _check_pixels(image.size, MAX_PIXELS * (64 if jpeg else 1))
-        orientation = _orientation(image)
-        size = _oriented(image.size, orientation)
-        if jpeg:
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-        image.load()
-        return ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
+_Key: TypeAlias = tuple[int, bytes, str, bool]  # (input length, its SHA-256, detail, first_frame)
+_cache: LRU[_Key, PreparedImage] = LRU(CACHE_ENTRIES, CACHE_BYTES, lambda p: len(p.data))
 
 
 def clear_cache() -> None:
     """Forget every cached :class:`PreparedImage`."""
-    with _cache_lock:
-        _cache.clear()
-
-
-_Key: TypeAlias = tuple[int, bytes, str, bool]  # (input length, its SHA-256, detail, first_frame)
-_cache: OrderedDict[_Key, PreparedImage] = OrderedDict()  # LRU order, guarded by _cache_lock
-_cache_lock = threading.Lock()
-
-
-def _key(data: bytes, detail: Detail, first_frame: bool) -> _Key:
-    return len(data), hashlib.sha256(data).digest(), detail, first_frame
-
-
-def _maybe_cached(length: int) -> bool:
-    """Whether an input of ``length`` bytes is cached (a different length is a sure miss)."""
-    with _cache_lock:
-        return any(key[0] == length for key in _cache)
-
-
-def _cache_get(key: _Key) -> PreparedImage | None:
-    with _cache_lock:
-        if (hit := _cache.get(key)) is not None:
-            _cache.move_to_end(key)
-        return hit
-
-
-def _cache_put(key: _Key, prepared: PreparedImage) -> None:
-    with _cache_lock:
-        _cache[key] = prepared
-        while (
-            len(_cache) > CACHE_ENTRIES or sum(len(p.data) for p in _cache.values()) > CACHE_BYTES
-        ):
-            _cache.popitem(last=False)
-
-
-def _too_large(what: str) -> InvalidImageError:
-    return InvalidImageError(what, code="image_too_large")
-
-
-def _read_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-    elif isinstance(source, str) and source[:5].lower() == "data:":
-        data = decode_data_url(source)
-    elif isinstance(source, str | os.PathLike):
-        data = _read_file(source)
-    else:
-        msg = f"expected a path, bytes, a data: URL or a PIL image; got {type(source).__name__}"
-        raise TypeError(msg)
-    if len(data) > MAX_INPUT_BYTES:
-        raise _too_large(f"image data is {len(data):,} bytes; at most {MAX_INPUT_BYTES:,} read")
-    return data
-
-
-def _read_file(path: str | os.PathLike[str]) -> bytes:
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        if size > MAX_INPUT_BYTES:
-            raise _too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
-        # Bounded even for a growing or special file, and no 64 MiB buffer for a small one
-        # (read(n) reserves n bytes up front); the caller refuses more than MAX_INPUT_BYTES.
-        return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
-
-
-def decode_data_url(url: str) -> bytes:
-    """The bytes of a ``data:`` URL (base64 or percent-encoded); its declared type is ignored."""
-    header, comma, payload = url[5:].partition(",")
-    if not comma:
-        raise InvalidImageError("malformed data URL: no ',' before the data", code="invalid_image")
-    if not header.lower().endswith(";base64"):
-        return urllib.parse.unquote_to_bytes(payload)
-    return decode_base64(payload)
-
-
-def decode_base64(text: str) -> bytes:
-    """Strict base64 (line breaks allowed), refusing anything else with ``invalid_image``."""
-    try:
-        try:
-            return base64.b64decode(text, validate=True)  # the usual case: one unbroken line
-        except binascii.Error:
-            return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        msg = f"image base64 data is not valid base64: {exc}"
-        raise InvalidImageError(msg, code="invalid_image") from exc
-
-
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """Turn whatever Pillow raises on hostile data into an :class:`InvalidImageError`."""
-    try:
-        yield
-    except InvalidImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
-        raise _too_large(f"image is too large to decode safely: {exc}") from exc
-    except _PILLOW_ERRORS as exc:
-        msg = f"image data is corrupt or truncated ({type(exc).__name__}: {exc})"
-        raise InvalidImageError(msg, code="invalid_image") from exc
-
-
-@functools.cache
-def _allowed_formats() -> tuple[str, ...]:
-    with contextlib.suppress(ImportError):  # HEIC/HEIF only with the optional pillow-heif
-        importlib.import_module("pillow_heif").register_heif_opener()
-    Image.init()
-    usable = [f for f in _FORMATS if f in Image.OPEN]
-    return tuple(f for f in usable if f != "AVIF" or features.check("avif"))
-
-
-def _open(data: bytes) -> Image.Image:
-    try:
-        return Image.open(io.BytesIO(data), formats=_allowed_formats())
-    except UnidentifiedImageError:
-        raise _unidentified(data) from None
-
-
-def _unidentified(data: bytes) -> InvalidImageError:
-    if name := next((n for magic, n in _CORRUPT_RASTER if data.startswith(magic)), None):
-        msg = f"image data looks like {name} but cannot be read"
-        return InvalidImageError(msg, code="invalid_image")
-    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    what = next((kind for magic, kind in _NOT_RASTER.items() if magic in head), "unknown data")
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        what = "HEIC/HEIF (install pillow-heif to convert it)"
-    others = ", ".join(f for f in _allowed_formats() if f not in _PASSTHROUGH and f != "DIB")
-    msg = (
-        f"not a supported raster image: looks like {what if data else 'nothing (0 bytes)'}. "
-        f"Accepted: PNG, JPEG, WEBP, static GIF and (converted) {others}."
-    )
-    return InvalidImageError(msg, code="invalid_image_format")
-
-
-def _check_frames(image: Image.Image, first_frame: bool) -> None:
-    if not first_frame and image.format in _ANIMATED and getattr(image, "is_animated", False):
-        msg = f"animated {image.format} images are not accepted (first_frame=True sends frame 0)"
-        raise InvalidImageError(msg, code="animated_gif_not_supported")
-    if first_frame and image.tell() != 0:
-        image.seek(0)
-
-
-def _check_pixels(size: tuple[int, int], limit: int) -> None:
-    if size[0] * size[1] > limit:
-        raise _too_large(f"image is {size[0]}x{size[1]} pixels; at most {limit:,} are decoded")
-
-
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation (1 to 8), read without decoding pixels; 1 if absent or broken."""
-    if image.format == "PNG" and "exif" not in image.info:
-        return 1  # Pillow would decode the whole PNG to look for an eXIf chunk after IDAT
-    if image.format == "TIFF" and _pillow_orients_tiff():
-        return 1  # Pillow itself turns TIFFs upright as it loads them (and reports that size)
-    try:
-        value = image.getexif().get(_ORIENTATION, 1)
-    except _PILLOW_ERRORS:
-        return 1
-    return value if value in _TRANSPOSE else 1
-
-
-@functools.cache
-def _pillow_orients_tiff() -> bool:
-    """Whether this Pillow applies a TIFF's orientation tag when loading it (newer ones do)."""
-    exif = Image.Exif()
-    exif[_ORIENTATION] = 2  # mirrored: a 2 x 1 image reads back reversed if Pillow applies it
-    buffer = io.BytesIO()
-    Image.frombytes("L", (2, 1), b"\x00\xff").save(buffer, "TIFF", exif=exif.tobytes())
-    with Image.open(buffer) as probe:
-        return probe.getpixel((0, 0)) == 255
-
-
-def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    return (size[1], size[0]) if orientation >= 5 else size
+    _cache.clear()
 
 
 def _prepare(
@@ -425,11 +215,11 @@ def _prepare(
 ) -> PreparedImage:
     """Prepare an opened image; ``data`` is its encoded bytes, None for a caller's PIL image."""
     source_format = image.format or ("PIL" if data is None else "unknown")
-    _check_frames(image, first_frame)
-    draft = data is not None and source_format in {"JPEG", "MPO"}
-    _check_pixels(image.size, MAX_PIXELS * (64 if draft else 1))
-    orientation = _orientation(image)
-    size = _oriented(image.size, orientation)
+    check_frames(image, first_frame)
+    draft = data is not None and source_format in _DRAFTABLE
+    check_pixels(image.size, 64 if draft else 1)
+    turn = orientation(image)
+    size = oriented(image.size, turn)
     target = effective_size(*size, detail)
     prepared = functools.partial(
         PreparedImage,
@@ -439,10 +229,10 @@ def _prepare(
         source_size=size,
         source_bytes=len(data or b""),
     )
-    if data is not None and (mime := _passthrough_mime(image, data, orientation, target)):
+    if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
         image.load()  # a full decode: refuse truncated data instead of sending it
         return prepared(data, mime, *target, changed=False)
-    out = _render(image, orientation, target, draft=draft)
+    out = _render(image, turn, target, draft=draft)
     payload, mime = _encode(out, source_format in _LOSSY, image.info.get("icc_profile"))
     return prepared(payload, mime, *out.size, changed=True)
 
@@ -451,11 +241,13 @@ def _passthrough_mime(
     image: Image.Image, data: bytes, orientation: int, target: tuple[int, int]
 ) -> str | None:
     """The MIME type to send ``data`` untouched under, or None if it needs re-encoding."""
-    mime, modes = _PASSTHROUGH.get(image.format or "", ("", frozenset()))
+    fmt = image.format or ""
     fits = image.size == target and orientation == 1 and len(data) <= MAX_IMAGE_BYTES
-    if not fits or image.mode not in modes or getattr(image, "is_animated", False):
+    if not fits or image.mode not in _PASSTHROUGH_MODES.get(fmt, ()):
         return None
-    return mime if _is_plain_file(image.format or "", data) else None
+    if getattr(image, "is_animated", False) or not _is_plain_file(fmt, data):
+        return None
+    return API_FORMATS[fmt]
 
 
 def _is_plain_file(fmt: str, data: bytes) -> bool:
@@ -474,12 +266,12 @@ def _render(
     image: Image.Image, orientation: int, target: tuple[int, int], *, draft: bool
 ) -> Image.Image:
     """Decode ``image`` and return it upright, at exactly ``target``, in an encodable mode."""
-    stored = _oriented(target, orientation)
+    stored = oriented(target, orientation)
     box = None
     if draft:  # let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the target
         drafted = image.draft(image.mode, stored)
         box = drafted[1] if drafted else None
-    _check_pixels(image.size, MAX_PIXELS)
+    check_pixels(image.size)
     image.load()
     late = image.mode in _RESIZE_THEN_CONVERT  # cheaper on the resized image
     opaque_palette = image.mode == "P" and "transparency" not in image.info
@@ -487,7 +279,7 @@ def _render(
     out = image if keep else _normalize_mode(image)
     if out.size != stored:
         gap = None if out.mode.startswith("I;16") else _REDUCING_GAP  # no reduce() for I;16
-        out = _pixels.resize(out, stored, _RESAMPLE, box=box, reducing_gap=gap)
+        out = out.resize(stored, _RESAMPLE, box=box, reducing_gap=gap)
     if late:
         out = _normalize_mode(out)
     if (method := _TRANSPOSE.get(orientation)) is not None:
@@ -541,17 +333,14 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
     if image.mode in {"LA", "RGBA"} and image.getchannel("A").getextrema() == (255, 255):
         image = image.convert(image.mode[:-1])  # an opaque alpha channel carries nothing
     if image.mode in {"LA", "RGBA"} or not lossy:
-        if image.mode in _pixels.PNG_MODES:
-            data = _pixels.encode_png(image, _fitting(icc, image.mode), _PNG_LEVEL)
-        else:
-            data = _save(image, "PNG", icc, compress_level=_PNG_LEVEL)
+        data = _save(image, "PNG", icc, compress_level=PNG_COMPRESS_LEVEL)
         if len(data) <= MAX_IMAGE_BYTES:
-            return data, "image/png"
+            return data, API_FORMATS["PNG"]
     flat = image if image.mode in {"L", "RGB"} else image.convert("RGB")
     data = _save(flat, "JPEG", icc, quality=JPEG_QUALITY)
     if len(data) > MAX_IMAGE_BYTES:
-        raise _too_large(f"image is still {len(data):,} bytes after resizing and re-encoding")
-    return data, "image/jpeg"
+        raise too_large(f"image is still {len(data):,} bytes after resizing and re-encoding")
+    return data, API_FORMATS["JPEG"]
 
 
 def _save(image: Image.Image, fmt: str, icc: bytes | None, **options: int) -> bytes:

@@ -27,12 +27,11 @@ from langchain_afarensis_vision._contract import (
     MAX_IMAGE_TOKENS,
     Detail,
 )
-from langchain_afarensis_vision._messages import question_message
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
+from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
-from langchain_afarensis_vision.images import MAX_INPUT_BYTES, PreparedImage, prepare_image
-
-DEFAULT_QUESTION = "What's in this image?"
+from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
 
 class DescribeImageInput(BaseModel):
@@ -44,7 +43,8 @@ class DescribeImageInput(BaseModel):
     )
     question: str = Field(
         default=DEFAULT_QUESTION,
-        description="What to ask about the image, e.g. 'What is the total on this receipt?'.",
+        description="What to ask about the image, e.g. 'What is the total on this receipt?' "
+        "(default: a short factual description).",
     )
     detail: Detail | None = Field(
         default=None,
@@ -154,11 +154,11 @@ class AfarensisDescribeImageTool(BaseTool):
         )
         loaded = _safety.load_image(image, policy)
         chosen = detail or self.llm.image_detail
-        prepared = None
-        if loaded.data is not None:
-            prepared = prepare_image(loaded.data, chosen, first_frame=self.llm.image_first_frame)
-        url = loaded.source if prepared is None else prepared.data_url
-        return question_message(question, url, chosen), _artifact(loaded.source, chosen, prepared)
+        if loaded.data is None:  # a URL the API fetches itself
+            url = ImageUrl(loaded.source, chosen)
+            return question_message(question, url), _artifact(loaded.source, chosen, None)
+        prepared = prepare_image(loaded.data, chosen, first_frame=self.llm.image_first_frame)
+        return question_message(question, prepared), _artifact(loaded.source, chosen, prepared)
 
     def _output(
         self, answer: AIMessage, artifact: ImageArtifact

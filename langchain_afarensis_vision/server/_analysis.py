@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import colorsys
 import functools
-import io
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
 from PIL import Image
+
+from langchain_afarensis_vision._cache import LRU
+from langchain_afarensis_vision._sources import mapped_errors, open_image
 
 PALETTE: Final = (
     "red",
@@ -97,22 +98,12 @@ def brightness_word(luma: float) -> str:
     return "medium" if luma < 170 else "bright"
 
 
-_facts: OrderedDict[bytes, PixelFacts] = OrderedDict()  # LRU, guarded by _lock
-_lock = threading.Lock()
+_facts: LRU[bytes, PixelFacts] = LRU(_CACHE_ENTRIES)
 
 
 def analyse(data: bytes, digest: bytes) -> PixelFacts:
     """Measure an image already accepted by ``inspect_image`` (first frame of a GIF)."""
-    with _lock:
-        if (hit := _facts.get(digest)) is not None:
-            _facts.move_to_end(digest)
-            return hit
-    facts = _measure(data)
-    with _lock:
-        _facts[digest] = facts
-        while len(_facts) > _CACHE_ENTRIES:
-            _facts.popitem(last=False)
-    return facts
+    return _facts.get_or_make(digest, lambda: _measure(data))
 
 
 def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
@@ -120,7 +111,7 @@ def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
 
     The first frame of a GIF; not oriented (colours and brightness do not depend on it).
     """
-    with Image.open(io.BytesIO(data)) as image:
+    with mapped_errors(), open_image(data) as image:
         if image.format == "JPEG":
             image.draft("RGB", (side, side))
         alpha = image.mode in _ALPHA_MODES or "transparency" in image.info

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from langchain_afarensis_vision._contract import ErrorCode, ErrorType
 from langchain_afarensis_vision.errors import InvalidImageError
-
-INVALID_REQUEST = "invalid_request_error"
-SERVER_ERROR = "server_error"
 
 
 class APIError(Exception):
@@ -24,8 +22,8 @@ class APIError(Exception):
         status: int,
         message: str,
         *,
-        type: str = INVALID_REQUEST,
-        code: str | None = None,
+        type: ErrorType = ErrorType.INVALID_REQUEST,
+        code: ErrorCode | None = None,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -51,30 +49,37 @@ class APIError(Exception):
 
 def invalid_value(message: str, param: str | None = None) -> APIError:
     """A 400 ``invalid_request_error`` / ``invalid_value``: a bad body."""
-    return APIError(400, message, code="invalid_value", param=param)
+    return APIError(400, message, code=ErrorCode.INVALID_VALUE, param=param)
 
 
-def image_error(exc: InvalidImageError, param: str) -> APIError:
+def image_error(exc: InvalidImageError, param: str, *, prefix: bool = True) -> APIError:
     """A 400 for an image that was refused, with the refusal's own code."""
-    return APIError(400, f"Invalid image at {param}: {exc.message}", code=exc.code, param=param)
+    message = f"Invalid image at {param}: {exc.message}" if prefix else exc.message
+    return APIError(400, message, code=exc.code, param=param)
 
 
 def unreachable(message: str, param: str) -> APIError:
     """A 400 ``image_url_unreachable``: the server could not download an image URL."""
-    return APIError(400, message, code="image_url_unreachable", param=param)
+    return APIError(400, message, code=ErrorCode.IMAGE_URL_UNREACHABLE, param=param)
 
 
 def invalid_api_key(message: str) -> APIError:
     """A 401 ``authentication_error`` / ``invalid_api_key``."""
-    return APIError(401, message, type="authentication_error", code="invalid_api_key")
+    return APIError(401, message, type=ErrorType.AUTHENTICATION, code=ErrorCode.INVALID_API_KEY)
 
 
 def model_not_found(model: str) -> APIError:
     """A 404 ``model_not_found``."""
     message = f"The model `{model}` does not exist or you do not have access to it."
-    return APIError(404, message, code="model_not_found", param="model")
+    return APIError(404, message, code=ErrorCode.MODEL_NOT_FOUND, param="model")
+
+
+def rate_limited(message: str, headers: Mapping[str, str] | None = None) -> APIError:
+    """A 429 ``rate_limit_exceeded``."""
+    kind = ErrorType.RATE_LIMIT_EXCEEDED
+    return APIError(429, message, type=kind, code=ErrorCode.RATE_LIMIT_EXCEEDED, headers=headers)
 
 
 def server_error(status: int, message: str) -> APIError:
     """A 5xx ``server_error`` (transient; safe to retry)."""
-    return APIError(status, message, type=SERVER_ERROR)
+    return APIError(status, message, type=ErrorType.SERVER)

@@ -3,19 +3,18 @@
 ``data:`` URLs carry the bytes inline. ``http``/``https`` URLs are downloaded by the server
 itself with httpx2 (10 s for the whole download, redirects followed, at most 20 MB read: the
 download stops at the cap); any failure is a 400 ``image_url_unreachable``. Any other scheme
-is refused with a 400 ``invalid_value`` naming the URL's field. Each image is then checked with
-:func:`~langchain_afarensis_vision.images.inspect_image`, the same rules the client applies, so
-a refusal carries the API's own code (``invalid_image_format``, ``image_too_large``,
-``animated_gif_not_supported``, ``invalid_image``), and priced with
-:func:`~langchain_afarensis_vision._contract.estimate_image_tokens` at its own detail.
+is refused with a 400 ``invalid_value`` naming the URL's field. Each image is then checked by
+:func:`inspect_image`: the API's own rules from ``_contract``, on an image opened by the same
+``_sources`` opener the client uses, so a refusal carries the API's own code
+(``invalid_image_format``, ``image_too_large``, ``animated_gif_not_supported``,
+``invalid_image``), and priced with :func:`~langchain_afarensis_vision._contract.
+estimate_image_tokens` at its own detail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -23,21 +22,65 @@ from typing import Final
 import anyio.to_thread
 import httpx2
 
+from langchain_afarensis_vision import _sources
+from langchain_afarensis_vision._cache import LRU
 from langchain_afarensis_vision._contract import (
+    ACCEPTED_FORMATS_TEXT,
+    API_FORMATS,
     MAX_IMAGE_BYTES,
+    URL_SCHEMES,
     Detail,
+    ErrorCode,
     effective_size,
     estimate_image_tokens,
+    is_data_url,
+    url_scheme,
 )
 from langchain_afarensis_vision.errors import InvalidImageError
-from langchain_afarensis_vision.images import ImageInfo, decode_data_url, inspect_image
-from langchain_afarensis_vision.server._errors import APIError, image_error, invalid_value
+from langchain_afarensis_vision.server._errors import image_error, invalid_value
 from langchain_afarensis_vision.server._errors import unreachable as _unreachable
 
 INLINE_WORK_BYTES: Final = 256 * 1024
 """Images up to this size are checked on the event loop; larger ones in a worker thread."""
 _MAX_DATA_URL_CHARS: Final = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
 _USER_AGENT: Final = "langchain-afarensis-vision-local-server"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What :func:`inspect_image` learned: the MIME type, oriented size, frames, orientation."""
+
+    mime_type: str
+    width: int
+    height: int
+    frames: int
+    orientation: int
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
+
+    Unlike the client's ``prepare_image``, TIFF or BMP are refused (``invalid_image_format``),
+    as are animated images (``animated_gif_not_supported``) and anything over 20 MB
+    (``image_too_large``). The whole image is decoded (JPEG at 1/8 scale) to find broken data.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _sources.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
+    with _sources.mapped_errors():
+        image = _sources.open_image(bytes(data))
+        mime = API_FORMATS.get(image.format or "")
+        if mime is None:
+            msg = f"{image.format} images are not accepted: send {ACCEPTED_FORMATS_TEXT}"
+            raise InvalidImageError(msg, code=ErrorCode.INVALID_IMAGE_FORMAT)
+        _sources.check_frames(image, first_frame=False)
+        jpeg = mime == API_FORMATS["JPEG"]
+        _sources.check_pixels(image.size, 64 if jpeg else 1)
+        orientation = _sources.orientation(image)
+        size = _sources.oriented(image.size, orientation)
+        if jpeg:
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+        return ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +124,7 @@ async def read_images(
     """
     if not refs:
         return []
-    remote = [ref for ref in refs if ref.url[:5].lower() != "data:"]
+    remote = [ref for ref in refs if not is_data_url(ref.url)]
     downloads: dict[str, bytes] = {}
     if remote:
         async with httpx2.AsyncClient(
@@ -111,12 +154,10 @@ def _read(ref: ImageRef, downloaded: bytes | None) -> SeenImage:
 
 def _decode(ref: ImageRef) -> bytes:
     if len(ref.url) > _MAX_DATA_URL_CHARS:
-        error = InvalidImageError(
-            f"the data URL holds more than {MAX_IMAGE_BYTES:,} bytes", code="image_too_large"
-        )
+        error = _sources.too_large(f"the data URL holds more than {MAX_IMAGE_BYTES:,} bytes")
         raise image_error(error, ref.param)
     try:
-        return decode_data_url(ref.url)
+        return _sources.decode_data_url(ref.url)
     except InvalidImageError as exc:
         raise image_error(exc, ref.param) from None
 
@@ -131,30 +172,17 @@ def _see(data: bytes, ref: ImageRef, inline: bool) -> SeenImage:
     return SeenImage(data, digest, info, ref.detail, tokens, inline)
 
 
-_infos: OrderedDict[bytes, ImageInfo] = OrderedDict()  # LRU, guarded by _infos_lock
-_infos_lock = threading.Lock()
-_MAX_INFOS: Final = 1024
+_infos: LRU[bytes, ImageInfo] = LRU(1024)
 
 
 def _inspect(digest: bytes, data: bytes) -> ImageInfo:
     """:func:`inspect_image`, remembered by content digest (refusals are not remembered)."""
-    with _infos_lock:
-        info = _infos.get(digest)
-        if info is not None:
-            _infos.move_to_end(digest)
-            return info
-    info = inspect_image(data)
-    with _infos_lock:
-        _infos[digest] = info
-        while len(_infos) > _MAX_INFOS:
-            _infos.popitem(last=False)
-    return info
+    return _infos.get_or_make(digest, lambda: inspect_image(data))
 
 
 def check_scheme(url: str, param: str) -> None:
     """Refuse an image URL whose scheme the API does not fetch (400 ``invalid_value``)."""
-    scheme = url.partition(":")[0].lower()
-    if scheme not in {"http", "https", "data"}:
+    if url_scheme(url) not in URL_SCHEMES:
         shown = url if len(url) <= 80 else url[:77] + "..."
         message = (
             f"Unsupported image URL {shown!r}: the API takes https:// or http:// links "
@@ -189,5 +217,5 @@ async def _download(client: httpx2.AsyncClient, ref: ImageRef, shown: str) -> by
             data += chunk
             if len(data) > MAX_IMAGE_BYTES:
                 message = f"The image at {shown} is larger than {MAX_IMAGE_BYTES:,} bytes."
-                raise APIError(400, message, code="image_too_large", param=ref.param)
+                raise image_error(_sources.too_large(message), ref.param, prefix=False)
         return bytes(data)

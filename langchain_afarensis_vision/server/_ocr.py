@@ -14,10 +14,12 @@ import importlib
 import importlib.util
 import io
 import threading
-from collections import OrderedDict
 from typing import Any, Final
 
 from PIL import Image, ImageOps
+
+from langchain_afarensis_vision._cache import LRU
+from langchain_afarensis_vision._sources import mapped_errors, open_image
 
 MODULE: Final = "rapidocr_onnxruntime"
 INSTALL_HINT: Final = 'pip install "langchain-afarensis-vision[ocr]"'
@@ -28,8 +30,7 @@ MIN_SCORE: Final = 0.5
 MAX_CHARS: Final = 2000
 _CACHE_ENTRIES: Final = 128
 
-_texts: OrderedDict[bytes, str] = OrderedDict()  # LRU, guarded by _lock
-_lock = threading.Lock()
+_texts: LRU[bytes, str] = LRU(_CACHE_ENTRIES)
 _run_lock = threading.Lock()  # one recognition at a time: it already uses every core
 
 
@@ -47,26 +48,16 @@ def _engine() -> Any:
 
 def is_cached(digest: bytes) -> bool:
     """Whether the text of the image with this digest is already known."""
-    with _lock:
-        return digest in _texts
+    return _texts.get(digest) is not None
 
 
 def read_text(data: bytes, digest: bytes) -> str:
     """The text found in an image, lines joined by newlines ("" if none); needs the extra."""
-    with _lock:
-        if (hit := _texts.get(digest)) is not None:
-            _texts.move_to_end(digest)
-            return hit
-    text = _recognise(data)
-    with _lock:
-        _texts[digest] = text
-        while len(_texts) > _CACHE_ENTRIES:
-            _texts.popitem(last=False)
-    return text
+    return _texts.get_or_make(digest, lambda: _recognise(data))
 
 
 def _recognise(data: bytes) -> str:
-    with Image.open(io.BytesIO(data)) as opened:
+    with mapped_errors(), open_image(data) as opened:
         image = ImageOps.exif_transpose(opened).convert("RGB")
     if min(image.size) < MIN_SIDE:
         return ""

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from langchain_afarensis_vision._contract import MAX_OUTPUT_TOKENS
-from langchain_afarensis_vision._tokens import (
+from langchain_afarensis_vision._contract import (
+    MAX_OUTPUT_TOKENS,
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,

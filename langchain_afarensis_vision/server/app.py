@@ -35,6 +35,7 @@ from langchain_afarensis_vision.server._errors import (
     invalid_api_key,
     invalid_value,
     model_not_found,
+    rate_limited,
     server_error,
 )
 from langchain_afarensis_vision.server._images import INLINE_WORK_BYTES, SeenImage, read_images
@@ -106,10 +107,7 @@ async def _chat_completions(request: Request) -> Response:
         state.limiter.admit_request()
         chat, prompt, answer, limits = await _complete(request, state)
     except RateLimited as limited:
-        kind = "rate_limit_exceeded"
-        return _error(
-            APIError(429, limited.message, type=kind, code=kind, headers=limited.headers())
-        )
+        return _error(rate_limited(limited.message, limited.headers()))
     except APIError as error:
         return _error(error, state.limiter.state().headers())
     meta = _bodies.Meta.of(chat, state.settings.created or int(time.time()))

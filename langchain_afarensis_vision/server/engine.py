@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from langchain_afarensis_vision._tokens import CHARS_PER_TOKEN, text_tokens
+from langchain_afarensis_vision._contract import CHARS_PER_TOKEN, FORMAT_NAMES, text_tokens
 from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import SeenImage
 from langchain_afarensis_vision.server._placeholders import placeholder
@@ -40,12 +40,6 @@ TEXT_ONLY_ANSWER: Final = (
     "its text."
 )
 NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
-_FORMATS: Final = {
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-    "image/webp": "WEBP",
-    "image/gif": "GIF",
-}
 _MIN_SHARE: Final = 0.05
 
 
@@ -103,8 +97,9 @@ class Engine:
         facts = _analysis.analyse(image.data, image.digest)
         seen_w, seen_h = image.effective_size
         turned = "upright" if info.orientation == 1 else f"EXIF orientation {info.orientation}"
+        name = FORMAT_NAMES[info.mime_type]
         return (
-            f"Image {index}: a {_FORMATS[info.mime_type]} of {info.width} x {info.height} pixels "
+            f"Image {index}: a {name} of {info.width} x {info.height} pixels "
             f"({turned}); at detail {image.detail!r} the model sees {seen_w} x {seen_h} and it "
             f"costs {image.tokens} tokens. Colours: {_colours(facts)}. It is {facts.brightness} "
             f"overall (mean brightness {facts.mean_luma:.0f} of 255) and has "
@@ -132,7 +127,7 @@ class Engine:
         facts = _analysis.analyse(image.data, image.digest)
         seen_w, seen_h = image.effective_size
         return {
-            "format": _FORMATS[image.info.mime_type].lower(),
+            "format": FORMAT_NAMES[image.info.mime_type].lower(),
             "width": image.info.width,
             "height": image.info.height,
             "orientation": image.info.orientation,

@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from langchain_afarensis_vision.server._errors import APIError, server_error
+from langchain_afarensis_vision.server._errors import APIError, rate_limited, server_error
 from langchain_afarensis_vision.server.limits import RateLimiter, retry_headers
 
 CUT_AFTER_EVENTS: Final = 2
@@ -134,9 +134,7 @@ class FaultMiddleware:
         wait = self.faults.retry_after
         headers = retry_headers(wait) | self.limiter.state().exhausted(wait).headers()
         message = f"Rate limit reached (injected fault #{number}). Please try again in {wait:g}s."
-        error = APIError(429, message, type="rate_limit_exceeded", code="rate_limit_exceeded")
-        error.headers.update(headers)
-        return error
+        return rate_limited(message, headers)
 
 
 async def _send_error(send: Send, error: APIError) -> None:

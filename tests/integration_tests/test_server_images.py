@@ -13,8 +13,14 @@ import pytest
 from langchain_core.messages import HumanMessage
 from PIL import Image
 
-from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES, Detail, estimate_image_tokens
-from langchain_afarensis_vision._tokens import REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, text_tokens
+from langchain_afarensis_vision._contract import (
+    MAX_IMAGE_BYTES,
+    REPLY_PRIMER_TOKENS,
+    TOKENS_PER_MESSAGE,
+    Detail,
+    estimate_image_tokens,
+    text_tokens,
+)
 from tests._support import SHARED_IMAGES
 from tests.integration_tests.conftest import (
     ImageHost,

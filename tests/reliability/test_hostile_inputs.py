@@ -61,13 +61,9 @@ from langchain_afarensis_vision._contract import (
     effective_size,
     estimate_image_tokens,
 )
-from langchain_afarensis_vision.images import (
-    PreparedImage,
-    clear_cache,
-    inspect_image,
-    prepare_image,
-)
+from langchain_afarensis_vision.images import PreparedImage, clear_cache, prepare_image
 from langchain_afarensis_vision.server import LocalAfarensisServer
+from langchain_afarensis_vision.server._images import inspect_image
 from tests import hostile_images as hostile
 from tests._mock_api import MockAPI, completion
 from tests._schema import validator

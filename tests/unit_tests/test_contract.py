@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
 import pytest
 
+import langchain_afarensis_vision
 from langchain_afarensis_vision import estimate_image_tokens
-from langchain_afarensis_vision._contract import Detail, effective_size
+from langchain_afarensis_vision._contract import (
+    ACCEPTED_MIME_TYPES,
+    Detail,
+    ErrorCode,
+    ErrorType,
+    effective_size,
+)
+from langchain_afarensis_vision.errors import InvalidImageError
 
 
 @pytest.mark.parametrize(
@@ -59,3 +71,53 @@ def test_sides_must_be_positive(width: int, height: int) -> None:
 def test_unknown_detail() -> None:
     with pytest.raises(ValueError, match="detail must be one of"):
         estimate_image_tokens(10, 10, "original")  # type: ignore[arg-type]
+
+
+# -- the contract is written once ------------------------------------------------------------
+
+PACKAGE = Path(langchain_afarensis_vision.__file__).parent
+
+
+def _quoted(values: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``values`` between quotes, as a literal in code."""
+    return re.compile("[\"'](?:" + "|".join(map(re.escape, values)) + ")[\"']")
+
+
+RESTATED = {
+    "an error code": _quoted(ErrorCode),
+    "an error type": _quoted(ErrorType),
+    "an accepted MIME type": _quoted(ACCEPTED_MIME_TYPES),
+    "a URL scheme check": re.compile(r"""\{["']https?["'], ["']https?["']|["']https?://["']"""),
+}
+
+
+def _package_lines() -> list[tuple[str, int, str]]:
+    return [
+        (str(path.relative_to(PACKAGE)), number, line)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "_contract.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+    ]
+
+
+@pytest.mark.parametrize("what", RESTATED)
+def test_no_rule_is_restated_outside_the_contract(what: str) -> None:
+    pattern = RESTATED[what]
+    found = [
+        f"{name}:{n}: {line.strip()}" for name, n, line in _package_lines() if pattern.search(line)
+    ]
+    assert found == [], f"{what} written outside _contract.py"
+
+
+def test_the_grep_would_catch_a_restated_code() -> None:
+    assert RESTATED["an error code"].search('raise Error("x", code="image_too_large")')
+    assert RESTATED["a URL scheme check"].search('if scheme not in {"http", "https"}:')
+    assert not RESTATED["an error code"].search("code=ErrorCode.IMAGE_TOO_LARGE")
+
+
+def test_error_codes_and_types_are_the_specs() -> None:
+    spec = (Path(__file__).parents[3] / "shared" / "spec" / "afarensis-vision-api.md").read_text()
+    for value in [*ErrorCode, *ErrorType]:
+        assert f"`{value}`" in spec, value
+    assert InvalidImageError("x").code is ErrorCode.INVALID_IMAGE
+    assert str(ErrorCode.IMAGE_TOO_LARGE) == "image_too_large"  # a StrEnum: it is its text

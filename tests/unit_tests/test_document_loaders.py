@@ -19,19 +19,20 @@ from langchain_core.documents import Document
 from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis, document_loaders
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision._progress import Progress
+from langchain_afarensis_vision._sources import decode_data_url
 from langchain_afarensis_vision.document_loaders import (
-    DEFAULT_QUESTION,
     AfarensisImageLoader,
     ImageSkippedWarning,
 )
 from langchain_afarensis_vision.errors import (
-    AfarensisError,
     AuthenticationError,
     BadRequestError,
     InvalidImageError,
+    MissingAPIKeyError,
 )
-from langchain_afarensis_vision.images import PreparedImage, decode_data_url, prepare_image
+from langchain_afarensis_vision.images import PreparedImage, prepare_image
 from tests._mock_api import MockAPI, completion, error
 from tests._schema import assert_valid
 from tests._support import SHARED_IMAGES
@@ -326,7 +327,7 @@ def test_errors_every_image_would_hit_always_raise(
     assert len(api.requests) == 1  # not once per image
 
     keyless = ChatAfarensis(**api.clients())
-    with pytest.raises(AfarensisError, match="No Afarensis API key"):
+    with pytest.raises(MissingAPIKeyError, match="No Afarensis API key"):
         AfarensisImageLoader(folder / "hopper.jpg", llm=keyless).load()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import ExifTags, Image, ImageOps
 
-from langchain_afarensis_vision import images
+from langchain_afarensis_vision import _sources, images
 from langchain_afarensis_vision._contract import (
     ACCEPTED_MIME_TYPES,
     MAX_IMAGE_BYTES,
@@ -22,13 +22,12 @@ from langchain_afarensis_vision._contract import (
     effective_size,
     estimate_image_tokens,
 )
+from langchain_afarensis_vision._sources import read_image_size
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import (
     PreparedImage,
     clear_cache,
-    inspect_image,
     prepare_image,
-    read_image_size,
 )
 from tests import hostile_images as hostile
 from tests._support import SHARED_IMAGES
@@ -204,7 +203,7 @@ def test_own_pixel_budget_holds_without_pillows_guard(
     with pytest.raises(InvalidImageError) as caught:
         prepare_image(hostile.case(name).data())
     assert caught.value.code == "image_too_large"
-    assert f"at most {images.MAX_PIXELS:,}" in str(caught.value)
+    assert f"at most {_sources.MAX_PIXELS:,}" in str(caught.value)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -320,7 +319,7 @@ def test_unsupported_source_type_and_detail() -> None:
 def test_inputs_over_the_byte_limit_are_refused_early(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(images, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(_sources, "MAX_INPUT_BYTES", 1000)
     data = hostile.photo_jpeg()
     path = tmp_path / "big.jpg"
     path.write_bytes(data)
@@ -332,7 +331,7 @@ def test_inputs_over_the_byte_limit_are_refused_early(
 
 
 def test_pixel_budget_allows_jpeg_that_decodes_downscaled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "MAX_PIXELS", 1_000_000)
+    monkeypatch.setattr(_sources, "MAX_PIXELS", 1_000_000)
     photo = hostile.noise((2000, 1500))
     jpeg, png = _encode(photo, "JPEG"), _encode(photo, "PNG", compress_level=1)
     assert prepare_image(jpeg, "low").size == (512, 384)  # decoded at 1/2: 0.75 MP
@@ -443,32 +442,12 @@ def test_cache_returns_the_same_object_per_content_and_detail() -> None:
     assert again == first
 
 
-def test_a_large_input_hashed_aside_is_cached_by_its_whole_content(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Inputs of a length nothing cached has are hashed on another core during the decode;
-    an input of a cached length is hashed first: same length, other bytes, no false hit."""
-    monkeypatch.setattr(images, "_HASH_ASIDE", 1)
-    one = _encode(Image.new("RGB", (3000, 100), "red"), "BMP")
-    other = _encode(Image.new("RGB", (3000, 100), "blue"), "BMP")
-    assert len(one) == len(other)
-    first = prepare_image(one)
-    assert images._cache_get(images._key(one, "auto", False)) is first
-    assert prepare_image(one) is first
-    second = prepare_image(other)
-    assert second is not first
-    assert second.data != first.data
-    with pytest.raises(InvalidImageError):
-        prepare_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 5000)  # refused after hashing aside
-    assert prepare_image(other) is second
-
-
-def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "CACHE_ENTRIES", 4)
+def test_cache_is_bounded_by_entries_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images._cache, "max_entries", 4)
     prepared = [prepare_image(_encode(Image.new("L", (8, 8), n), "PNG")) for n in range(10)]
     assert len(images._cache) == 4
     assert prepare_image(prepared[-1].data) is prepared[-1]
-    monkeypatch.setattr(images, "CACHE_BYTES", len(prepared[0].data) * 2)
+    monkeypatch.setattr(images._cache, "max_weight", len(prepared[0].data) * 2)
     prepare_image(_encode(Image.new("L", (8, 8), 99), "PNG"))
     assert len(images._cache) <= 2
 
@@ -480,132 +459,3 @@ def test_concurrent_callers_agree() -> None:
         results = list(pool.map(lambda s: prepare_image(s, "low"), sources))
     for i, result in enumerate(results):
         assert result == results[i % 3]
-
-
-# --------------------------------------------------------------------------------------------
-# read_image_size
-# --------------------------------------------------------------------------------------------
-
-
-def test_read_image_size_reads_headers_only() -> None:
-    truncated = hostile.photo_jpeg()[:2000]  # a full decode would fail
-    assert read_image_size(truncated) == (640, 480)
-    assert read_image_size(_camera_jpeg()) == (4032, 3024)
-
-
-@pytest.mark.parametrize(
-    ("data", "code"),
-    [
-        pytest.param(b"", "invalid_image_format", id="empty"),
-        pytest.param(
-            b"<svg xmlns='http://www.w3.org/2000/svg'/>", "invalid_image_format", id="svg"
-        ),
-        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\0" * 8, "invalid_image", id="broken_png"),
-        pytest.param(hostile.raw_png(100_000, 100_000), "image_too_large", id="png_bomb"),
-    ],
-)
-def test_read_image_size_refusals(data: bytes, code: str) -> None:
-    with pytest.raises(InvalidImageError) as caught:
-        read_image_size(data)
-    assert caught.value.code == code
-
-
-# --- inspect_image: the API's own rules, converting nothing (the local server uses it) ------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        pytest.param("hopper.png", ("image/png", 128, 128), id="png"),
-        pytest.param("hopper.jpg", ("image/jpeg", 128, 128), id="jpeg"),
-        pytest.param("hopper.webp", ("image/webp", 128, 128), id="webp"),
-        pytest.param("hopper.gif", ("image/gif", 128, 128), id="static-gif"),
-        pytest.param("flower.jpg", ("image/jpeg", 480, 360), id="photo"),
-        pytest.param("hopper.tif", "invalid_image_format", id="tiff-refused"),
-        pytest.param("hopper.bmp", "invalid_image_format", id="bmp-refused"),
-        pytest.param("iss634.gif", "animated_gif_not_supported", id="animated"),
-    ],
-)
-def test_inspect_image_shared(name: str, expected: tuple[str, int, int] | str) -> None:
-    data = (SHARED_IMAGES / name).read_bytes()
-    if isinstance(expected, str):
-        with pytest.raises(InvalidImageError) as raised:
-            inspect_image(data)
-        assert raised.value.code == expected
-    else:
-        info = inspect_image(data)
-        assert (info.mime_type, info.width, info.height) == expected
-
-
-def test_inspect_image_refuses_over_20_mb_and_broken_data() -> None:
-    with pytest.raises(InvalidImageError) as raised:
-        inspect_image(b"\x89PNG" + b"\0" * (20 * 1024 * 1024))
-    assert raised.value.code == "image_too_large"
-    jpeg = (SHARED_IMAGES / "flower.jpg").read_bytes()
-    with pytest.raises(InvalidImageError) as raised:
-        inspect_image(jpeg[: len(jpeg) // 2])
-    assert raised.value.code == "invalid_image"
-    with pytest.raises(InvalidImageError) as raised:
-        inspect_image(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
-    assert raised.value.code == "invalid_image_format"
-
-
-def test_inspect_image_reports_the_oriented_size() -> None:
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    buffer = io.BytesIO()
-    Image.new("RGB", (40, 20), "red").save(buffer, "JPEG", exif=exif)
-    info = inspect_image(buffer.getvalue())
-    assert (info.mime_type, info.width, info.height, info.orientation) == ("image/jpeg", 20, 40, 6)
-
-
-def test_preparing_a_prepared_image_is_a_cache_hit_equal_to_a_fresh_pass() -> None:
-    photo = Image.new("RGB", (4032, 3024), (90, 140, 30))
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG")
-    clear_cache()
-    first = prepare_image(buffer.getvalue())
-    assert first.changed
-    cached = prepare_image(first.data)
-    clear_cache()
-    fresh = prepare_image(first.data)
-    assert cached == fresh
-    assert not fresh.changed
-    assert fresh.data is first.data or fresh.data == first.data
-
-
-# --------------------------------------------------------------------------------------------
-# base64 and data URLs
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "encode",
-    [
-        lambda data: base64.b64encode(data).decode(),
-        lambda data: base64.encodebytes(data).decode(),  # MIME: a line break every 76 characters
-        lambda data: " ".join(
-            base64.b64encode(data).decode()[i : i + 10] for i in range(0, 99, 10)
-        ),
-    ],
-    ids=["one line", "mime lines", "spaces"],
-)
-def test_decode_base64_takes_one_line_or_broken_lines(encode: Any) -> None:
-    data = bytes(range(256)) * 3
-    text = encode(data)
-    expected = data if " " not in text else base64.b64decode(text.replace(" ", ""))
-    assert images.decode_base64(text) == expected
-    assert images.decode_data_url("data:image/png;base64," + text) == expected
-
-
-@pytest.mark.parametrize("text", ["abc$", "ab=c", "a", "é123"])
-def test_decode_base64_refuses_what_is_not_base64(text: str) -> None:
-    with pytest.raises(InvalidImageError, match="not valid base64") as caught:
-        images.decode_base64(text)
-    assert caught.value.code == "invalid_image"
-
-
-def test_decode_data_url_percent_encoded_and_malformed() -> None:
-    assert images.decode_data_url("data:image/svg+xml,%3Csvg%3E") == b"<svg>"
-    with pytest.raises(InvalidImageError, match="no ','"):
-        images.decode_data_url("data:image/png;base64")

@@ -19,6 +19,7 @@ EXPECTED = [
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "PreparedImage",
@@ -33,6 +34,11 @@ def test_all() -> None:
     assert sorted(langchain_afarensis_vision.__all__) == sorted(EXPECTED)
     for name in EXPECTED:
         assert getattr(langchain_afarensis_vision, name) is not None
+
+
+def test_lazy_names_are_exactly_all() -> None:
+    lazy = set(langchain_afarensis_vision._MODULES)
+    assert lazy | {"__version__"} == set(langchain_afarensis_vision.__all__)
 
 
 def test_every_error_is_exported_and_derives_from_the_base() -> None:

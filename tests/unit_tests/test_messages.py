@@ -18,7 +18,15 @@ from langchain_core.messages import (
 from langchain_core.messages.content import create_image_block
 from PIL import Image
 
-from langchain_afarensis_vision._messages import ImageOptions, to_wire_messages
+from langchain_afarensis_vision import images
+from langchain_afarensis_vision._messages import (
+    ImageOptions,
+    SealedImage,
+    message_parts,
+    question_message,
+    to_wire_messages,
+)
+from langchain_afarensis_vision._tokens import count_messages
 from langchain_afarensis_vision.errors import InvalidImageError
 from tests._schema import assert_valid
 
@@ -360,3 +368,71 @@ def test_inline_images_are_prepared_before_sending() -> None:
         io.BytesIO(base64.b64decode(low[0]["content"][0]["image_url"]["url"].split(",", 1)[1]))
     ) as sent:
         assert sent.size == (512, 384)
+
+
+# -- a prepared image is carried as such: sent as it is, never prepared twice ----------------
+
+
+def _photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (20, 120, 200)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _refuse_preparing(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+
+    def prepare(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    real = images.prepare_image
+    monkeypatch.setattr(images, "prepare_image", prepare)
+    return calls
+
+
+def test_a_prepared_images_block_is_sent_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepared = images.prepare_image(_photo(), "low")
+    calls = _refuse_preparing(monkeypatch)
+    message = question_message("Which colour?", prepared)
+    out = wire([message])
+    assert calls == []
+    assert out[0]["content"][1] == image_url(prepared.data_url, "low")
+    parts = message_parts(message, "auto")
+    assert parts[1] == SealedImage(prepared.base64, "image/jpeg", 512, 384, "low")
+    assert (
+        count_messages([message], None, "auto")
+        == count_messages(
+            [
+                HumanMessage(
+                    content=[{"type": "text", "text": "Which colour?"}, image_url(DATA_URL)]
+                )
+            ],
+            None,
+            "auto",
+        )
+        - 255
+        + prepared.tokens
+    )  # the 4x3 PNG costs 255 at auto; the sealed one its own 85
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda b: b.update(base64=base64.b64encode(PNG).decode()), id="other-data"),
+        pytest.param(lambda b: b["extras"].update(detail="high"), id="other-detail"),
+        pytest.param(lambda b: b.update(detail="high"), id="detail-overridden"),
+        pytest.param(lambda b: b["extras"]["afarensis_prepared"].__setitem__(0, 9), id="size"),
+        pytest.param(lambda b: b["extras"].update(afarensis_prepared="x"), id="garbage"),
+        pytest.param(lambda b: b.update(mime_type="image/png"), id="mime"),
+    ],
+)
+def test_a_changed_or_forged_block_is_prepared_like_any_other(
+    tamper: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = images.prepare_image(_photo(), "low").content_block()
+    tamper(block)
+    assert images.unseal(block) is None or "detail" in block
+    calls = _refuse_preparing(monkeypatch)
+    wire([HumanMessage(content=[TEXT, block])])
+    assert len(calls) == 1

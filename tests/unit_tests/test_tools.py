@@ -17,6 +17,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.images import prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 from tests._mock_api import MockAPI, completion, error
@@ -81,7 +82,7 @@ def test_schema(make_tool: Callable[..., AfarensisDescribeImageTool]) -> None:
     params = function["parameters"]
     assert params["required"] == ["image"]
     assert set(params["properties"]) == {"image", "question", "detail"}
-    assert params["properties"]["question"]["default"] == "What's in this image?"
+    assert params["properties"]["question"]["default"] == DEFAULT_QUESTION
     assert "data: URL" in params["properties"]["image"]["description"]
     detail = params["properties"]["detail"]
     assert {"enum": ["low", "high", "auto"], "type": "string"} in detail["anyOf"]
@@ -115,7 +116,7 @@ def test_detail_defaults_to_the_model(
     tool = make_tool(llm=make_model(image_detail="high"))
     assert tool.invoke({"image": "chart.png"}) == ANSWER
     assert image_part(api)["detail"] == "high"
-    assert api.bodies[0]["messages"][0]["content"][0]["text"] == "What's in this image?"
+    assert api.bodies[0]["messages"][0]["content"][0]["text"] == DEFAULT_QUESTION
 
 
 async def test_async_run(

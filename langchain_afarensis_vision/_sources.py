@@ -1,0 +1,246 @@
+"""Reading an image source safely: bytes in, an opened (not yet decoded) Pillow image out.
+
+A source is a path, bytes, a binary file object, a ``data:`` URL or a PIL image. Inputs are
+untrusted: encoded inputs over :data:`MAX_INPUT_BYTES` are refused before they are read, Pillow
+opens only an allow-list of raster formats (never EPS, PDF or SVG), and what an opened image
+declares (its pixel count, its frames, its EXIF orientation) is read from the header, before
+any pixel is decoded. Every failure is an :class:`~.errors.InvalidImageError` with the API's
+own code. The prepare pipeline (:mod:`.images`), token counting and the local server all open
+images here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import functools
+import importlib
+import io
+import os
+import struct
+import urllib.parse
+from collections.abc import Iterator
+from typing import BinaryIO, Final, TypeAlias
+
+from PIL import Image, UnidentifiedImageError, features
+
+from ._contract import ANIMATABLE_FORMATS, API_FORMATS, ErrorCode, is_data_url
+from .errors import InvalidImageError
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "MAX_PIXELS",
+    "ImageSource",
+    "check_frames",
+    "check_pixels",
+    "decode_base64",
+    "decode_data_url",
+    "mapped_errors",
+    "open_image",
+    "orientation",
+    "oriented",
+    "read_image_size",
+    "read_source",
+    "too_large",
+]
+
+MAX_PIXELS: Final = 100_000_000
+"""Most pixels ever decoded (about 400 MB); a JPEG may declare 64x more: it decodes downscaled."""
+MAX_INPUT_BYTES: Final = 64 * 1024 * 1024
+"""Larger encoded inputs are refused (``image_too_large``) before they are read or decoded."""
+
+ImageSource: TypeAlias = (
+    "str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | Image.Image"
+)
+
+# What Pillow may open (MPO comes through the JPEG opener). TGA, which has no magic number, last.
+_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "ICO", "PPM", "AVIF", "HEIF", "TGA")
+# What Pillow raises on hostile data (Warning: when the caller's filters make warnings errors).
+_PILLOW_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, TypeError)
+_PILLOW_ERRORS += (LookupError, ArithmeticError, EOFError, struct.error, RuntimeError, Warning)
+_NOT_RASTER = {b"%pdf": "a PDF document", b"%!ps": "PostScript/EPS", b"<svg": "SVG text"}
+_NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a ZIP archive"}
+_CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+ORIENTATION_TAG: Final = 0x0112
+
+
+def too_large(what: str) -> InvalidImageError:
+    """An ``image_too_large`` refusal."""
+    return InvalidImageError(what, code=ErrorCode.IMAGE_TOO_LARGE)
+
+
+# -- bytes -----------------------------------------------------------------------------------
+
+
+def read_source(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO,
+) -> bytes:
+    """The encoded bytes of a path, bytes, binary file object or ``data:`` URL (size-capped)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str) and is_data_url(source):
+        data = decode_data_url(source)
+    elif isinstance(source, str | os.PathLike):
+        data = _read_file(source)
+    elif callable(getattr(source, "read", None)):
+        data = source.read(MAX_INPUT_BYTES + 1)
+        if not isinstance(data, bytes):
+            msg = "expected a binary file object (open(path, 'rb')); got a text one"
+            raise TypeError(msg)
+    else:
+        msg = (
+            "expected a path, bytes, a binary file object, a data: URL or a PIL image; "
+            f"got {type(source).__name__}"
+        )
+        raise TypeError(msg)
+    if len(data) > MAX_INPUT_BYTES:
+        raise too_large(f"image data is over {MAX_INPUT_BYTES:,} bytes; at most that is read")
+    return data
+
+
+def _read_file(path: str | os.PathLike[str]) -> bytes:
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > MAX_INPUT_BYTES:
+            raise too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
+        # Bounded even for a growing or special file, and no 64 MiB buffer for a small one
+        # (read(n) reserves n bytes up front); the caller refuses more than MAX_INPUT_BYTES.
+        return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
+
+
+def decode_data_url(url: str) -> bytes:
+    """The bytes of a ``data:`` URL (base64 or percent-encoded); its declared type is ignored."""
+    header, comma, payload = url.partition(",")
+    if not comma:
+        raise InvalidImageError("malformed data URL: no ',' before the data")
+    if not header.lower().endswith(";base64"):
+        return urllib.parse.unquote_to_bytes(payload)
+    return decode_base64(payload)
+
+
+def decode_base64(text: str) -> bytes:
+    """Strict base64 (line breaks allowed), refusing anything else with ``invalid_image``."""
+    try:
+        try:
+            return base64.b64decode(text, validate=True)  # the usual case: one unbroken line
+        except binascii.Error:
+            return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImageError(f"image base64 data is not valid base64: {exc}") from exc
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Turn whatever Pillow raises on hostile data into an :class:`InvalidImageError`."""
+    try:
+        yield
+    except InvalidImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
+        raise too_large(f"image is too large to decode safely: {exc}") from exc
+    except _PILLOW_ERRORS as exc:
+        msg = f"image data is corrupt or truncated ({type(exc).__name__}: {exc})"
+        raise InvalidImageError(msg) from exc
+
+
+@functools.cache
+def allowed_formats() -> tuple[str, ...]:
+    """The Pillow formats opened here (HEIC/HEIF only with the optional pillow-heif)."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("pillow_heif").register_heif_opener()
+    Image.init()
+    usable = [f for f in _FORMATS if f in Image.OPEN]
+    return tuple(f for f in usable if f != "AVIF" or features.check("avif"))
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open ``data`` with an allow-listed Pillow opener: the header is read, no pixels yet.
+
+    Call it inside :func:`mapped_errors` (a broken header raises Pillow's own errors).
+    """
+    try:
+        return Image.open(io.BytesIO(data), formats=allowed_formats())
+    except UnidentifiedImageError:
+        raise _unidentified(data) from None
+
+
+def _unidentified(data: bytes) -> InvalidImageError:
+    if name := next((n for magic, n in _CORRUPT_RASTER if data.startswith(magic)), None):
+        return InvalidImageError(f"image data looks like {name} but cannot be read")
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    what = next((kind for magic, kind in _NOT_RASTER.items() if magic in head), "unknown data")
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        what = "HEIC/HEIF (install pillow-heif to convert it)"
+    others = ", ".join(f for f in allowed_formats() if f not in API_FORMATS and f != "DIB")
+    msg = (
+        f"not a supported raster image: looks like {what if data else 'nothing (0 bytes)'}. "
+        f"Accepted: PNG, JPEG, WEBP, static GIF and (converted) {others}."
+    )
+    return InvalidImageError(msg, code=ErrorCode.INVALID_IMAGE_FORMAT)
+
+
+# -- what the header declares ----------------------------------------------------------------
+
+
+def check_frames(image: Image.Image, first_frame: bool) -> None:
+    """Refuse an animated image (or, with ``first_frame``, go to its frame 0)."""
+    if (
+        not first_frame
+        and image.format in ANIMATABLE_FORMATS
+        and getattr(image, "is_animated", False)
+    ):
+        msg = f"animated {image.format} images are not accepted (first_frame=True sends frame 0)"
+        raise InvalidImageError(msg, code=ErrorCode.ANIMATED_GIF_NOT_SUPPORTED)
+    if first_frame and image.tell() != 0:
+        image.seek(0)
+
+
+def check_pixels(size: tuple[int, int], factor: int = 1) -> None:
+    """Refuse an image of more than ``factor`` x :data:`MAX_PIXELS` pixels.
+
+    ``factor`` is 64 for a JPEG that will be decoded at 1/8 scale.
+    """
+    limit = MAX_PIXELS * factor
+    if size[0] * size[1] > limit:
+        raise too_large(f"image is {size[0]}x{size[1]} pixels; at most {limit:,} are decoded")
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 to 8), read without decoding pixels; 1 if absent or broken."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1  # Pillow would decode the whole PNG to look for an eXIf chunk after IDAT
+    if image.format == "TIFF" and _pillow_orients_tiff():
+        return 1  # Pillow itself turns TIFFs upright as it loads them (and reports that size)
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except _PILLOW_ERRORS:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+@functools.cache
+def _pillow_orients_tiff() -> bool:
+    """Whether this Pillow applies a TIFF's orientation tag when loading it (newer ones do)."""
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 2  # mirrored: a 2 x 1 image reads back reversed if Pillow applies it
+    buffer = io.BytesIO()
+    Image.frombytes("L", (2, 1), b"\x00\xff").save(buffer, "TIFF", exif=exif.tobytes())
+    with Image.open(buffer) as probe:
+        return probe.getpixel((0, 0)) == 255
+
+
+def oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``size`` as seen once the EXIF ``orientation`` is applied (5 to 8 swap the sides)."""
+    return (size[1], size[0]) if orientation >= 5 else size
+
+
+def read_image_size(data: bytes) -> tuple[int, int]:
+    """The oriented ``(width, height)`` of an encoded image, from its header (no decoding)."""
+    with mapped_errors():
+        image = open_image(bytes(data))
+        return oriented(image.size, orientation(image))

@@ -1,0 +1,181 @@
+"""Reading sources: bytes, paths, file objects and data URLs, the opener, header facts."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from langchain_afarensis_vision import _sources
+from langchain_afarensis_vision._sources import (
+    MAX_INPUT_BYTES,
+    check_pixels,
+    open_image,
+    read_image_size,
+    read_source,
+)
+from langchain_afarensis_vision.errors import InvalidImageError
+from tests import hostile_images as hostile
+from tests._support import SHARED_IMAGES
+
+# -- read_source ------------------------------------------------------------------------------
+
+
+def test_read_source_takes_every_byte_source(tmp_path: Path) -> None:
+    data = (SHARED_IMAGES / "hopper.png").read_bytes()
+    path = tmp_path / "hopper.png"
+    path.write_bytes(data)
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    for source in (data, bytearray(data), memoryview(data), str(path), path, url):
+        assert read_source(source) == data
+    with path.open("rb") as file:
+        assert read_source(file) == data
+    assert read_source(io.BytesIO(data)) == data
+
+
+def test_read_source_refuses_text_files_and_other_types(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("not an image")
+    with path.open() as text, pytest.raises(TypeError, match="binary file object"):
+        read_source(text)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a path, bytes, a binary file object"):
+        read_source(42)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        read_source(tmp_path / "missing.png")
+
+
+def test_read_source_caps_file_objects() -> None:
+    class Endless(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            buffer[:] = b"\0" * len(buffer)
+            return len(buffer)
+
+    with pytest.raises(InvalidImageError) as caught:
+        read_source(io.BufferedReader(Endless()))
+    assert caught.value.code == "image_too_large"
+    assert f"{MAX_INPUT_BYTES:,}" in str(caught.value)
+
+
+# -- the opener and header facts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        pytest.param(b"%PDF-1.7\n", "a PDF document", id="pdf"),
+        pytest.param(b"%!PS-Adobe-3.0 EPSF-3.0\n", "PostScript/EPS", id="eps"),
+        pytest.param(b"\xef\xbb\xbf  <svg xmlns='x'/>", "SVG text", id="svg-with-bom"),
+        pytest.param(b"PK\x03\x04rest", "a ZIP archive", id="zip"),
+        pytest.param(b"\0\0\0\x18ftypheic" + b"\0" * 16, "HEIC/HEIF", id="heic"),
+        pytest.param(b"", "nothing (0 bytes)", id="empty"),
+    ],
+)
+def test_open_image_names_what_it_refuses(data: bytes, needle: str) -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        open_image(data)
+    assert caught.value.code == "invalid_image_format"
+    assert needle in str(caught.value)
+
+
+def test_open_image_reads_the_header_only() -> None:
+    truncated = hostile.photo_jpeg()[:2000]
+    with _sources.mapped_errors():
+        image = open_image(truncated)
+    assert (image.format, image.size) == ("JPEG", (640, 480))
+    assert "EPS" not in _sources.allowed_formats()
+
+
+def test_check_pixels_and_frames() -> None:
+    check_pixels((10_000, 10_000))
+    with pytest.raises(InvalidImageError) as caught:
+        check_pixels((10_001, 10_000))
+    assert caught.value.code == "image_too_large"
+    with _sources.mapped_errors():
+        animated = open_image((SHARED_IMAGES / "iss634.gif").read_bytes())
+    with pytest.raises(InvalidImageError) as caught:
+        _sources.check_frames(animated, first_frame=False)
+    assert caught.value.code == "animated_gif_not_supported"
+    animated.seek(2)
+    _sources.check_frames(animated, first_frame=True)
+    assert animated.tell() == 0
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_and_oriented_size(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[_sources.ORIENTATION_TAG] = orientation
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20)).save(buffer, "JPEG", exif=exif)
+    with _sources.mapped_errors():
+        image = open_image(buffer.getvalue())
+    assert _sources.orientation(image) == orientation
+    expected = (20, 40) if orientation >= 5 else (40, 20)
+    assert read_image_size(buffer.getvalue()) == expected
+
+
+# -- read_image_size -------------------------------------------------------------------------
+
+
+def test_read_image_size_reads_headers_only() -> None:
+    truncated = hostile.photo_jpeg()[:2000]  # a full decode would fail
+    assert read_image_size(truncated) == (640, 480)
+    assert read_image_size(hostile.camera_jpeg()) == (4032, 3024)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        pytest.param(b"", "invalid_image_format", id="empty"),
+        pytest.param(
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>", "invalid_image_format", id="svg"
+        ),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\0" * 8, "invalid_image", id="broken_png"),
+        pytest.param(hostile.raw_png(100_000, 100_000), "image_too_large", id="png_bomb"),
+    ],
+)
+def test_read_image_size_refusals(data: bytes, code: str) -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        read_image_size(data)
+    assert caught.value.code == code
+
+
+# -- base64 and data URLs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda data: base64.b64encode(data).decode(),
+        lambda data: base64.encodebytes(data).decode(),  # MIME: a line break every 76 characters
+        lambda data: " ".join(
+            base64.b64encode(data).decode()[i : i + 10] for i in range(0, 99, 10)
+        ),
+    ],
+    ids=["one line", "mime lines", "spaces"],
+)
+def test_decode_base64_takes_one_line_or_broken_lines(encode: Any) -> None:
+    data = bytes(range(256)) * 3
+    text = encode(data)
+    expected = data if " " not in text else base64.b64decode(text.replace(" ", ""))
+    assert _sources.decode_base64(text) == expected
+    assert _sources.decode_data_url("data:image/png;base64," + text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc$", "ab=c", "a", "é123"])
+def test_decode_base64_refuses_what_is_not_base64(text: str) -> None:
+    with pytest.raises(InvalidImageError, match="not valid base64") as caught:
+        _sources.decode_base64(text)
+    assert caught.value.code == "invalid_image"
+
+
+def test_decode_data_url_percent_encoded_and_malformed() -> None:
+    assert _sources.decode_data_url("data:image/svg+xml,%3Csvg%3E") == b"<svg>"
+    with pytest.raises(InvalidImageError, match="no ','"):
+        _sources.decode_data_url("data:image/png;base64")
