@@ -295,3 +295,16 @@ def test_tool_call_deltas() -> None:
         {"name": "f", "args": {"city": "Oslo"}, "id": "call_9", "type": "tool_call"}
     ]
     assert full.response_metadata["finish_reason"] == "tool_calls"
+
+
+def test_streamed_refusal_goes_to_additional_kwargs() -> None:
+    events = [
+        chunk({"role": "assistant", "content": None, "refusal": "I can't "}),
+        chunk({"refusal": "help with that."}),
+        chunk({}, finish_reason="stop"),
+    ]
+    assert chunk_message(events[0]).additional_kwargs == {"refusal": "I can't "}
+    assert chunk_message(events[2]).additional_kwargs == {}
+    full = merged(events)
+    assert full.content == ""
+    assert full.additional_kwargs == {"refusal": "I can't help with that."}
