@@ -213,6 +213,10 @@ def test_fields_from_a_body_without_an_error_object(data: Any) -> None:
         pytest.param({"retry-after": ""}, None, id="empty"),
         pytest.param({"retry-after": "soon"}, None, id="words"),
         pytest.param({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None, id="http-date"),
+        pytest.param({"retry-after": "nan"}, None, id="nan"),
+        pytest.param({"retry-after": "inf"}, None, id="inf"),
+        pytest.param({"retry-after": "1e400"}, None, id="overflows-to-inf"),
+        pytest.param({"retry-after": "-1"}, None, id="negative"),
     ],
 )
 def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
