@@ -4,7 +4,8 @@ Pure functions: a parsed JSON body in, a ``ChatResult`` or ``ChatGenerationChunk
 that LangChain merges by string concatenation (``model_name``, ``finish_reason``,
 ``system_fingerprint``) is put on exactly one stream chunk: the one that carries
 ``finish_reason``. Usage is put on exactly one chunk too: the last, ``choices: []`` one that
-``stream_options.include_usage`` asks for.
+``stream_options.include_usage`` asks for. A refusal goes to ``additional_kwargs["refusal"]``,
+whole or in streamed pieces (which LangChain concatenates).
 """
 
 from __future__ import annotations
@@ -125,4 +126,6 @@ def parse_chunk(body: dict[str, Any]) -> ChatGenerationChunk | None:
         usage_metadata=usage,
         response_metadata=metadata,
     )
+    if delta.get("refusal"):
+        message.additional_kwargs["refusal"] = delta["refusal"]
     return ChatGenerationChunk(message=message)

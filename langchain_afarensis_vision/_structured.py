@@ -1,15 +1,17 @@
 """Tools and structured output on the Chat Completions wire format.
 
-``tools_kwargs`` turns LangChain tools into the ``tools``/``tool_choice`` request fields;
-``structured_runnable`` builds ``with_structured_output`` for the three methods (forced tool call,
-``json_schema`` response format, ``json_object`` response format).
+``tools_kwargs`` turns LangChain tools into the ``tools``/``tool_choice`` request fields. For
+``with_structured_output`` and its three methods (forced tool call, ``json_schema`` response
+format, ``json_object`` response format), ``structured_kwargs`` gives what to bind to the model,
+``output_parser`` how to read its answer, and ``parse_output`` joins the two. The model does the
+binding itself: nothing here knows the model class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.output_parsers import (
     JsonOutputKeyToolsParser,
@@ -21,9 +23,6 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-
-if TYPE_CHECKING:
-    from langchain_afarensis_vision.chat_models import ChatAfarensis
 
 Method = Literal["function_calling", "json_mode", "json_schema"]
 ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
@@ -75,35 +74,44 @@ def _response_format(schema: dict[str, Any] | type, strict: bool | None) -> dict
     return {"type": "json_schema", "json_schema": spec}
 
 
-def structured_runnable(
-    model: ChatAfarensis,
-    schema: dict[str, Any] | type,
-    method: Method,
-    strict: bool | None,
-    include_raw: bool,
-) -> Runnable[Any, Any]:
-    """The runnable behind ``ChatAfarensis.with_structured_output``."""
-    is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+def structured_kwargs(
+    schema: dict[str, Any] | type, method: Method, strict: bool | None
+) -> dict[str, Any]:
+    """Request fields to bind for ``method``, with the ``ls_structured_output_format`` trace."""
     trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
-    parser: Runnable[Any, Any]
     if method == "function_calling":
-        llm = model.bind_tools(
-            [schema], tool_choice="any", strict=strict, ls_structured_output_format=trace
-        )
-        if is_pydantic:
-            parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
-        else:
-            name = convert_to_openai_tool(schema)["function"]["name"]
-            parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
-    elif method in {"json_schema", "json_mode"}:
-        response_format = (
-            _response_format(schema, strict) if method == "json_schema" else {"type": "json_object"}
-        )
-        llm = model.bind(response_format=response_format, ls_structured_output_format=trace)
-        parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+        tools = tools_kwargs([schema], tool_choice="any", strict=strict, parallel_tool_calls=None)
+        return {"ls_structured_output_format": trace, **tools}
+    if method == "json_schema":
+        response_format = _response_format(schema, strict)
+    elif method == "json_mode":
+        response_format = {"type": "json_object"}
     else:
         msg = f"method must be function_calling, json_schema or json_mode; got {method!r}"
         raise ValueError(msg)
+    return {"response_format": response_format, "ls_structured_output_format": trace}
+
+
+def output_parser(schema: dict[str, Any] | type, method: Method) -> Runnable[Any, Any]:
+    """The parser that reads ``schema`` out of an answer to ``structured_kwargs``' request."""
+    is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+    if method == "function_calling":
+        if is_pydantic:
+            return PydanticToolsParser(tools=[schema], first_tool_only=True)
+        name = convert_to_openai_tool(schema)["function"]["name"]
+        return JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+    if is_pydantic:
+        return PydanticOutputParser(pydantic_object=schema)
+    return JsonOutputParser()
+
+
+def parse_output(
+    llm: Runnable[Any, Any], parser: Runnable[Any, Any], include_raw: bool
+) -> Runnable[Any, Any]:
+    """``llm`` then ``parser``; with ``include_raw``, ``{"raw", "parsed", "parsing_error"}``.
+
+    With ``include_raw`` a parsing error is returned in ``parsing_error`` (``parsed`` None).
+    """
     if not include_raw:
         return llm | parser
     parsed = RunnablePassthrough.assign(

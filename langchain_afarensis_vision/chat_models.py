@@ -303,7 +303,9 @@ class ChatAfarensis(BaseChatModel):
         if kwargs:
             msg = f"Received unsupported arguments {kwargs}"
             raise ValueError(msg)
-        return _structured.structured_runnable(self, schema, method, strict, include_raw)
+        llm = self.bind(**_structured.structured_kwargs(schema, method, strict))
+        parser = _structured.output_parser(schema, method)
+        return _structured.parse_output(llm, parser, include_raw)
 
     def get_num_tokens_from_messages(
         self,

@@ -31,6 +31,7 @@ without ``authorization`` and ``cookie`` fields, and request headers are not kep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,13 +139,19 @@ class RateLimitError(APIStatusError):
 
     @property
     def retry_after(self) -> float | None:
-        """Seconds the API asked to wait, from the ``Retry-After`` header, if any."""
+        """Seconds the API asked to wait, from the ``Retry-After`` header, if any.
+
+        None too when the header is not a finite, non-negative number of seconds.
+        """
         assert self.response is not None
         value = self.response.headers.get("retry-after")
         try:
-            return float(value) if value is not None else None
+            seconds = float(value) if value is not None else None
         except ValueError:
             return None
+        if seconds is None or not math.isfinite(seconds) or seconds < 0:
+            return None
+        return seconds
 
 
 class InternalServerError(APIStatusError):

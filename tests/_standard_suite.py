@@ -6,7 +6,8 @@ replays it from cassettes. Both point the model at ``endpoint`` (a server or a r
 Tests that need a model to *choose* (tool-call argument values, whether to call a tool, the
 keys of a joke in JSON) cannot pass honestly on the offline engine, which fills forced tool
 calls with schema placeholders; they are xfailed with that reason, and the same plumbing is
-tested at the wire level in ``tests/unit_tests/test_chat_models.py``.
+tested at the wire level in ``tests/unit_tests/test_chat_models.py`` and
+``test_structured.py``.
 """
 
 from __future__ import annotations
