@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import langchain_afarensis_vision
 from langchain_afarensis_vision import errors
 
@@ -45,3 +49,19 @@ def test_every_error_is_exported() -> None:
     # The tree itself is tested in test_errors.py.
     for name in errors.__all__:
         assert getattr(langchain_afarensis_vision, name) is getattr(errors, name)
+
+
+def test_the_server_stands_apart_from_the_client() -> None:
+    """Importing the local server loads the contract and the image rules, never the chat model."""
+    code = (
+        "import sys, langchain_afarensis_vision.server.app\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('langchain', 'PIL.EpsImagePlugin'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    modules = ast.literal_eval(loaded)
+    assert not [m for m in modules if not m.startswith("langchain_afarensis_vision")]
+    client = {"chat_models", "tools", "document_loaders", "images", "_messages", "_transport"}
+    assert not [m for m in modules if m.rpartition(".")[2] in client]
+    assert "langchain_afarensis_vision._sources" in modules

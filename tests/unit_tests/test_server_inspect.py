@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from langchain_afarensis_vision.errors import InvalidImageError
+from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import inspect_image
 from tests._support import SHARED_IMAGES
 
@@ -56,3 +58,11 @@ def test_inspect_image_reports_the_oriented_size() -> None:
     Image.new("RGB", (40, 20), "red").save(buffer, "JPEG", exif=exif)
     info = inspect_image(buffer.getvalue())
     assert (info.mime_type, info.width, info.height, info.orientation) == ("image/jpeg", 20, 40, 6)
+
+
+@pytest.mark.parametrize("reader", [_analysis.sample, lambda data: _ocr._recognise(data)])
+def test_pixel_readers_use_the_same_allow_listed_opener(reader: Any) -> None:
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(InvalidImageError) as raised:
+        reader(eps)
+    assert raised.value.code == "invalid_image_format"
