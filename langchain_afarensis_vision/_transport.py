@@ -252,28 +252,6 @@ class Transport:
             await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def fetch_prefix(self, url: str, limit: int = 1024 * 1024) -> bytes:
-        """GET at most ``limit`` bytes of ``url`` (enough for an image header); no retries.
-
-        Only ``http(s)`` URLs are fetched; the key is never sent to them.
-        """
-        if not url.lower().startswith(("http://", "https://")):
-            msg = f"Only http(s) image URLs can be fetched; got {url[:80]!r}"
-            raise APIConnectionError(msg)
-        data = bytearray()
-        with (
-            _Attempt(0, _NO_RETRY),
-            self.client.stream("GET", url, follow_redirects=True) as response,
-        ):
-            if response.status_code >= 400:
-                msg = f"GET {url[:100]} answered {response.status_code}"
-                raise APIConnectionError(msg)
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) >= limit:
-                    break
-        return bytes(data[:limit])
-
     # -- SSE ----------------------------------------------------------------------------------
 
     def stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
