@@ -22,6 +22,9 @@ replaced by that IP, with ``Host`` and TLS SNI/certificate checks set to the ori
 no second lookup can answer differently. Residual risks: a client passed in by the caller
 (``client=``) is used as configured (its proxies may resolve names themselves), and URLs passed
 through to the API are fetched by the API, under its own rules.
+
+Token counting (``ChatAfarensis.get_num_tokens_from_messages(fetch_image_sizes=True)``) reads
+the first bytes of image URLs through the same :func:`download`, under the same rules.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import re
 import socket
 import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
@@ -290,8 +293,12 @@ def _is_localhost(host: str) -> bool:
 # -- downloading -----------------------------------------------------------------------------
 
 
-def download(url: str, policy: UrlPolicy) -> bytes:
-    """Fetch the image at ``url`` under ``policy``: pinned addresses, checked redirects, caps."""
+def download(url: str, policy: UrlPolicy, *, prefix: int | None = None) -> bytes:
+    """Fetch the image at ``url`` under ``policy``: pinned addresses, checked redirects, caps.
+
+    With ``prefix``, only the first ``prefix`` bytes are read (enough for an image header, say):
+    a longer body is cut there instead of refused.
+    """
     deadline = time.monotonic() + policy.timeout
     client = policy.client or httpx2.Client(trust_env=False)  # no proxy resolves names for us
     try:
@@ -301,7 +308,7 @@ def download(url: str, policy: UrlPolicy) -> bytes:
             try:
                 location = response.headers.get("location")
                 if not response.is_redirect or location is None:
-                    return _read_body(response, policy.max_bytes, deadline)
+                    return _read_body(response, policy.max_bytes, deadline, prefix)
                 url = _redirect_target(url, location)
             finally:
                 response.close()
@@ -347,28 +354,38 @@ def _send(client: httpx2.Client, request: httpx2.Request, timeout: float) -> htt
         raise ImageRefused(f"the image cannot be downloaded ({type(exc).__name__})") from None
 
 
-def _read_body(response: httpx2.Response, max_bytes: int, deadline: float) -> bytes:
+def _read_body(
+    response: httpx2.Response, max_bytes: int, deadline: float, prefix: int | None
+) -> bytes:
     if not response.is_success:
         raise ImageRefused(f"the image URL answered HTTP {response.status_code}")
     if response.headers.get("content-encoding", "identity").lower() not in {"", "identity"}:
         raise ImageRefused("the image URL answered with a compressed body")
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if prefix is None and declared.isdigit() and int(declared) > max_bytes:
         raise ImageRefused(f"the image is {int(declared):,} bytes; at most {max_bytes:,}")
     data = bytearray()
+    for chunk in _chunks(response, deadline):
+        data += chunk
+        if prefix is not None and len(data) >= prefix:
+            return bytes(data[:prefix])
+        if len(data) > max_bytes:
+            raise ImageRefused(f"the image is larger than {max_bytes:,} bytes")
+    return bytes(data)
+
+
+def _chunks(response: httpx2.Response, deadline: float) -> Iterator[bytes]:
+    """The body as it arrives, within ``deadline``."""
     # A body built in memory (httpx2.MockTransport) arrives already read.
     chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
     try:
         for chunk in chunks:
-            data += chunk
-            if len(data) > max_bytes:
-                raise ImageRefused(f"the image is larger than {max_bytes:,} bytes")
+            yield chunk
             _check_deadline(deadline)
     except httpx2.TimeoutException:
         raise ImageRefused("downloading the image timed out") from None
     except httpx2.HTTPError as exc:
         raise ImageRefused(f"the download broke off ({type(exc).__name__})") from None
-    return bytes(data)
 
 
 # -- everything together ---------------------------------------------------------------------

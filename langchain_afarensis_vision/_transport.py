@@ -1,10 +1,12 @@
 """The one place that touches the network: httpx2 clients, retries, SSE, and error mapping.
 
 ``Transport`` sends a JSON body and returns the parsed JSON answer, or yields the parsed events
-of a server-sent-events stream. Third-party errors become this package's exceptions in exactly
-one place (:func:`_map_errors`). Retries follow :class:`RetryPolicy`, a pure function of the
-attempt number and the error, so the sync and async loops differ only in how they sleep and
-await.
+of a server-sent-events stream. httpx2's errors become this package's exceptions in exactly one
+place (:func:`_mapped_errors`, which also masks the key in the request they keep), error
+statuses in another (:func:`_status_error`). Retries follow :class:`RetryPolicy`, a pure
+function of the attempt number and the error, in one plain loop written twice: the sync and
+async versions differ only where they await, as do :meth:`Transport.stream` and
+:meth:`Transport.astream`.
 
 The async client is kept per event loop: an ``httpx2.AsyncClient`` whose pool was made in one
 loop cannot be used from another (repeated ``asyncio.run``, Jupyter), so each loop gets its own.
@@ -17,19 +19,20 @@ Injected clients are the caller's to close.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import httpx2
 
-from langchain_afarensis_vision._contract import RETRYABLE_STATUSES, is_fetched_url
+from langchain_afarensis_vision._contract import RETRYABLE_STATUSES
 from langchain_afarensis_vision._version import __version__
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -69,28 +72,36 @@ class RetryPolicy:
         return float(backoff * (1 - 0.25 * self.jitter()))
 
 
-_NO_RETRY = RetryPolicy(max_retries=0)
-"""For errors while reading a stream: chunks were already yielded, so nothing is retried."""
-
-
 def _retryable(error: AfarensisError) -> bool:
     if isinstance(error, APIStatusError):
         return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
     return isinstance(error, APIConnectionError)
 
 
-def _map_error(exc: BaseException) -> AfarensisError | None:
-    """This package's error for a third-party one (None if ``exc`` is not one we map)."""
-    if isinstance(exc, AfarensisError):
-        return exc
-    if isinstance(exc, httpx2.SSEError):
-        return APIConnectionError(f"Not an event stream: {exc}")
-    if isinstance(exc, httpx2.TimeoutException):
-        return APITimeoutError(f"Request timed out ({type(exc).__name__}).")
-    if isinstance(exc, httpx2.TransportError):
-        reason = str(exc) or type(exc).__name__
-        return APIConnectionError(f"Connection error: {reason}")
-    return None
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Raise httpx2's errors as this package's, with the key masked in the request they keep.
+
+    Every attempt sends a request of its own, so masking one never affects a retry.
+    """
+    try:
+        yield
+    except httpx2.RequestError as exc:
+        _forget_key(exc)
+        if isinstance(exc, httpx2.SSEError):
+            raise APIConnectionError(f"Not an event stream: {exc}") from exc
+        if isinstance(exc, httpx2.TimeoutException):
+            raise APITimeoutError(f"Request timed out ({type(exc).__name__}).") from exc
+        raise APIConnectionError(f"Connection error: {str(exc) or type(exc).__name__}") from exc
+
+
+def _forget_key(exc: httpx2.RequestError) -> None:
+    try:
+        request = exc.request
+    except RuntimeError:  # an httpx2 error raised without a request
+        return
+    if "authorization" in request.headers:
+        request.headers["authorization"] = "Bearer [redacted]"
 
 
 def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
@@ -105,48 +116,6 @@ def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APISt
     else:
         detail = str(data)[:500] or "(empty body)"
     return status_error_class(status)(f"Error code: {status} - {detail}", response=response)
-
-
-def _forget_key(exc: BaseException | None) -> None:
-    """Mask the key in the request an httpx2 error keeps, before the error leaves as a cause.
-
-    Called only when no retry follows, since the same request object is sent again on retry.
-    """
-    if not isinstance(exc, httpx2.RequestError):
-        return
-    try:
-        request = exc.request
-    except RuntimeError:  # an httpx2 error raised without a request
-        return
-    if "authorization" in request.headers:
-        request.headers["authorization"] = "Bearer [redacted]"
-
-
-class _Attempt:
-    """One try: a context manager that maps errors and decides whether another try follows."""
-
-    def __init__(self, number: int, policy: RetryPolicy) -> None:
-        self.number = number
-        self.policy = policy
-        self.wait: float | None = None
-
-    def __enter__(self) -> _Attempt:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        error = _map_error(exc) if exc is not None else None
-        if error is None:
-            return False
-        self.wait = self.policy.delay(self.number, error)
-        if self.wait is None:
-            if error is exc:
-                return False
-            _forget_key(exc)
-            raise error from exc
-        logger.info("Retrying in %.2fs after: %s", self.wait, error.message)
-        return True
 
 
 class Transport:
@@ -208,118 +177,84 @@ class Transport:
         if entry is not None:
             await entry[1].aclose()  # type: ignore[attr-defined]
 
-    def _request(self, client: httpx2.Client | httpx2.AsyncClient, path: str, body: Any) -> Any:
+    def _request(
+        self, client: httpx2.Client | httpx2.AsyncClient, path: str, body: bytes
+    ) -> httpx2.Request:
         headers = {
             **self._headers,
             "authorization": f"Bearer {self._api_key()}",
             "content-type": "application/json",
         }
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         if (url := self._urls.get(path)) is None:
             url = self._urls[path] = httpx2.URL(self.base_url + path)
         return client.build_request(
-            "POST", url, content=content, headers=headers, timeout=self._timeout
+            "POST", url, content=body, headers=headers, timeout=self._timeout
         )
 
-    def _attempts(self) -> Iterator[_Attempt]:
-        """One attempt after another; after a failed one, the caller sleeps ``attempt.wait``.
+    def _retry_delay(self, attempt: int, error: AfarensisError) -> float:
+        """Seconds to wait before retrying after ``attempt`` (0-based); raises ``error`` if none."""
+        delay = self._policy.delay(attempt, error)
+        if delay is None:
+            raise error
+        logger.info("Retrying in %.2fs after: %s", delay, error.message)
+        return delay
 
-        The same plain generator serves sync and async callers, which differ only in how they
-        sleep (an async generator left at its ``yield`` by the caller's ``return`` would be
-        finalised by the event loop: a wake-up write and a task per request).
-        """
-        for number in range(self._policy.max_retries + 1):
-            yield _Attempt(number, self._policy)
+    # -- sending, with retries: the sync and async loops differ only where they await -------------
 
-    # -- JSON ---------------------------------------------------------------------------------
+    def post(self, path: str, body: Any, *, stream: bool = False) -> Any:
+        """POST ``body`` as JSON: the parsed JSON answer, or with ``stream`` the open response."""
+        content = _encode(body)
+        for attempt in itertools.count():
+            request = self._request(self.client, path, content)
+            try:
+                with _mapped_errors():
+                    response = self.client.send(request, stream=stream)
+                    if response.is_error:
+                        response.read()
+                    return _answer(response, stream)
+            except AfarensisError as error:
+                time.sleep(self._retry_delay(attempt, error))
 
-    def post(self, path: str, body: Any) -> Any:
-        """POST ``body`` as JSON and return the parsed JSON answer."""
-        request = self._request(self.client, path, body)
-        for attempt in self._attempts():
-            with attempt:
-                return _json(self.client.send(request))
-            time.sleep(attempt.wait or 0.0)  # reached only when a retry follows
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def apost(self, path: str, body: Any) -> Any:
+    async def apost(self, path: str, body: Any, *, stream: bool = False) -> Any:
         """Async :meth:`post`."""
+        content = _encode(body)
         client = await self.async_client()
-        request = self._request(client, path, body)
-        for attempt in self._attempts():
-            with attempt:
-                return _json(await client.send(request))
-            await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
-        raise AssertionError("unreachable")  # pragma: no cover
+        for attempt in itertools.count():
+            request = self._request(client, path, content)
+            try:
+                with _mapped_errors():
+                    response = await client.send(request, stream=stream)
+                    if response.is_error:
+                        await response.aread()
+                    return _answer(response, stream)
+            except AfarensisError as error:
+                await asyncio.sleep(self._retry_delay(attempt, error))
 
-    def fetch_prefix(self, url: str, limit: int = 1024 * 1024) -> bytes:
-        """GET at most ``limit`` bytes of ``url`` (enough for an image header); no retries.
-
-        Only ``http(s)`` URLs are fetched; the key is never sent to them.
-        """
-        if not is_fetched_url(url):
-            msg = f"Only http(s) image URLs can be fetched; got {url[:80]!r}"
-            raise APIConnectionError(msg)
-        data = bytearray()
-        with (
-            _Attempt(0, _NO_RETRY),
-            self.client.stream("GET", url, follow_redirects=True) as response,
-        ):
-            if response.status_code >= 400:
-                msg = f"GET {url[:100]} answered {response.status_code}"
-                raise APIConnectionError(msg)
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) >= limit:
-                    break
-        return bytes(data[:limit])
-
-    # -- SSE ----------------------------------------------------------------------------------
+    # -- SSE: errors while reading are not retried, chunks were already yielded ---------------
 
     def stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
         """POST ``body`` and yield each ``data:`` event of the SSE answer, parsed."""
-        request = self._request(self.client, path, body)
-        for attempt in self._attempts():
-            with attempt:
-                response = self.client.send(request, stream=True)
-                if response.status_code >= 400:
-                    response.read()
-                    _json(response)
-                break
-            time.sleep(attempt.wait or 0.0)  # reached only when a retry follows
+        response: httpx2.Response = self.post(path, body, stream=True)
         try:
-            with _Attempt(0, _NO_RETRY):
-                decoder = _EventDecoder()
+            with _mapped_errors():
                 for event in httpx2.EventSource(response):
-                    parsed = decoder.feed(event)
-                    if parsed is None:
-                        break
-                    yield parsed
-                decoder.close()
+                    if (data := _event_data(event)) is None:
+                        return
+                    yield data
+            raise _cut_short()
         finally:
             response.close()
 
     async def astream(self, path: str, body: Any) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`stream`."""
-        client = await self.async_client()
-        request = self._request(client, path, body)
-        for attempt in self._attempts():
-            with attempt:
-                response = await client.send(request, stream=True)
-                if response.status_code >= 400:
-                    await response.aread()
-                    _json(response)
-                break
-            await asyncio.sleep(attempt.wait or 0.0)  # reached only when a retry follows
+        response: httpx2.Response = await self.apost(path, body, stream=True)
         try:
-            with _Attempt(0, _NO_RETRY):
-                decoder = _EventDecoder()
+            with _mapped_errors():
                 async for event in httpx2.EventSource(response):
-                    parsed = decoder.feed(event)
-                    if parsed is None:
-                        break
-                    yield parsed
-                decoder.close()
+                    if (data := _event_data(event)) is None:
+                        return
+                    yield data
+            raise _cut_short()
         finally:
             await response.aclose()
 
@@ -339,9 +274,16 @@ async def _close_at_loop_shutdown(
         await client.aclose()
 
 
-def _json(response: httpx2.Response) -> Any:
-    if response.status_code >= 400:
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _answer(response: httpx2.Response, stream: bool) -> Any:
+    """The parsed JSON answer, or with ``stream`` the open response; an error status raises."""
+    if response.is_error:
         raise _status_error(response.status_code, response.content, response.headers)
+    if stream:
+        return response
     try:
         return response.json()
     except ValueError as exc:
@@ -349,26 +291,19 @@ def _json(response: httpx2.Response) -> Any:
         raise APIConnectionError(msg) from exc
 
 
-class _EventDecoder:
-    """Turns SSE events into parsed JSON, stopping at ``[DONE]``; errors if it never comes."""
+def _event_data(event: httpx2.ServerSentEvent) -> dict[str, Any] | None:
+    """The parsed ``data:`` of an event, or None at ``[DONE]``; an error event raises."""
+    if event.data.strip() == "[DONE]":
+        return None
+    try:
+        data = json.loads(event.data)
+    except ValueError as exc:
+        msg = f"The stream carried an event that is not JSON: {event.data[:200]!r}"
+        raise APIConnectionError(msg) from exc
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        raise _status_error(500, event.data.encode(), {})
+    return data  # type: ignore[no-any-return]
 
-    def __init__(self) -> None:
-        self.done = False
 
-    def feed(self, event: httpx2.ServerSentEvent) -> dict[str, Any] | None:
-        if event.data.strip() == "[DONE]":
-            self.done = True
-            return None
-        try:
-            data = json.loads(event.data)
-        except ValueError as exc:
-            msg = f"The stream carried an event that is not JSON: {event.data[:200]!r}"
-            raise APIConnectionError(msg) from exc
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            raise _status_error(500, event.data.encode(), {})
-        return data  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        if not self.done:
-            msg = "The stream ended before [DONE]: the connection was cut mid-answer."
-            raise APIConnectionError(msg)
+def _cut_short() -> APIConnectionError:
+    return APIConnectionError("The stream ended before [DONE]: the connection was cut mid-answer.")

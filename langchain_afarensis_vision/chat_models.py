@@ -21,6 +21,7 @@ from langchain_afarensis_vision import _contract, _structured, _tokens
 from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import ImageOptions, to_wire_messages
 from langchain_afarensis_vision._responses import PROVIDER, parse_chunk, parse_completion
+from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision._transport import RetryPolicy, Transport
 from langchain_afarensis_vision.errors import MissingAPIKeyError
 
@@ -313,15 +314,22 @@ class ChatAfarensis(BaseChatModel):
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
         *,
         fetch_image_sizes: bool = False,
+        url_policy: UrlPolicy | None = None,
     ) -> int:
-        """Count prompt tokens offline: images by the API's formula, text approximately.
+        """Count prompt tokens: images by the API's formula, text approximately.
 
         Inline images are counted from their pixel size (their base64 is never counted). URL
         images count as the 1445-token upper bound unless ``fetch_image_sizes=True``, which reads
-        just enough of each image to learn its size.
+        just enough of each image to learn its size, under the ``describe_image`` tool's download
+        rules: ``url_policy``, by default ``UrlPolicy()`` (public addresses only, each redirect
+        checked, one deadline per image, a client of its own: never ``http_client``, never the
+        key). An image refused or not fetched counts as the upper bound, with a warning. To
+        measure images on a private network, pass e.g.
+        ``url_policy=UrlPolicy(allow_private=["10.0.0.0/8"])``
+        (``from langchain_afarensis_vision._safety import UrlPolicy``).
         """
-        fetch = self._transport.fetch_prefix if fetch_image_sizes else None
-        return _tokens.count_messages(messages, tools, self.image_detail, fetch)
+        urls = (url_policy or UrlPolicy()) if fetch_image_sizes else None
+        return _tokens.count_messages(messages, tools, self.image_detail, urls)
 
     def get_num_tokens(self, text: str) -> int:
         """Approximate tokens in ``text`` (about 4 characters a token; no tokenizer download)."""

@@ -59,6 +59,7 @@ from langchain_afarensis_vision import (
     RateLimitError,
     cli,
 )
+from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer
 from tests._support import ROOT
 
@@ -432,7 +433,10 @@ def test_the_key_is_not_sent_to_image_hosts(server: LocalAfarensisServer) -> Non
         url = f"http://127.0.0.1:{host.server_address[1]}/photo.png"
         message = HumanMessage(content=[{"type": "image_url", "image_url": {"url": url}}])
         with ChatAfarensis(base_url=server.base_url, api_key=KEY) as model:
-            tokens = model.get_num_tokens_from_messages([message], fetch_image_sizes=True)
+            local = UrlPolicy(allow_private=["127.0.0.1"])  # the image host is on this machine
+            tokens = model.get_num_tokens_from_messages(
+                [message], fetch_image_sizes=True, url_policy=local
+            )
     finally:
         host.shutdown()
         host.server_close()

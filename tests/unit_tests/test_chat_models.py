@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from langchain_core.tools import tool
 from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis
+from langchain_afarensis_vision._safety import UrlPolicy
 from tests._mock_api import MockAPI, chunk, completion, sse, text_stream
 
 Make = Callable[..., ChatAfarensis]
@@ -224,26 +226,90 @@ def test_token_counting_uses_the_model_image_detail() -> None:
     assert _count(ChatAfarensis(image_detail="low"), image) == 3 + 3 + 1 + 85
 
 
+PUBLIC_IP = "93.184.216.34"
+
+
+def _image_host(
+    answer: Callable[[httpx2.Request], httpx2.Response], dns: dict[str, str]
+) -> UrlPolicy:
+    """A URL policy whose names resolve from ``dns`` and whose requests ``answer`` answers."""
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        if host not in dns:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (dns[host], port))]
+
+    client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    return UrlPolicy(client=client, getaddrinfo=getaddrinfo)
+
+
 def test_token_counting_can_read_url_image_sizes() -> None:
     png = base64.b64decode(_png_b64(500, 500))
-    seen: list[str] = []
+    seen: list[httpx2.Request] = []
 
     def answer(request: httpx2.Request) -> httpx2.Response:
-        assert "authorization" not in request.headers  # the key never goes to image hosts
-        seen.append(str(request.url))
+        seen.append(request)
         if request.url.path == "/missing.png":
             return httpx2.Response(404)
         return httpx2.Response(200, content=png)
 
-    model = ChatAfarensis(
-        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(answer))
-    )
+    model = ChatAfarensis(api_key="sk-test")
+    policy = _image_host(answer, {"example.com": PUBLIC_IP})
     base = _count(model)
     url = {"type": "image", "url": "https://example.com/x.png"}
-    assert _count(model, url, fetch_image_sizes=True) - base == 255
+    assert _count(model, url, fetch_image_sizes=True, url_policy=policy) - base == 255
     missing = {"type": "image", "url": "https://example.com/missing.png"}
-    assert _count(model, missing, fetch_image_sizes=True) - base == 1445
-    assert seen == ["https://example.com/x.png", "https://example.com/missing.png"]
+    assert _count(model, missing, fetch_image_sizes=True, url_policy=policy) - base == 1445
+    assert [str(r.url) for r in seen] == [
+        f"https://{PUBLIC_IP}/x.png",  # the checked address, with the name in Host and SNI
+        f"https://{PUBLIC_IP}/missing.png",
+    ]
+    for request in seen:
+        assert request.headers["host"] == "example.com"
+        assert "authorization" not in request.headers  # the key never goes to image hosts
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/x.png", "http://[::1]/x.png", "http://2130706433/x.png"]
+)
+def test_token_counting_refuses_loopback_image_urls(
+    url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_connection(*args: Any, **kwargs: Any) -> httpx2.Response:
+        raise AssertionError("no connection may be made")
+
+    monkeypatch.setattr(httpx2.Client, "send", no_connection)
+    transport = httpx2.MockTransport(no_connection)  # nor through the model's own client
+    model = ChatAfarensis(api_key="sk-test", http_client=httpx2.Client(transport=transport))
+    image = {"type": "image", "url": url}
+    assert _count(model, image, fetch_image_sizes=True) - _count(model) == 1445
+    assert "is not public" in caplog.text
+    assert "as 1445 tokens" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://10.0.0.5/x.png", "10.0.0.5 is not public"),
+        ("https://images.internal/x.png", "192.168.1.2 (which 'images.internal' resolves to)"),
+    ],
+)
+def test_token_counting_refuses_a_redirect_to_a_private_address(
+    location: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(302, headers={"location": location})
+
+    dns = {"example.com": PUBLIC_IP, "images.internal": "192.168.1.2"}
+    policy = _image_host(answer, dns)
+    model = ChatAfarensis(api_key="sk-test")
+    image = {"type": "image", "url": "https://example.com/x.png"}
+    assert _count(model, image, fetch_image_sizes=True, url_policy=policy) - _count(model) == 1445
+    assert len(seen) == 1  # the private hop was never requested
+    assert reason in caplog.text
 
 
 def test_get_num_tokens_needs_no_tokenizer() -> None:

@@ -504,18 +504,29 @@ def test_declared_oversize_is_refused_unread() -> None:
         _safety.download("https://images.example.com/a.png", web.policy(max_bytes=1000))
 
 
+def endless(sent: list[int]) -> Iterator[bytes]:
+    """400-byte chunks without end, each noted in ``sent`` as it goes."""
+    for number in range(10_000):
+        sent.append(number)
+        yield b"x" * 400
+
+
 def test_streamed_oversize_stops_reading() -> None:
     sent: list[int] = []
-
-    def endless() -> Iterator[bytes]:
-        for number in range(10_000):
-            sent.append(number)
-            yield b"x" * 400
-
-    web = Web({("images.example.com", "/a.png"): httpx2.Response(200, content=endless())})
+    web = Web({("images.example.com", "/a.png"): httpx2.Response(200, content=endless(sent))})
     with pytest.raises(ImageRefused, match="larger than 1,000 bytes"):
         _safety.download("https://images.example.com/a.png", web.policy(max_bytes=1000))
     assert len(sent) == 3
+
+
+def test_prefix_is_cut_not_refused() -> None:
+    sent: list[int] = []
+    headers = {"content-length": "4000000"}  # more than max_bytes: not refused for a prefix
+    response = httpx2.Response(200, headers=headers, content=endless(sent))
+    web = Web({("images.example.com", "/a.png"): response})
+    policy = web.policy(max_bytes=1000)
+    assert _safety.download("https://images.example.com/a.png", policy, prefix=500) == b"x" * 500
+    assert len(sent) == 2  # reading stopped at the prefix
 
 
 def test_timeout_is_refused() -> None:

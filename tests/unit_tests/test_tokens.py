@@ -13,13 +13,14 @@ import json
 import logging
 from typing import Any
 
+import httpx2
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_afarensis_vision._contract import Detail, text_tokens
 from langchain_afarensis_vision._messages import BinaryImage, ImagePart, ImageUrl, SealedImage
-from langchain_afarensis_vision._tokens import Fetch, count_messages, image_tokens
-from langchain_afarensis_vision.errors import APIConnectionError
+from langchain_afarensis_vision._safety import UrlPolicy
+from langchain_afarensis_vision._tokens import count_messages, image_tokens
 from tests.hostile_images import noise, raw_png
 
 PRIMER = 3  # the reply
@@ -54,10 +55,11 @@ def url_block(detail: str | None) -> dict[str, Any]:
 
 
 def count_blocks(
-    *blocks: dict[str, Any], default: Detail = "auto", fetch: Fetch | None = None
+    *blocks: dict[str, Any], default: Detail = "auto", fetch: Fetcher | None = None
 ) -> int:
     """Tokens for one user message holding ``blocks``, less the primer and its framing."""
-    total = count_messages([HumanMessage(content=list(blocks))], None, default, fetch)
+    urls = None if fetch is None else fetch.policy
+    total = count_messages([HumanMessage(content=list(blocks))], None, default, urls)
     return total - PRIMER - MESSAGE
 
 
@@ -220,17 +222,24 @@ def test_images_and_text_in_one_message_add_up() -> None:
 
 
 class Fetcher:
-    """A ``fetch`` that answers from a script and records the URLs asked for."""
+    """A download policy whose host resolves to a public address (no real lookup) and whose
+    client answers from a script, recording the URLs asked for."""
 
     def __init__(self, answer: bytes | Exception) -> None:
         self.answer = answer
         self.urls: list[str] = []
 
-    def __call__(self, url: str) -> bytes:
-        self.urls.append(url)
+        def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+            return [(2, 1, 6, "", ("93.184.216.34", port))]
+
+        client = httpx2.Client(transport=httpx2.MockTransport(self._answer))
+        self.policy = UrlPolicy(client=client, getaddrinfo=getaddrinfo)
+
+    def _answer(self, request: httpx2.Request) -> httpx2.Response:
+        self.urls.append(f"{request.url.scheme}://{request.headers['host']}{request.url.path}")
         if isinstance(self.answer, Exception):
             raise self.answer
-        return self.answer
+        return httpx2.Response(200, content=self.answer)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +277,11 @@ def test_low_detail_url_images_are_not_fetched() -> None:
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        pytest.param(APIConnectionError("refused"), "refused", id="unreachable"),
+        pytest.param(
+            httpx2.ConnectError("refused"),
+            "the image cannot be downloaded (ConnectError)",
+            id="unreachable",
+        ),
         pytest.param(b"<html>not an image</html>", "", id="not-an-image"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -175,6 +175,38 @@ def test_key_is_sent_as_bearer_and_never_shown(
     for text in shown:
         assert KEY not in text
     assert "set-cookie" not in {k.lower() for k in err.response.headers}
+
+
+async def _drain(chunks: AsyncIterator[Any]) -> list[Any]:
+    return [chunk async for chunk in chunks]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda model: model.invoke("hi"), id="invoke"),
+        pytest.param(lambda model: asyncio.run(_drain(model.astream("hi"))), id="astream"),
+    ],
+)
+def test_each_attempt_sends_the_key_and_each_failure_masks_it(
+    api: MockAPI, make_model: Make, sleeps: list[float], call: Callable[[ChatAfarensis], Any]
+) -> None:
+    sent: list[str] = []
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.headers["authorization"])
+        raise httpx2.ConnectError("refused", request=request)
+
+    api.queue(refuse)
+    with pytest.raises(APIConnectionError) as raised:
+        call(make_model(max_retries=2))
+    assert sent == [f"Bearer {KEY}"] * 3  # a retry is not sent with a masked key
+    assert len(sleeps) == 2
+    cause = raised.value.__cause__
+    assert isinstance(cause, httpx2.ConnectError)
+    assert {r.headers["authorization"] for r in [cause.request, *api.requests]} == {
+        "Bearer [redacted]"
+    }
 
 
 def test_stream_cut_mid_way_raises_a_connection_error(api: MockAPI, make_model: Make) -> None:
