@@ -1,14 +1,10 @@
-"""Which images ``describe_image`` may read or fetch: the path and URL policy.
+"""Which images ``describe_image`` may read or fetch: the URL policy and the one fetcher.
 
 An agent's arguments come from a language model and are treated as hostile. Each rule is a
 small function that raises :class:`ImageRefused` with a reason the agent can read:
 
-- **Local files** only inside ``allowed_dirs`` (none by default). A relative name is looked up
-  in each allowed directory in order; ``..`` escapes, absolute paths elsewhere (refused before
-  the file system is touched, so they cannot probe which files exist), ``~``, UNC paths and
-  NUL bytes are refused. Symlinks are resolved and containment is checked again afterwards.
-  Only regular files are opened (a FIFO would block ``open``), non-blocking and without
-  following a final symlink, and at most ``max_bytes`` are read.
+- **Local files** only inside ``allowed_dirs`` (none by default): the rules are
+  :mod:`._paths`'.
 - **URLs**: ``http(s)`` and ``data:`` only. By default an http(s) URL goes to the API as is
   (the API fetches it), refused only when its host is a non-public IP literal or
   ``localhost``. With ``download=True`` the tool fetches it itself: every address the host
@@ -30,10 +26,8 @@ the first bytes of image URLs through the same :func:`download`, under the same 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import socket
-import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +41,18 @@ from langchain_afarensis_vision._contract import (
     FETCHED_URL_SCHEMES,
     MAX_IMAGE_BYTES,
 )
+from langchain_afarensis_vision._paths import ImageRefused, find_local_file, read_local_file
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES, decode_data_url
+
+__all__ = [
+    "GetAddrInfo",
+    "ImagePolicy",
+    "ImageRefused",
+    "LoadedImage",
+    "UrlPolicy",
+    "download",
+    "load_image",
+]
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 GetAddrInfo: TypeAlias = Callable[..., Sequence[tuple[Any, ...]]]
@@ -58,12 +63,6 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")  # two letters at least: C:\x i
 _HOST = re.compile(r"[a-z0-9._-]+")  # an ASCII (IDNA-encoded) host name
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-_O_FLAGS |= getattr(os, "O_BINARY", 0)
-
-
-class ImageRefused(Exception):
-    """The policy refuses an image; the message says why, in words meant for the agent."""
 
 
 # -- what kind of input ----------------------------------------------------------------------
@@ -83,76 +82,6 @@ def input_kind(image: str) -> Literal["path", "url", "data"]:
         return "url"
     msg = f"{scheme}: URLs are not accepted; give an https:// or http:// URL, a data: URL or a file"
     raise ImageRefused(msg)
-
-
-# -- local files -----------------------------------------------------------------------------
-
-
-def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
-    """The real path of the file ``name`` names inside one of ``allowed_dirs``."""
-    roots = _roots(allowed_dirs)
-    _check_path_syntax(name, [*roots, *map(Path, map(os.path.abspath, allowed_dirs))])
-    given = Path(name)
-    for candidate in [given] if given.is_absolute() else [root / name for root in roots]:
-        try:
-            real = candidate.resolve(strict=True)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except (OSError, RuntimeError) as exc:  # symlink loops, permissions
-            raise ImageRefused(f"{name!r} cannot be resolved ({type(exc).__name__})") from None
-        if not any(real.is_relative_to(root) for root in roots):
-            raise ImageRefused(f"{name!r} leads outside the allowed directories (via a symlink)")
-        return real
-    raise ImageRefused(f"there is no file {name!r} in the allowed directories")
-
-
-def read_local_file(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``."""
-    try:
-        _check_regular(os.stat(path), path, max_bytes)  # before open(): a FIFO would block it
-        fd = os.open(path, _O_FLAGS)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ImageRefused(f"{path.name!r} cannot be opened ({reason})") from None
-    with os.fdopen(fd, "rb") as file:
-        _check_regular(os.fstat(file.fileno()), path, max_bytes)  # swapped since the stat?
-        data = file.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ImageRefused(f"{path.name!r} is larger than {max_bytes:,} bytes")
-    return data
-
-
-def _roots(allowed_dirs: Sequence[Path]) -> list[Path]:
-    if not allowed_dirs:
-        raise ImageRefused("local files are disabled: this tool was given no allowed directories")
-    roots = []
-    for directory in allowed_dirs:
-        try:
-            roots.append(Path(directory).resolve(strict=True))
-        except (OSError, RuntimeError):
-            continue  # an allowed directory that does not exist holds nothing
-    return roots
-
-
-def _check_path_syntax(name: str, roots: Sequence[Path]) -> None:
-    if not name.strip():
-        raise ImageRefused("the image name is empty")
-    if name.startswith(("\\\\", "//")):
-        raise ImageRefused("network (UNC) paths are not accepted")
-    if name.startswith("~"):
-        raise ImageRefused("'~' is not expanded: give a name inside the allowed directories")
-    normal = os.path.normpath(name)
-    if normal == ".." or normal.startswith(".." + os.sep):
-        raise ImageRefused(f"{name!r} leads outside the allowed directories ('..')")
-    if os.path.isabs(normal) and not any(Path(normal).is_relative_to(root) for root in roots):
-        raise ImageRefused(f"{name!r} is outside the allowed directories")
-
-
-def _check_regular(info: os.stat_result, path: Path, max_bytes: int) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageRefused(f"{path.name!r} is not a regular file (a directory, device or FIFO)")
-    if info.st_size > max_bytes:
-        raise ImageRefused(f"{path.name!r} is {info.st_size:,} bytes; at most {max_bytes:,}")
 
 
 # -- data: URLs ------------------------------------------------------------------------------

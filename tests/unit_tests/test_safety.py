@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import os
 import re
 import socket
 import time
@@ -19,119 +18,10 @@ from PIL import Image
 from langchain_afarensis_vision import _safety
 from langchain_afarensis_vision._safety import ImagePolicy, ImageRefused, UrlPolicy
 from langchain_afarensis_vision.errors import InvalidImageError
+from tests.unit_tests.conftest import dirs
 
 PUBLIC_IP = "93.184.216.34"
 PNG_SIZE = (64, 48)
-
-# -- a tree of allowed and forbidden files ----------------------------------------------------
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """allowed/, allowed2/ and outside/, with the traps an agent might name."""
-    allowed, allowed2, outside = (tmp_path / n for n in ("allowed", "allowed2", "outside"))
-    for directory in (allowed / "sub", allowed / "dir", allowed2, outside):
-        directory.mkdir(parents=True)
-    Image.new("RGB", PNG_SIZE, "red").save(allowed / "chart.png")
-    Image.new("RGB", PNG_SIZE, "blue").save(allowed / "sub" / "nested.png")
-    Image.new("RGB", PNG_SIZE, "green").save(allowed2 / "other.png")
-    Image.new("RGB", PNG_SIZE, "black").save(outside / "secret.png")
-    (allowed / "link_out.png").symlink_to(outside / "secret.png")
-    (allowed / "dir_out").symlink_to(outside, target_is_directory=True)
-    (allowed / "link_in.png").symlink_to(allowed / "chart.png")
-    (allowed / "loop").symlink_to(allowed / "loop")
-    os.mkfifo(allowed / "fifo.png")
-    with open(allowed / "big.png", "wb") as file:
-        file.truncate(10_000)  # sparse: large without writing it
-    return tmp_path
-
-
-def dirs(tree: Path) -> list[Path]:
-    return [tree / "allowed", tree / "allowed2"]
-
-
-def load(name: str, tree: Path, max_file_bytes: int = 5_000) -> _safety.LoadedImage:
-    return _safety.load_image(name, ImagePolicy(dirs(tree), max_file_bytes=max_file_bytes))
-
-
-@pytest.mark.parametrize(
-    ("name", "found"),
-    [
-        pytest.param("chart.png", "allowed/chart.png", id="relative-name"),
-        pytest.param("sub/nested.png", "allowed/sub/nested.png", id="nested"),
-        pytest.param("sub/../chart.png", "allowed/chart.png", id="dotdot-inside"),
-        pytest.param("./chart.png", "allowed/chart.png", id="dot-slash"),
-        pytest.param("other.png", "allowed2/other.png", id="second-allowed-dir"),
-        pytest.param("link_in.png", "allowed/chart.png", id="symlink-inside"),
-        pytest.param("{tree}/allowed/chart.png", "allowed/chart.png", id="absolute-inside"),
-        pytest.param("{tree}/allowed2/other.png", "allowed2/other.png", id="absolute-second"),
-    ],
-)
-def test_paths_accepted(tree: Path, name: str, found: str) -> None:
-    loaded = load(name.format(tree=tree), tree)
-    assert loaded.source == str((tree / found).resolve())
-    assert loaded.data == (tree / found).read_bytes()
-
-
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        pytest.param("../outside/secret.png", "'..'", id="dotdot-escape"),
-        pytest.param("../../../../etc/passwd", "'..'", id="dotdot-etc-passwd"),
-        pytest.param("sub/../../outside/secret.png", "'..'", id="dotdot-nested-escape"),
-        pytest.param("/etc/passwd", "outside the allowed directories", id="absolute-etc"),
-        pytest.param("/no/such/file.png", "outside the allowed", id="absolute-missing"),
-        pytest.param("{tree}/outside/secret.png", "outside the allowed", id="absolute-sibling"),
-        pytest.param("{tree}/allowed/../outside/secret.png", "outside", id="absolute-dotdot"),
-        pytest.param("link_out.png", "via a symlink", id="symlink-escape"),
-        pytest.param("dir_out/secret.png", "via a symlink", id="symlinked-dir-escape"),
-        pytest.param("loop", "cannot be resolved", id="symlink-loop"),
-        pytest.param("fifo.png", "not a regular file", id="fifo"),
-        pytest.param("dir", "not a regular file", id="directory"),
-        pytest.param("big.png", "10,000 bytes; at most 5,000", id="too-big"),
-        pytest.param("missing.png", "no file 'missing.png'", id="missing"),
-        pytest.param("chart.png\x00.txt", "NUL byte", id="nul"),
-        pytest.param("\\\\server\\share\\chart.png", "UNC", id="unc-backslash"),
-        pytest.param("//server/share/chart.png", "UNC", id="unc-slash"),
-        pytest.param("~/chart.png", "'~'", id="tilde"),
-        pytest.param("~root/.ssh/id_rsa", "'~'", id="tilde-user"),
-        pytest.param("C:\\Windows\\win.ini", "no file", id="windows-drive"),
-        pytest.param("..\\..\\etc\\passwd", "no file", id="backslash-dotdot"),
-        pytest.param("", "empty", id="empty"),
-        pytest.param("   ", "empty", id="blank"),
-    ],
-)
-def test_paths_refused(tree: Path, name: str, reason: str) -> None:
-    with pytest.raises(ImageRefused, match=re.escape(reason)):
-        load(name.format(tree=tree), tree)
-
-
-def test_no_allowed_dirs_refuses_every_path(tree: Path) -> None:
-    with pytest.raises(ImageRefused, match="given no allowed directories"):
-        _safety.load_image(str(tree / "allowed" / "chart.png"), ImagePolicy())
-
-
-def test_missing_allowed_dir_is_skipped(tree: Path) -> None:
-    policy = ImagePolicy([tree / "gone", tree / "allowed"])
-    assert _safety.load_image("chart.png", policy).data == (tree / "allowed/chart.png").read_bytes()
-
-
-def test_fifo_is_refused_without_opening(tree: Path) -> None:
-    # Opening a FIFO for reading blocks until a writer comes: the policy must never open it.
-    with pytest.raises(ImageRefused, match="not a regular file"):
-        _safety.read_local_file(tree / "allowed" / "fifo.png")
-
-
-def test_file_over_the_cap_is_refused_by_size(tree: Path) -> None:
-    with pytest.raises(ImageRefused, match=r"'chart.png' is \d+ bytes; at most 100"):
-        _safety.read_local_file(tree / "allowed" / "chart.png", max_bytes=100)
-
-
-def test_file_grown_after_the_checks_is_cut(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_safety, "_check_regular", lambda *args: None)  # as if it grew since
-    with pytest.raises(ImageRefused, match="larger than 100 bytes"):
-        _safety.read_local_file(tree / "allowed" / "chart.png", max_bytes=100)
-
 
 # -- input kinds and data: URLs ---------------------------------------------------------------
 
