@@ -29,13 +29,17 @@ from ._contract import ANIMATABLE_FORMATS, API_FORMATS, ErrorCode, is_data_url
 from .errors import InvalidImageError
 
 __all__ = [
+    "DECODE_BUDGET",
     "MAX_INPUT_BYTES",
     "MAX_PIXELS",
     "ImageSource",
+    "check_decoded_bytes",
     "check_frames",
     "check_pixels",
     "decode_base64",
     "decode_data_url",
+    "decoded_bytes",
+    "draft_scale",
     "mapped_errors",
     "open_image",
     "orientation",
@@ -49,6 +53,10 @@ MAX_PIXELS: Final = 100_000_000
 """Most pixels ever decoded (about 400 MB); a JPEG may declare 64x more: it decodes downscaled."""
 MAX_INPUT_BYTES: Final = 64 * 1024 * 1024
 """Larger encoded inputs are refused (``image_too_large``) before they are read or decoded."""
+DECODE_BUDGET: Final = 128 * 1024 * 1024
+"""Most bytes one image may take once decoded (Pillow's buffer: 4 bytes a pixel for RGB), e.g.
+a 32 MP RGB image; a JPEG counts at the scale it is decoded at. Preparing an image costs at
+most about three times this at its peak (the decode, a converted copy, the resize)."""
 
 ImageSource: TypeAlias = (
     "str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | Image.Image"
@@ -64,6 +72,12 @@ _NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a Z
 _CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 ORIENTATION_TAG: Final = 0x0112
+_ICO_MAGIC = b"\x00\x00\x01\x00"
+_DRAFTABLE = frozenset({"JPEG", "MPO"})
+# What Pillow stores a pixel in: one byte for 1, L, P; two for 16-bit; four for the rest.
+_BYTES_PER_PIXEL: Final = {"1": 1, "L": 1, "P": 1} | dict.fromkeys(
+    ("I;16", "I;16L", "I;16B", "I;16N"), 2
+)
 
 
 def too_large(what: str) -> InvalidImageError:
@@ -158,15 +172,34 @@ def allowed_formats() -> tuple[str, ...]:
     return tuple(f for f in usable if f != "AVIF" or features.check("avif"))
 
 
-def open_image(data: bytes) -> Image.Image:
+def open_image(data: bytes, formats: tuple[str, ...] | None = None) -> Image.Image:
     """Open ``data`` with an allow-listed Pillow opener: the header is read, no pixels yet.
 
+    ``formats`` narrows the allow-list (the local server opens only what the API accepts).
     Call it inside :func:`mapped_errors` (a broken header raises Pillow's own errors).
     """
+    formats = allowed_formats() if formats is None else formats
+    if data[:4] == _ICO_MAGIC and "ICO" in formats:
+        _check_ico(data)  # Pillow decodes an ICO's PNG frames while opening
     try:
-        return Image.open(io.BytesIO(data), formats=allowed_formats())
+        return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise _unidentified(data) from None
+
+
+def _check_ico(data: bytes) -> None:
+    """Refuse an ICO whose frames (PNG or BMP) declare more than may be decoded."""
+    count = int.from_bytes(data[4:6], "little")
+    for entry in range(min(count, 256)):
+        offset = int.from_bytes(data[6 + 16 * entry + 12 : 6 + 16 * entry + 16], "little")
+        frame = data[offset : offset + 24]
+        if frame[:8] == b"\x89PNG\r\n\x1a\n":
+            size = int.from_bytes(frame[16:20], "big"), int.from_bytes(frame[20:24], "big")
+        else:  # a BMP info header: width, then twice the height (colour and mask)
+            width = int.from_bytes(frame[4:8], "little", signed=True)
+            size = abs(width), abs(int.from_bytes(frame[8:12], "little", signed=True)) // 2
+        check_pixels(size)
+        check_decoded_bytes(size[0] * size[1] * 4)
 
 
 def _unidentified(data: bytes) -> InvalidImageError:
@@ -208,6 +241,30 @@ def check_pixels(size: tuple[int, int], factor: int = 1) -> None:
     limit = MAX_PIXELS * factor
     if size[0] * size[1] > limit:
         raise too_large(f"image is {size[0]}x{size[1]} pixels; at most {limit:,} are decoded")
+
+
+def draft_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The JPEG DCT scale (1, 2, 4 or 8) that decodes ``size`` to no less than ``target``."""
+    return next(s for s in (8, 4, 2, 1) if size[0] // s >= target[0] and size[1] // s >= target[1])
+
+
+def decoded_bytes(image: Image.Image, target: tuple[int, int] | None = None) -> int:
+    """The bytes Pillow will hold for ``image`` decoded (one frame), read from its header.
+
+    With ``target`` (in stored orientation), a JPEG counts at the scale ``draft`` will decode it.
+    """
+    width, height = image.size
+    if target is not None and image.format in _DRAFTABLE:
+        scale = draft_scale(image.size, target)
+        width, height = -(-width // scale), -(-height // scale)
+    return width * height * _BYTES_PER_PIXEL.get(image.mode, 4)
+
+
+def check_decoded_bytes(amount: int) -> None:
+    """Refuse what would take more than :data:`DECODE_BUDGET` bytes decoded."""
+    if amount > DECODE_BUDGET:
+        msg = f"image would take {amount:,} bytes decoded; at most {DECODE_BUDGET:,} are"
+        raise too_large(msg)
 
 
 def orientation(image: Image.Image) -> int:
