@@ -46,6 +46,7 @@ from ._sources import (
     ImageSource,
     check_frames,
     check_pixels,
+    image_end,
     mapped_errors,
     open_image,
     orientation,
@@ -252,14 +253,10 @@ def _passthrough_mime(
 
 def _is_plain_file(fmt: str, data: bytes) -> bool:
     """Whether ``data`` ends where its image ends (no appended payload); PNG at most 8-bit."""
-    if fmt == "PNG":
-        return data.endswith(b"IEND\xaeB`\x82") and data[24] <= 8
-    if fmt == "JPEG":
-        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
-    if fmt == "GIF":
-        return data.endswith(b";")
-    riff_size = int.from_bytes(data[4:8], "little")
-    return len(data) - 8 in (riff_size, riff_size + 1)
+    end = image_end(fmt, data)
+    if end is None or data[end:].strip(b"\x00"):  # a few trailing NULs are camera padding
+        return False
+    return fmt != "PNG" or data[24] <= 8
 
 
 def _render(
