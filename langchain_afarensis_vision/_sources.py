@@ -72,6 +72,7 @@ _NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a Z
 _CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 ORIENTATION_TAG: Final = 0x0112
+_ROW_POINTER = 8  # Pillow keeps a pointer to every row
 _ICO_MAGIC = b"\x00\x00\x01\x00"
 _DRAFTABLE = frozenset({"JPEG", "MPO"})
 # What Pillow stores a pixel in: one byte for 1, L, P; two for 16-bit; four for the rest.
@@ -199,7 +200,7 @@ def _check_ico(data: bytes) -> None:
             width = int.from_bytes(frame[4:8], "little", signed=True)
             size = abs(width), abs(int.from_bytes(frame[8:12], "little", signed=True)) // 2
         check_pixels(size)
-        check_decoded_bytes(size[0] * size[1] * 4)
+        check_decoded_bytes(size[1] * (size[0] * 4 + _ROW_POINTER))
 
 
 def _unidentified(data: bytes) -> InvalidImageError:
@@ -251,13 +252,15 @@ def draft_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
 def decoded_bytes(image: Image.Image, target: tuple[int, int] | None = None) -> int:
     """The bytes Pillow will hold for ``image`` decoded (one frame), read from its header.
 
-    With ``target`` (in stored orientation), a JPEG counts at the scale ``draft`` will decode it.
+    Each row costs its pixels and a pointer (so a 1 x 30,000,000 image costs 240 MB of row
+    pointers on its own). With ``target`` (in stored orientation), a JPEG counts at the scale
+    ``draft`` will decode it.
     """
     width, height = image.size
     if target is not None and image.format in _DRAFTABLE:
         scale = draft_scale(image.size, target)
         width, height = -(-width // scale), -(-height // scale)
-    return width * height * _BYTES_PER_PIXEL.get(image.mode, 4)
+    return height * (width * _BYTES_PER_PIXEL.get(image.mode, 4) + _ROW_POINTER)
 
 
 def check_decoded_bytes(amount: int) -> None:

@@ -28,11 +28,13 @@ import hashlib
 import hmac
 import io
 import secrets
+import warnings
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from PIL import Image, ImageCms
 
+from ._budget import MemoryBudget
 from ._cache import LRU
 from ._contract import (
     API_FORMATS,
@@ -43,9 +45,11 @@ from ._contract import (
     estimate_image_tokens,
 )
 from ._sources import (
+    DECODE_BUDGET,
     ImageSource,
     check_frames,
     check_pixels,
+    decoded_bytes,
     image_end,
     mapped_errors,
     open_image,
@@ -55,12 +59,27 @@ from ._sources import (
     too_large,
 )
 
-__all__ = ["PreparedImage", "clear_cache", "prepare_image", "unseal"]
+__all__ = [
+    "BUDGET",
+    "PreparedImage",
+    "UnpreparedImageWarning",
+    "clear_cache",
+    "prepare_image",
+    "unseal",
+]
 
 JPEG_QUALITY: Final = 90
 PNG_COMPRESS_LEVEL: Final = 3  # zlib level 3: about level 6 sizes (the default) in far less time
 CACHE_ENTRIES: Final = 32
 CACHE_BYTES: Final = 64 * 1024 * 1024
+BUDGET: Final = MemoryBudget(512 * 1024 * 1024)
+"""Decoded bytes in flight across every ``prepare_image`` call of the process (any thread):
+a call waits while others hold the budget, so many images at once stay bounded in memory."""
+
+
+class UnpreparedImageWarning(UserWarning):
+    """An image too large to decode within the budget was sent as it is (the API resizes it)."""
+
 
 # The modes an accepted format is sent in untouched.
 _PASSTHROUGH_MODES: Final = {
@@ -216,7 +235,6 @@ def _prepare(
 ) -> PreparedImage:
     """Prepare an opened image; ``data`` is its encoded bytes, None for a caller's PIL image."""
     source_format = image.format or ("PIL" if data is None else "unknown")
-    check_frames(image, first_frame)
     draft = data is not None and source_format in _DRAFTABLE
     check_pixels(image.size, 64 if draft else 1)
     turn = orientation(image)
@@ -230,12 +248,41 @@ def _prepare(
         source_size=size,
         source_bytes=len(data or b""),
     )
-    if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
-        image.load()  # a full decode: refuse truncated data instead of sending it
-        return prepared(data, mime, *target, changed=False)
-    out = _render(image, turn, target, draft=draft)
-    payload, mime = _encode(out, source_format in _LOSSY, image.info.get("icc_profile"))
+    need = decoded_bytes(image, oriented(target, turn) if draft else None)
+    if data is not None and need > DECODE_BUDGET:  # too large to decode here: as it is, or not
+        check_frames(image, first_frame=False)
+        as_is = _unprepared_mime(image, data, need)
+        return prepared(data, as_is, *image.size, changed=False)
+    with BUDGET.reserve(need):  # decoded bytes in flight, across every thread of the process
+        check_frames(image, first_frame)
+        if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
+            image.load()  # a full decode: refuse truncated data instead of sending it
+            return prepared(data, mime, *target, changed=False)
+        out = _render(image, turn, target, draft=draft)
+        payload, mime = _encode(out, source_format in _LOSSY, image.info.get("icc_profile"))
     return prepared(payload, mime, *out.size, changed=True)
+
+
+def _unprepared_mime(image: Image.Image, data: bytes, need: int) -> str:
+    """The MIME type to send an image too large to decode here as it is, with a warning.
+
+    The API takes it (its format, at most 20 MB) and resizes it itself; what the API would
+    refuse too is refused (``image_too_large``).
+    """
+    mime = API_FORMATS.get(image.format or "")
+    w, h = image.size
+    if mime is None or len(data) > MAX_IMAGE_BYTES:
+        msg = (
+            f"image is {w}x{h} ({need:,} bytes decoded, over the {DECODE_BUDGET:,}-byte budget) "
+            f"and the API does not take it as it is ({image.format}, {len(data):,} bytes)"
+        )
+        raise too_large(msg)
+    msg = (
+        f"{image.format} image of {w}x{h} sent as it is, unprepared: it would take {need:,} "
+        f"bytes decoded, over the {DECODE_BUDGET:,}-byte budget (the API resizes it itself)"
+    )
+    warnings.warn(UnpreparedImageWarning(msg), stacklevel=4)
+    return mime
 
 
 def _passthrough_mime(

@@ -565,3 +565,87 @@ def corpus() -> tuple[Case, ...]:
 def case(name: str) -> Case:
     """The corpus entry called ``name``."""
     return next(c for c in corpus() if c.name == name)
+
+
+# -- the worst inputs: tiny files that declare huge images ------------------------------------
+
+
+def _deflate_zeros(total: int, row: bytes | None = None, rows: int = 0) -> bytes:
+    """zlib data of ``total`` zero bytes (or ``rows`` copies of ``row``), made in slices."""
+    packer = zlib.compressobj(9)
+    out = []
+    chunk = (row * max(1, (1 << 20) // len(row))) if row else b"\0" * (1 << 20)
+    left = rows * len(row) if row else total
+    while left > 0:
+        piece = chunk[: min(left, len(chunk))]
+        out.append(packer.compress(piece))
+        left -= len(piece)
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+def huge_lossless_webp() -> bytes:
+    """38 bytes of lossless WEBP that decode to 10000 x 10000 RGB (0 bits a pixel)."""
+    data = bytearray(_encode(Image.new("RGB", (16, 16), (200, 30, 30)), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L"
+    bits = int.from_bytes(data[21:25], "little")
+    data[21:25] = (9999 | 9999 << 14 | (bits >> 28) << 28).to_bytes(4, "little")
+    return bytes(data)
+
+
+def tall_png(width: int, height: int, colour: int = 0) -> bytes:
+    """A PNG of ``width`` x ``height`` zero pixels (8-bit; grey, or RGB with colour 2)."""
+    row = b"\0" * (1 + width * (3 if colour == 2 else 1))
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", _deflate_zeros(0, row, height))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def ico_hiding_a_tall_png() -> bytes:
+    """An ICO whose directory says 1 x 256 but holds a 1 x 178,000,000 PNG."""
+    png = tall_png(1, 178_000_000)
+    entry = struct.pack("<BBBBHHII", 1, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
+def tall_rgba_tiff() -> bytes:
+    """A deflated TIFF of 1 x 100,000,000 RGBA pixels (about 400 kB)."""
+    height = 100_000_000
+    strip = _deflate_zeros(4 * height)
+    entries = [  # tag, type (3 SHORT, 4 LONG), count, value
+        (256, 4, 1, 1),
+        (257, 4, 1, height),
+        (258, 3, 4, 0),  # BitsPerSample: 8,8,8,8 stored after the IFD
+        (259, 3, 1, 8),  # Adobe deflate
+        (262, 3, 1, 2),  # RGB
+        (273, 4, 1, 0),  # StripOffsets: patched below
+        (277, 3, 1, 4),
+        (278, 4, 1, height),
+        (279, 4, 1, len(strip)),
+        (284, 3, 1, 1),
+        (338, 3, 1, 2),  # unassociated alpha
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_at = 8 + ifd_size
+    strip_at = bits_at + 8
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = {258: bits_at, 273: strip_at}.get(tag, value)
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 and tag != 258 else None
+        ifd += struct.pack("<HHI", tag, kind, count) + (packed or struct.pack("<I", value))
+    ifd += struct.pack("<I", 0)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<4H", 8, 8, 8, 8) + strip
+
+
+def worst_inputs() -> dict[str, Callable[[], bytes]]:
+    """Files of 1 MB or less whose pixels would take gigabytes: the memory attacks."""
+    return {
+        "webp_10000x10000_lossless": huge_lossless_webp,
+        "ico_hiding_1x178M_png": ico_hiding_a_tall_png,
+        "tiff_1x100M_rgba": tall_rgba_tiff,
+        "png_10000x10000_rgb": lambda: tall_png(10_000, 10_000, colour=2),
+    }

@@ -459,3 +459,44 @@ def test_concurrent_callers_agree() -> None:
         results = list(pool.map(lambda s: prepare_image(s, "low"), sources))
     for i, result in enumerate(results):
         assert result == results[i % 3]
+
+
+# --------------------------------------------------------------------------------------------
+# Memory before pixels
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's, at 89 MP
+def test_an_image_too_large_to_decode_goes_as_it_is_with_a_warning() -> None:
+    data = hostile.huge_lossless_webp()  # 38 bytes, 10000 x 10000: 400 MB decoded
+    with pytest.warns(images.UnpreparedImageWarning, match="sent as it is, unprepared"):
+        prepared = prepare_image(data)
+    assert (prepared.data, prepared.mime_type, prepared.size) == (data, WEBP, (10_000, 10_000))
+    assert (prepared.changed, prepared.tokens) == (False, 765)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # our own check holds
+@pytest.mark.parametrize(
+    "make",
+    [hostile.tall_rgba_tiff, hostile.ico_hiding_a_tall_png],
+    ids=["tiff-1x100M-rgba", "ico-hiding-1x178M-png"],
+)
+def test_what_the_api_would_refuse_too_is_refused_before_decoding(make: Any) -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(make())
+    assert caught.value.code == "image_too_large"
+
+
+def test_prepare_image_holds_its_decoded_bytes_in_the_process_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reserved: list[int] = []
+    real = images.BUDGET.reserve
+
+    def spy(amount: int) -> Any:
+        reserved.append(amount)
+        return real(amount)
+
+    monkeypatch.setattr(images.BUDGET, "reserve", spy)
+    prepare_image(_camera_jpeg())  # 4032 x 3024, drafted at 1/2: 2016 x 1512 RGB
+    assert reserved == [1512 * (2016 * 4 + 8)]
