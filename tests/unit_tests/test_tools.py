@@ -18,9 +18,10 @@ from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
-from langchain_afarensis_vision.images import prepare_image
+from langchain_afarensis_vision.images import UnpreparedImageWarning, prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 from tests._mock_api import MockAPI, completion, error
+from tests.hostile_images import huge_lossless_webp
 
 SECRET = "sk-test-secret-key-0123456789"
 ANSWER = "A red bar chart with three bars."
@@ -214,6 +215,19 @@ async def test_url_artifact_knows_only_the_upper_bound(
         "image_tokens": 1445,
     }
     assert low.artifact["image_tokens"] == 85
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_tiny_data_url_declaring_a_huge_image_is_not_decoded(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool]
+) -> None:
+    """A 71-character data URL of a 10000 x 10000 WEBP once cost 1.6 GB here: now nothing."""
+    api.queue(completion(ANSWER))
+    data_url = "data:image/webp;base64," + base64.b64encode(huge_lossless_webp()).decode()
+    assert len(data_url) <= 80
+    with pytest.warns(UnpreparedImageWarning, match="10000x10000 sent as it is"):
+        assert make_tool().invoke({"image": data_url}) == ANSWER
+    assert image_part(api)["url"] == data_url  # untouched: the API resizes it itself
 
 
 def test_data_url_artifact_holds_no_data(
