@@ -21,7 +21,35 @@ CREATED: Final = 1_699_228_800
 """``created`` of every answer by default (2023-11-06, when gpt-4-vision-preview appeared), so
 that answers, and cassettes recorded from them, are byte for byte reproducible."""
 FETCH_TIMEOUT: Final = 10.0
+"""Seconds one image download may take, redirects included."""
 MAX_BODY_BYTES: Final = 128 * 1024 * 1024
+
+# -- per-request caps (each a 400 ``invalid_value`` naming the cap and the field) ---------------
+MAX_JSON_VALUES: Final = 200_000
+"""Most JSON values in a body (objects, arrays and their elements: each ``{``, ``[`` and ``,``
+outside strings), checked before it is parsed."""
+MAX_JSON_DEPTH: Final = 64
+"""Deepest nesting of objects and arrays in a body, checked before it is parsed."""
+MAX_CONTENT_PARTS: Final = 10_000
+"""Most content parts in a request, all messages together (a string content counts as one)."""
+MAX_IMAGES: Final = 50
+"""Most image parts in a request."""
+MAX_REQUEST_IMAGE_BYTES: Final = MAX_BODY_BYTES
+"""Most bytes of images downloaded for one request (inline ones are bounded by the body cap);
+more is ``image_too_large``."""
+
+# -- what all requests share -----------------------------------------------------------------
+WORKER_THREADS: Final = 4
+"""CPU work (JSON parsing, schema validation, image checks, the engine) runs in at most this
+many worker threads at once, never on the event loop."""
+IMAGE_MEMORY: Final = 256 * 1024 * 1024
+"""Decoded image bytes in flight at once, all requests together: each image's estimated decoded
+size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+MAX_DOWNLOADS: Final = 4
+"""Image URLs downloaded at once, all requests together."""
+DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024
+"""Downloaded bytes in flight at once, all requests together: each download reserves the most
+it may read (20 MB, or its declared length) until it ends."""
 
 
 def generate_api_key() -> str:
