@@ -1,9 +1,19 @@
-"""Image URLs downloaded by the server, bounded in number, bytes and time.
+"""Image URLs downloaded by the server: bounded in number, bytes and time; checked if exposed.
 
-httpx2, async, redirects followed, through ``image_transport`` when one is given; errors say
-what happened (the HTTP status, the connection error). A download takes one of
-:data:`~.settings.MAX_DOWNLOADS` slots, reserves the bytes it may read (its declared length, else
-20 MB) from :data:`~.settings.DOWNLOAD_MEMORY`, reads at most 20 MB (more is
+Two ways, chosen by ``ServerSettings.url_policy``:
+
+* ``None`` (a server on loopback, serving its own machine: the default): httpx2, async, any
+  address, redirects followed, through ``image_transport`` when one is given. Errors say what
+  happened (the HTTP status, the connection error).
+* a :class:`~langchain_afarensis_vision._safety.UrlPolicy` (what ``LocalAfarensisServer`` uses
+  when bound beyond loopback, unless ``allow_private_urls``): the ``describe_image`` tool's own
+  fetcher, :func:`~langchain_afarensis_vision._safety.download`, in a worker thread: every
+  address a host resolves to must be public, the connection goes to the checked address, each
+  redirect is checked again. Errors say only that the URL was refused or is unreachable, never
+  what the server found behind it.
+
+Either way a download takes one of :data:`~.settings.MAX_DOWNLOADS` slots, reserves the bytes it
+may read from :data:`~.settings.DOWNLOAD_MEMORY`, reads at most 20 MB (more is
 ``image_too_large``) and has one deadline (``fetch_timeout``) for all of it, redirects included.
 """
 
@@ -16,7 +26,7 @@ from typing import Final, TypeAlias
 import anyio
 import httpx2
 
-from langchain_afarensis_vision import _sources
+from langchain_afarensis_vision import _safety, _sources
 from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES
 from langchain_afarensis_vision.server._errors import image_error, unreachable
 from langchain_afarensis_vision.server._images import ImageRef
@@ -27,21 +37,26 @@ _USER_AGENT: Final = "langchain-afarensis-vision-local-server"
 
 
 class Downloader:
-    """Downloads the image URLs of requests under the server's bounds."""
+    """Downloads the image URLs of requests under the server's bounds (and policy, if any)."""
 
     def __init__(
         self,
         work: Work,
         timeout: float,
         transport: httpx2.AsyncBaseTransport | None = None,
+        policy: _safety.UrlPolicy | None = None,
     ) -> None:
         self.work = work
         self.timeout = timeout
         self.transport = transport
+        self.policy = policy
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Fetch]:
         """A fetcher for one request's URLs (one connection pool for them all)."""
+        if self.policy is not None:
+            yield self._fetch_checked
+            return
         async with httpx2.AsyncClient(
             timeout=self.timeout,
             follow_redirects=True,
@@ -53,6 +68,19 @@ class Downloader:
                 return await self._fetch_open(client, ref)
 
             yield fetch
+
+    async def _fetch_checked(self, ref: ImageRef) -> bytes:
+        policy = self.policy
+        assert policy is not None
+        async with self.work.downloads.areserve(MAX_IMAGE_BYTES):
+            try:
+                # One byte past the cap: a larger image is cut there, and refused below.
+                data = await self.work.download(_download, ref.url, policy)
+            except _safety.ImageRefused:
+                message = f"The image at {_shown(ref)} is refused or unreachable."
+                raise unreachable(message, ref.param) from None
+        _check_size(len(data), ref)
+        return data
 
     async def _fetch_open(self, client: httpx2.AsyncClient, ref: ImageRef) -> bytes:
         shown = _shown(ref)
@@ -85,6 +113,10 @@ class Downloader:
                     data += chunk
                     _check_size(len(data), ref)
                 return bytes(data)
+
+
+def _download(url: str, policy: _safety.UrlPolicy) -> bytes:
+    return _safety.download(url, policy, prefix=MAX_IMAGE_BYTES + 1)
 
 
 def _check_size(size: int, ref: ImageRef) -> None:

@@ -98,7 +98,9 @@ def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Sta
     )
     app.state.settings = settings
     work = Work()
-    downloader = Downloader(work, settings.fetch_timeout, settings.image_transport)
+    downloader = Downloader(
+        work, settings.fetch_timeout, settings.image_transport, settings.url_policy
+    )
     app.state.afarensis = _State(
         settings, limiter, Engine(settings.ocr, work.images), work, downloader
     )

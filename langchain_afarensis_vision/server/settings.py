@@ -9,6 +9,7 @@ from typing import Final
 import httpx2
 
 from langchain_afarensis_vision._contract import DEFAULT_MODEL
+from langchain_afarensis_vision._safety import UrlPolicy, parse_ip
 from langchain_afarensis_vision.server.faults import Faults
 
 DEFAULT_MODELS: Final = (DEFAULT_MODEL, "gpt-4-1106-vision-preview")
@@ -52,6 +53,23 @@ DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024
 it may read (20 MB, or its declared length) until it ends."""
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only."""
+    ip = parse_ip(host)
+    return host.lower() == "localhost" or (ip is not None and ip.is_loopback)
+
+
+def url_policy_for(host: str, allow_private_urls: bool, timeout: float) -> UrlPolicy | None:
+    """The image URL policy of a server bound to ``host``.
+
+    None on loopback (the server serves its own machine) or when ``allow_private_urls``; else
+    the ``describe_image`` tool's: public addresses only, each redirect checked.
+    """
+    if is_loopback(host) or allow_private_urls:
+        return None
+    return UrlPolicy(download=True, timeout=timeout)
+
+
 def generate_api_key() -> str:
     """A fresh random key, ``sk-local-...``."""
     return f"sk-local-{secrets.token_urlsafe(24)}"
@@ -76,6 +94,10 @@ class ServerSettings:
         image_transport: Where image URLs are fetched from (default: the network). Tests
             and offline recordings pass an ``httpx2.MockTransport`` that serves known URLs
             from local bytes.
+        url_policy: None (the default, for a server on loopback) fetches any image URL; a
+            ``UrlPolicy`` fetches them as the ``describe_image`` tool does: public addresses
+            only (unless it allows more), each redirect checked, errors that tell nothing of
+            what was found. ``LocalAfarensisServer`` sets one when bound beyond loopback.
     """
 
     api_key: str = field(default_factory=generate_api_key)
@@ -90,6 +112,7 @@ class ServerSettings:
     fetch_timeout: float = FETCH_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
     image_transport: httpx2.AsyncBaseTransport | None = None
+    url_policy: UrlPolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key:
