@@ -143,7 +143,14 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from langchain_afarensis_vision.server import serve_main
 
-    return serve_main(args.host, args.port, args.api_key, args.rpm, args.tpm)
+    return serve_main(
+        args.host,
+        args.port,
+        args.api_key,
+        args.rpm,
+        args.tpm,
+        allow_private_urls=args.allow_private_urls,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None, help="the key to accept (default: generated)")
     serve.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
     serve.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
+    serve.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="beyond loopback, fetch image URLs on private and loopback addresses too",
+    )
     serve.set_defaults(run=_cmd_serve)
     return parser
 

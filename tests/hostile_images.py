@@ -567,7 +567,99 @@ def case(name: str) -> Case:
     return next(c for c in corpus() if c.name == name)
 
 
-# -- the worst inputs: tiny files that declare huge images ------------------------------------
+# -- tiny on the wire, huge once decoded: what the local server must refuse before decoding ---
+
+
+class _Bits:
+    """A little-endian bit writer (the WEBP lossless bitstream is written LSB first)."""
+
+    def __init__(self) -> None:
+        self.value = self.count = 0
+
+    def put(self, value: int, bits: int) -> None:
+        self.value |= (value & ((1 << bits) - 1)) << self.count
+        self.count += bits
+
+    def bytes(self) -> bytes:
+        return self.value.to_bytes((self.count + 7) // 8, "little")
+
+
+def tiny_huge_webp(
+    width: int = 10_000, height: int = 10_000, rgb: tuple[int, int, int] = (10, 200, 30)
+) -> bytes:
+    """A lossless WEBP of one colour written bit by bit: 34 bytes that decode to ``width`` x
+    ``height`` pixels (400 MB at 10000 x 10000), with no transform and one-symbol codes."""
+    bits = _Bits()
+    bits.put(0x2F, 8)  # the VP8L signature
+    bits.put(width - 1, 14)
+    bits.put(height - 1, 14)
+    bits.put(0, 1 + 3)  # no alpha, version 0
+    bits.put(0, 1 + 1 + 1)  # no transform, no colour cache, no meta prefix codes
+    for symbol in (rgb[1], rgb[0], rgb[2], 255, 0):  # green, red, blue, alpha, distance
+        bits.put(1, 1)  # a simple prefix code ...
+        bits.put(0, 1)  # ... of one symbol, written in 8 bits
+        bits.put(1, 1)
+        bits.put(symbol, 8)
+    payload = bits.bytes()
+    chunk = b"VP8L" + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) % 2)
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def ico_holding_png(width: int, height: int) -> bytes:
+    """An ICO whose one frame is a PNG declaring ``width`` x ``height`` RGBA pixels (Pillow
+    decodes an ICO's PNG frames while it opens the ICO)."""
+    png = raw_png(width, height, colour=6)
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    return b"\0\0\1\0" + struct.pack("<H", 1) + entry + png
+
+
+@functools.cache
+def tiff_line_rgba(length: int = 100_000_000) -> bytes:
+    """A 1 x ``length`` RGBA TIFF of deflated zeros: about 400 kB that decode to 4 x ``length``
+    bytes (400 MB)."""
+    compressor = zlib.compressobj(9)
+    row = bytes(1024 * 1024)
+    strip = b"".join(compressor.compress(row) for _ in range(4 * length // len(row)))
+    strip += compressor.compress(bytes(4 * length % len(row))) + compressor.flush()
+    tags = [  # (tag, type, count, value): 3 SHORT, 4 LONG
+        (256, 4, 1, 1),  # ImageWidth
+        (257, 4, 1, length),  # ImageLength
+        (258, 3, 4, 0),  # BitsPerSample: 8, 8, 8, 8 (at the offset filled in below)
+        (259, 3, 1, 8),  # Compression: deflate
+        (262, 3, 1, 2),  # PhotometricInterpretation: RGB
+        (273, 4, 1, 0),  # StripOffsets (filled in below)
+        (277, 3, 1, 4),  # SamplesPerPixel
+        (278, 4, 1, length),  # RowsPerStrip
+        (279, 4, 1, len(strip)),  # StripByteCounts
+        (284, 3, 1, 1),  # PlanarConfiguration: chunky
+        (338, 3, 1, 2),  # ExtraSamples: unassociated alpha
+    ]
+    ifd_size = 2 + 12 * len(tags) + 4
+    bits_at = 8 + ifd_size
+    strip_at = bits_at + 8
+    entries = b"".join(
+        struct.pack("<HHI", tag, kind, count)
+        + struct.pack("<I", {258: bits_at, 273: strip_at}.get(tag, value))
+        if kind == 4 or tag == 258
+        else struct.pack("<HHIHH", tag, kind, count, value, 0)
+        for tag, kind, count, value in tags
+    )
+    ifd = struct.pack("<H", len(tags)) + entries + struct.pack("<I", 0)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<4H", 8, 8, 8, 8) + strip
+
+
+def server_worst_inputs() -> list[tuple[str, bytes, str]]:
+    """Name, bytes and the code the API refuses them with, of the worst images to send the
+    local server: each a few bytes (or kB) that would decode to hundreds of MB or more."""
+    return [
+        ("webp_10000x10000_34_bytes", tiny_huge_webp(), "image_too_large"),
+        ("ico_holding_png_1x178M", ico_holding_png(1, 178_000_000), "invalid_image_format"),
+        ("tiff_rgba_1x100M", tiff_line_rgba(), "invalid_image_format"),
+        ("png_ihdr_100000x100000", raw_png(100_000, 100_000), "image_too_large"),
+    ]
+
+
+# -- the worst inputs for the client: tiny files that declare huge images -------------------
 
 
 def _deflate_zeros(total: int, row: bytes | None = None, rows: int = 0) -> bytes:
@@ -582,15 +674,6 @@ def _deflate_zeros(total: int, row: bytes | None = None, rows: int = 0) -> bytes
         left -= len(piece)
     out.append(packer.flush())
     return b"".join(out)
-
-
-def huge_lossless_webp() -> bytes:
-    """38 bytes of lossless WEBP that decode to 10000 x 10000 RGB (0 bits a pixel)."""
-    data = bytearray(_encode(Image.new("RGB", (16, 16), (200, 30, 30)), "WEBP", lossless=True))
-    assert data[12:16] == b"VP8L"
-    bits = int.from_bytes(data[21:25], "little")
-    data[21:25] = (9999 | 9999 << 14 | (bits >> 28) << 28).to_bytes(4, "little")
-    return bytes(data)
 
 
 def tall_png(width: int, height: int, colour: int = 0) -> bytes:
@@ -612,40 +695,11 @@ def ico_hiding_a_tall_png() -> bytes:
     return struct.pack("<HHH", 0, 1, 1) + entry + png
 
 
-def tall_rgba_tiff() -> bytes:
-    """A deflated TIFF of 1 x 100,000,000 RGBA pixels (about 400 kB)."""
-    height = 100_000_000
-    strip = _deflate_zeros(4 * height)
-    entries = [  # tag, type (3 SHORT, 4 LONG), count, value
-        (256, 4, 1, 1),
-        (257, 4, 1, height),
-        (258, 3, 4, 0),  # BitsPerSample: 8,8,8,8 stored after the IFD
-        (259, 3, 1, 8),  # Adobe deflate
-        (262, 3, 1, 2),  # RGB
-        (273, 4, 1, 0),  # StripOffsets: patched below
-        (277, 3, 1, 4),
-        (278, 4, 1, height),
-        (279, 4, 1, len(strip)),
-        (284, 3, 1, 1),
-        (338, 3, 1, 2),  # unassociated alpha
-    ]
-    ifd_size = 2 + 12 * len(entries) + 4
-    bits_at = 8 + ifd_size
-    strip_at = bits_at + 8
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        value = {258: bits_at, 273: strip_at}.get(tag, value)
-        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 and tag != 258 else None
-        ifd += struct.pack("<HHI", tag, kind, count) + (packed or struct.pack("<I", value))
-    ifd += struct.pack("<I", 0)
-    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<4H", 8, 8, 8, 8) + strip
-
-
 def worst_inputs() -> dict[str, Callable[[], bytes]]:
     """Files of 1 MB or less whose pixels would take gigabytes: the memory attacks."""
     return {
-        "webp_10000x10000_lossless": huge_lossless_webp,
+        "webp_10000x10000_lossless": tiny_huge_webp,
         "ico_hiding_1x178M_png": ico_hiding_a_tall_png,
-        "tiff_1x100M_rgba": tall_rgba_tiff,
+        "tiff_1x100M_rgba": tiff_line_rgba,
         "png_10000x10000_rgb": lambda: tall_png(10_000, 10_000, colour=2),
     }

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from langchain_afarensis_vision._contract import API_KEY_ENV, BASE_URL_ENV
 from langchain_afarensis_vision.server._runner import LocalAfarensisServer
+from langchain_afarensis_vision.server.settings import is_loopback
+
+
+def exposure_warning(host: str, allow_private_urls: bool) -> str | None:
+    """What to warn about when serving on ``host`` (None on loopback)."""
+    if is_loopback(host):
+        return None
+    reach = f"Warning: listening on {host}, beyond loopback: anyone who can reach this port"
+    if allow_private_urls:
+        return (
+            f"{reach} and holds the key can make this server fetch any URL it can reach, "
+            "internal and loopback ones included (--allow-private-urls)."
+        )
+    return (
+        f"{reach} and holds the key can use this server. Image URLs are fetched only from "
+        "public addresses (--allow-private-urls lifts that)."
+    )
 
 
 def serve_main(
@@ -15,9 +33,13 @@ def serve_main(
     rpm: int | None = None,
     tpm: int | None = None,
     *,
+    allow_private_urls: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until interrupted (or until ``stop`` is set); print how to point clients at it.
+
+    Bound beyond loopback, it prints a warning, and fetches only public image URLs unless
+    ``allow_private_urls``.
 
     Args:
         host: Interface to listen on.
@@ -25,15 +47,23 @@ def serve_main(
         api_key: The key to accept; a random one is generated and printed when None.
         rpm: Requests per minute allowed (None: no limit).
         tpm: Tokens per minute allowed (None: no limit).
+        allow_private_urls: Fetch image URLs on any address, even bound beyond loopback.
         stop: Set it to stop the server (for tests); Ctrl+C works too.
 
     Returns:
         The process exit code: 0.
     """
     server = LocalAfarensisServer(
-        host=host, port=port, api_key=api_key, requests_per_minute=rpm, tokens_per_minute=tpm
+        host=host,
+        port=port,
+        api_key=api_key,
+        requests_per_minute=rpm,
+        tokens_per_minute=tpm,
+        allow_private_urls=allow_private_urls,
     )
     server.start()
+    if (warning := exposure_warning(host, allow_private_urls)) is not None:
+        print(warning, file=sys.stderr, flush=True)
     limits = ", ".join(
         f"{value} {name} per minute"
         for name, value in (("requests", rpm), ("tokens", tpm))

@@ -1,26 +1,26 @@
-"""The images of a request: read (inline or downloaded), checked by the API's rules, and priced.
+"""The API's rules for one image: read from its header first, then decoded; and its price.
 
-``data:`` URLs carry the bytes inline. ``http``/``https`` URLs are downloaded by the server
-itself with httpx2 (10 s for the whole download, redirects followed, at most 20 MB read: the
-download stops at the cap); any failure is a 400 ``image_url_unreachable``. Any other scheme
-is refused with a 400 ``invalid_value`` naming the URL's field. Each image is then checked by
-:func:`inspect_image`: the API's own rules from ``_contract``, on an image opened by the same
-``_sources`` opener the client uses, so a refusal carries the API's own code
-(``invalid_image_format``, ``image_too_large``, ``animated_gif_not_supported``,
-``invalid_image``), and priced with :func:`~langchain_afarensis_vision._contract.
-estimate_image_tokens` at its own detail.
+:func:`read_header` refuses what needs no pixel: over 20 MB, a format the API does not accept
+(Pillow is only allowed the API's own openers, so an ICO, a TIFF or a BMP is never parsed), an
+animation, more pixels than ``_sources`` allows, or a decode estimated over
+``_sources.DECODE_BUDGET`` (a WEBP's canvas is read before Pillow opens it: libwebp allocates it
+then). :func:`decode_image` then decodes it (a JPEG at 1/8 scale) to find broken data.
+:func:`inspect_image` does both. Refusals carry the API's own codes (``invalid_image_format``,
+``image_too_large``, ``animated_gif_not_supported``, ``invalid_image``); an accepted image is
+priced with :func:`~langchain_afarensis_vision._contract.estimate_image_tokens` at its detail.
+:func:`head` and :func:`decode` are the same two steps for a request's image (errors naming its
+field, accepted images remembered by content digest); :mod:`._reading` runs them. Image URLs
+must be ``http``, ``https`` or ``data`` (:func:`check_scheme`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import anyio.to_thread
-import httpx2
+from PIL import Image
 
 from langchain_afarensis_vision import _sources
 from langchain_afarensis_vision._cache import LRU
@@ -33,17 +33,12 @@ from langchain_afarensis_vision._contract import (
     ErrorCode,
     effective_size,
     estimate_image_tokens,
-    is_data_url,
     url_scheme,
 )
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
-from langchain_afarensis_vision.server._errors import unreachable as _unreachable
 
-INLINE_WORK_BYTES: Final = 256 * 1024
-"""Images up to this size are checked on the event loop; larger ones in a worker thread."""
 _MAX_DATA_URL_CHARS: Final = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
-_USER_AGENT: Final = "langchain-afarensis-vision-local-server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,30 +52,102 @@ class ImageInfo:
     orientation: int
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What an image's header declares, and what decoding it will take (bytes, estimated)."""
 
-    Unlike the client's ``prepare_image``, TIFF or BMP are refused (``invalid_image_format``),
-    as are animated images (``animated_gif_not_supported``) and anything over 20 MB
-    (``image_too_large``). The whole image is decoded (JPEG at 1/8 scale) to find broken data.
+    info: ImageInfo
+    decoded: int
+
+
+def read_header(data: bytes) -> Header:
+    """Check what the API refuses that needs no pixel decoded; what the decode will take.
+
+    Size, format (only the API's are opened), animation, declared pixels, and the estimated
+    decoded bytes (over ``_sources.DECODE_BUDGET``: ``image_too_large``).
     """
     if len(data) > MAX_IMAGE_BYTES:
         raise _sources.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
-    with _sources.mapped_errors():
-        image = _sources.open_image(bytes(data))
-        mime = API_FORMATS.get(image.format or "")
-        if mime is None:
-            msg = f"{image.format} images are not accepted: send {ACCEPTED_FORMATS_TEXT}"
-            raise InvalidImageError(msg, code=ErrorCode.INVALID_IMAGE_FORMAT)
+    if (canvas := webp_canvas(data)) is not None:  # libwebp allocates it when Pillow opens
+        _sources.check_pixels(canvas)
+        _sources.check_decoded_bytes(canvas[0] * canvas[1] * 4)
+    with _sources.mapped_errors(), _opened(data) as image:
+        mime = API_FORMATS[str(image.format)]
         _sources.check_frames(image, first_frame=False)
         jpeg = mime == API_FORMATS["JPEG"]
         _sources.check_pixels(image.size, 64 if jpeg else 1)
+        decoded = _sources.decoded_bytes(image, _draft_target(image) if jpeg else None)
+        _sources.check_decoded_bytes(decoded)
         orientation = _sources.orientation(image)
         size = _sources.oriented(image.size, orientation)
-        if jpeg:
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        info = ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
+    return Header(info, decoded)
+
+
+def decode_image(data: bytes) -> None:
+    """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data."""
+    with _sources.mapped_errors(), _opened(data) as image:
+        if API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]:
+            image.draft(image.mode, _draft_target(image))
         image.load()
-        return ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
+
+    Unlike the client's ``prepare_image``, TIFF, BMP or ICO are refused
+    (``invalid_image_format``) before Pillow parses them, as are animated images
+    (``animated_gif_not_supported``), anything over 20 MB, and anything whose decode would take
+    more than ``_sources.DECODE_BUDGET`` bytes (``image_too_large``). Then the whole image is
+    decoded (JPEG at 1/8 scale) to find broken data.
+    """
+    header = read_header(data)
+    decode_image(data)
+    return header.info
+
+
+def webp_canvas(data: bytes) -> tuple[int, int] | None:
+    """The canvas a WEBP declares (lossy, lossless or extended), read from its first 30 bytes.
+
+    Pillow's WEBP opener has libwebp allocate the whole canvas (twice) as it opens the file,
+    before anything can look at its size: it is read here first. None for other data.
+    """
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    kind, at = data[12:16], 20
+    if kind == b"VP8X":  # 24-bit sides, minus one
+        width = int.from_bytes(data[at + 4 : at + 7], "little")
+        return width + 1, int.from_bytes(data[at + 7 : at + 10], "little") + 1
+    if kind == b"VP8L":  # 14-bit sides, minus one, after the signature byte
+        bits = int.from_bytes(data[at + 1 : at + 5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8 ":  # 14-bit sides after the frame tag and the start code
+        width = int.from_bytes(data[at + 6 : at + 8], "little") & 0x3FFF
+        return width, int.from_bytes(data[at + 8 : at + 10], "little") & 0x3FFF
+    return None
+
+
+@functools.cache
+def _api_openers() -> tuple[str, ...]:
+    """The Pillow openers of the API's formats: an ICO or a TIFF is never parsed here.
+
+    (An MPO comes through the JPEG opener.)
+    """
+    return tuple(name for name in _sources.allowed_formats() if name in API_FORMATS)
+
+
+def _opened(data: bytes) -> Image.Image:
+    try:
+        return _sources.open_image(bytes(data), formats=_api_openers())
+    except InvalidImageError as exc:
+        if exc.code != ErrorCode.INVALID_IMAGE_FORMAT:
+            raise
+        msg = f"image data is not an image the API accepts: send {ACCEPTED_FORMATS_TEXT}"
+        raise InvalidImageError(msg, code=ErrorCode.INVALID_IMAGE_FORMAT) from None
+
+
+def _draft_target(image: Image.Image) -> tuple[int, int]:
+    return max(1, image.width // 8), max(1, image.height // 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +161,10 @@ class ImageRef:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class SeenImage:
-    """An accepted image: its bytes, what :func:`inspect_image` found, and what it costs."""
+    """An accepted image: its bytes, what :func:`inspect_image` found, and what it costs.
+
+    ``decoded`` is the bytes its decode takes (estimated from the header).
+    """
 
     data: bytes
     digest: bytes
@@ -102,6 +172,7 @@ class SeenImage:
     detail: Detail
     tokens: int
     inline: bool
+    decoded: int = 0
 
     @property
     def effective_size(self) -> tuple[int, int]:
@@ -113,46 +184,20 @@ class SeenImage:
         return f"SeenImage({info.mime_type} {info.width}x{info.height}, {self.tokens} tokens)"
 
 
-async def read_images(
-    refs: Sequence[ImageRef],
-    timeout: float,
-    transport: httpx2.AsyncBaseTransport | None = None,
-) -> list[SeenImage]:
-    """Read, check and price every image, in order; the first refusal raises an APIError.
+@dataclass(frozen=True, slots=True, repr=False)
+class HeadedImage:
+    """An image read up to its header: priced and checked, not decoded yet.
 
-    ``transport`` (default: the network) is where image URLs are fetched from.
+    ``known``: the same bytes were accepted before, and need no decode.
     """
-    if not refs:
-        return []
-    remote = [ref for ref in refs if not is_data_url(ref.url)]
-    downloads: dict[str, bytes] = {}
-    if remote:
-        async with httpx2.AsyncClient(
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"user-agent": _USER_AGENT},
-            transport=transport,
-        ) as client:
-            fetched = await asyncio.gather(*(_fetch(client, ref, timeout) for ref in remote))
-        downloads = {ref.param: data for ref, data in zip(remote, fetched, strict=True)}
-    seen = []
-    for ref in refs:
-        size = len(downloads[ref.param]) if ref.param in downloads else len(ref.url) * 3 // 4
-        if size > INLINE_WORK_BYTES:
-            seen.append(await anyio.to_thread.run_sync(_read, ref, downloads.get(ref.param)))
-        else:
-            seen.append(_read(ref, downloads.get(ref.param)))
-    return seen
+
+    ref: ImageRef
+    seen: SeenImage
+    known: bool
 
 
-def _read(ref: ImageRef, downloaded: bytes | None) -> SeenImage:
-    """Decode (if inline), check and price one image."""
-    if downloaded is None:
-        return _see(_decode(ref), ref, inline=True)
-    return _see(downloaded, ref, inline=False)
-
-
-def _decode(ref: ImageRef) -> bytes:
+def inline_bytes(ref: ImageRef) -> bytes:
+    """The bytes of an inline (``data:``) image; a 400 for bad base64 or over 20 MB."""
     if len(ref.url) > _MAX_DATA_URL_CHARS:
         error = _sources.too_large(f"the data URL holds more than {MAX_IMAGE_BYTES:,} bytes")
         raise image_error(error, ref.param)
@@ -162,22 +207,42 @@ def _decode(ref: ImageRef) -> bytes:
         raise image_error(exc, ref.param) from None
 
 
-def _see(data: bytes, ref: ImageRef, inline: bool) -> SeenImage:
+def head(ref: ImageRef, data: bytes, inline: bool) -> HeadedImage:
+    """Read an image's header and price it: refusals that need no decode are raised here."""
     digest = hashlib.blake2b(data, digest_size=16).digest()
-    try:
-        info = _inspect(digest, data)
-    except InvalidImageError as exc:
-        raise image_error(exc, ref.param) from None
+    header = _accepted.get(digest)
+    known = header is not None
+    if header is None:
+        try:
+            header = read_header(data)
+        except InvalidImageError as exc:
+            raise image_error(exc, ref.param) from None
+    info = header.info
     tokens = estimate_image_tokens(info.width, info.height, ref.detail)
-    return SeenImage(data, digest, info, ref.detail, tokens, inline)
+    return HeadedImage(
+        ref, SeenImage(data, digest, info, ref.detail, tokens, inline, header.decoded), known
+    )
 
 
-_infos: LRU[bytes, ImageInfo] = LRU(1024)
+def decode(image: HeadedImage) -> SeenImage:
+    """Decode a headed image (unless known) to find broken data; remember it once accepted."""
+    seen = image.seen
+    if not image.known:
+        try:
+            decode_image(seen.data)
+        except InvalidImageError as exc:
+            raise image_error(exc, image.ref.param) from None
+        _accepted.put(seen.digest, Header(seen.info, seen.decoded))
+    return seen
 
 
-def _inspect(digest: bytes, data: bytes) -> ImageInfo:
-    """:func:`inspect_image`, remembered by content digest (refusals are not remembered)."""
-    return _infos.get_or_make(digest, lambda: inspect_image(data))
+def least_tokens(detail: Detail) -> int:
+    """The fewest tokens an image can cost at ``detail`` (what an unread URL image counts)."""
+    return estimate_image_tokens(1, 1, detail)
+
+
+_accepted: LRU[bytes, Header] = LRU(1024)
+"""Headers of accepted images, by content digest (refusals are not remembered)."""
 
 
 def check_scheme(url: str, param: str) -> None:
@@ -189,33 +254,3 @@ def check_scheme(url: str, param: str) -> None:
             "and data:image/<format>;base64,... URLs."
         )
         raise invalid_value(message, f"{param}.url")
-
-
-async def _fetch(client: httpx2.AsyncClient, ref: ImageRef, timeout: float) -> bytes:
-    """Download an image URL, at most :data:`MAX_IMAGE_BYTES` read; errors become 400s."""
-    shown = ref.url if len(ref.url) <= 200 else ref.url[:197] + "..."
-    try:
-        with anyio.fail_after(timeout):
-            return await _download(client, ref, shown)
-    except TimeoutError:
-        raise _unreachable(
-            f"Timed out after {timeout:g}s downloading {shown}.", ref.param
-        ) from None
-    except httpx2.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        message = f"Could not download the image at {shown}: {reason}"
-        raise _unreachable(message, ref.param) from None
-
-
-async def _download(client: httpx2.AsyncClient, ref: ImageRef, shown: str) -> bytes:
-    async with client.stream("GET", ref.url) as response:
-        if response.status_code >= 400:
-            message = f"Downloading the image at {shown} answered HTTP {response.status_code}."
-            raise _unreachable(message, ref.param)
-        data = bytearray()
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) > MAX_IMAGE_BYTES:
-                message = f"The image at {shown} is larger than {MAX_IMAGE_BYTES:,} bytes."
-                raise image_error(_sources.too_large(message), ref.param, prefix=False)
-        return bytes(data)

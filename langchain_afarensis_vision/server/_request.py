@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from langchain_afarensis_vision._contract import (
@@ -24,6 +24,8 @@ from langchain_afarensis_vision._contract import (
 )
 from langchain_afarensis_vision.server._errors import invalid_value, model_not_found
 from langchain_afarensis_vision.server._images import ImageRef, SeenImage, check_scheme
+from langchain_afarensis_vision.server._json import parse_json
+from langchain_afarensis_vision.server._validation import validate_request
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ class ChatRequest:
     forced_tool: dict[str, Any] | None
     response_format: dict[str, Any] | None
     digest: str
+    text_tokens: int = 0
+    """Prompt tokens of the text (messages, tool calls, tools), without the images."""
+
+
+def read_body(raw: bytes, models: Sequence[str], default_max_tokens: int) -> ChatRequest:
+    """Parse, validate and read a request body (CPU work: the caller runs it off the loop)."""
+    body = parse_json(raw)
+    validate_request(body)
+    return read_request(body, raw, models, default_max_tokens)
 
 
 def read_request(
@@ -64,7 +75,7 @@ def read_request(
     tools = tuple(body.get("tools") or [])
     functions = _functions(tools)
     stop = body.get("stop")
-    return ChatRequest(
+    request = ChatRequest(
         model=body["model"],
         messages=body["messages"],
         images=tuple(_image_refs(body["messages"])),
@@ -78,6 +89,7 @@ def read_request(
         response_format=body.get("response_format"),
         digest=hashlib.blake2b(raw, digest_size=12).hexdigest(),
     )
+    return replace(request, text_tokens=_text_tokens(request))
 
 
 def _max_tokens(body: dict[str, Any], default: int) -> int:
@@ -159,6 +171,10 @@ class PromptTokens:
 
 def prompt_tokens(request: ChatRequest, images: Sequence[SeenImage]) -> PromptTokens:
     """Prompt tokens as ``_tokens.count_messages`` counts them on the client side."""
+    return PromptTokens(request.text_tokens, sum(image.tokens for image in images))
+
+
+def _text_tokens(request: ChatRequest) -> int:
     text = REPLY_PRIMER_TOKENS
     for message in request.messages:
         text += TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.get("name") else 0)
@@ -173,7 +189,7 @@ def prompt_tokens(request: ChatRequest, images: Sequence[SeenImage]) -> PromptTo
             text += text_tokens(function.get("name", "") + _arguments(function))
     for tool in request.tools:
         text += text_tokens(json.dumps(tool))
-    return PromptTokens(text=text, images=sum(image.tokens for image in images))
+    return text
 
 
 def _arguments(function: dict[str, Any]) -> str:

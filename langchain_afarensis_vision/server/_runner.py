@@ -22,7 +22,12 @@ import uvicorn
 
 from langchain_afarensis_vision.server.app import create_app
 from langchain_afarensis_vision.server.faults import Faults
-from langchain_afarensis_vision.server.settings import ServerSettings, generate_api_key
+from langchain_afarensis_vision.server.settings import (
+    FETCH_TIMEOUT,
+    ServerSettings,
+    generate_api_key,
+    url_policy_for,
+)
 
 START_TIMEOUT = 10.0
 
@@ -72,6 +77,10 @@ class LocalAfarensisServer:
         seed: Seed of the fault decisions.
         graceful_seconds: How long :meth:`stop` lets running answers finish.
         log_level: uvicorn's log level.
+        allow_private_urls: Bound beyond loopback, the server fetches image URLs as the
+            ``describe_image`` tool does: public addresses only, each redirect checked (see
+            ``ServerSettings.url_policy``). True lets it fetch any address, internal ones
+            included. On loopback it fetches any URL.
         **options: Other :class:`ServerSettings` fields (``models``, ``ocr``, ...).
     """
 
@@ -87,8 +96,12 @@ class LocalAfarensisServer:
         *,
         graceful_seconds: float = 2.0,
         log_level: str = "warning",
+        allow_private_urls: bool = False,
         **options: Any,
     ) -> None:
+        if "url_policy" not in options:
+            timeout = options.get("fetch_timeout", FETCH_TIMEOUT)
+            options["url_policy"] = url_policy_for(host, allow_private_urls, timeout)
         self.settings = ServerSettings(
             api_key=api_key or generate_api_key(),
             requests_per_minute=requests_per_minute,

@@ -7,13 +7,14 @@ field, e.g. ``messages[0].content[1].image_url.url``.
 
 Beyond the schema, the server refuses what the real API refuses although the schema lets it
 through: top-level arguments the API does not know, and content parts this model cannot read
-(audio and files).
+(audio and files). Before the schema is even looked at, a request is held to the server's caps:
+at most :data:`~.settings.MAX_CONTENT_PARTS` content parts and :data:`~.settings.MAX_IMAGES`
+images (the bounds on the JSON itself are :mod:`._json`'s).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,7 @@ import jsonschema
 
 from langchain_afarensis_vision.server._errors import APIError, invalid_value
 from langchain_afarensis_vision.server._schema import request_schema, spec_defs
+from langchain_afarensis_vision.server.settings import MAX_CONTENT_PARTS, MAX_IMAGES
 
 _UNSUPPORTED_PARTS = {"input_audio": "audio", "file": "file"}
 _DISCRIMINATORS = frozenset({"role", "type"})
@@ -55,27 +57,49 @@ def param_path(path: Iterable[str | int]) -> str | None:
     return text or None
 
 
-def parse_json(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        msg = f"We could not parse the JSON body of your request ({exc})."
-        raise invalid_value(msg) from None
-    if not isinstance(data, dict):
-        raise invalid_value("The request body must be a JSON object.")
-    return data
-
-
 def validate_request(body: dict[str, Any]) -> None:
     """Refuse a body that breaks ``CreateChatCompletionRequest`` or that the model cannot read."""
     unknown = sorted(set(body) - known_arguments())
     if unknown:
         raise invalid_value(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
-    _check_parts(body.get("messages"))
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        _count_parts(messages)
+        _count_images(messages)
+    _check_parts(messages)
     error = _best_error(_validator().iter_errors(_shrink(body)))
     if error is not None:
         raise _as_api_error(error)
+
+
+def _content(message: Any) -> Any:
+    return message.get("content") if isinstance(message, dict) else None
+
+
+def _count_parts(messages: list[Any]) -> None:
+    """Refuse more than :data:`MAX_CONTENT_PARTS` content parts (a string content is one)."""
+    parts = 0
+    for i, message in enumerate(messages):
+        content = _content(message)
+        parts += len(content) if isinstance(content, list) else 1
+        if parts > MAX_CONTENT_PARTS:
+            msg = (
+                f"Too many content parts: a request may carry at most {MAX_CONTENT_PARTS:,}, "
+                "all messages together."
+            )
+            raise invalid_value(msg, f"messages[{i}].content")
+
+
+def _count_images(messages: list[Any]) -> None:
+    """Refuse more than :data:`MAX_IMAGES` image parts, naming the first one too many."""
+    images = 0
+    for i, message in enumerate(messages):
+        content = _content(message)
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            images += isinstance(part, dict) and part.get("type") == "image_url"
+            if images > MAX_IMAGES:
+                msg = f"Too many images: a request may carry at most {MAX_IMAGES}."
+                raise invalid_value(msg, f"messages[{i}].content[{j}]")
 
 
 def _check_parts(messages: Any) -> None:
@@ -83,7 +107,7 @@ def _check_parts(messages: Any) -> None:
     if not isinstance(messages, list):
         return
     for i, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
+        content = _content(message)
         if not isinstance(content, list):
             continue
         role = message.get("role")

@@ -3,9 +3,14 @@
 A chat completion goes one straight way, each step raising an :class:`~._errors.APIError` (or a
 :class:`~.limits.RateLimited`) that becomes the API's error answer::
 
-    auth (401) -> requests/min (429) -> JSON + schema (400) -> model (404) and request checks
-    (400) -> images read and checked (400) -> context window (400) -> tokens/min (429)
+    auth (401) -> requests/min (429) -> JSON bounds, caps, schema (400) -> model (404) and
+    request checks (400) -> inline images' headers (400) -> context window (400) -> downloads
+    and their headers (400) -> context window (400) -> images decoded (400) -> tokens/min (429)
     -> engine -> JSON answer, or SSE events
+
+The event loop only reads bodies and writes answers: every step that costs CPU (JSON, schema,
+images, the engine) runs in the worker pool of :mod:`._work`, so ``/health`` and other requests
+are answered while one is at work.
 
 Every chat-completion answer past authentication carries the six ``x-ratelimit-*`` headers.
 ``GET /health`` answers ``{"status": "ok"}`` without a key. Unknown paths and methods, and
@@ -20,7 +25,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -29,7 +33,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from langchain_afarensis_vision._contract import CONTEXT_WINDOW
-from langchain_afarensis_vision.server import _bodies, _ocr
+from langchain_afarensis_vision.server import _bodies
+from langchain_afarensis_vision.server._downloads import Downloader
 from langchain_afarensis_vision.server._errors import (
     APIError,
     invalid_api_key,
@@ -38,14 +43,14 @@ from langchain_afarensis_vision.server._errors import (
     rate_limited,
     server_error,
 )
-from langchain_afarensis_vision.server._images import INLINE_WORK_BYTES, SeenImage, read_images
+from langchain_afarensis_vision.server._reading import read_images
 from langchain_afarensis_vision.server._request import (
     ChatRequest,
     PromptTokens,
     prompt_tokens,
-    read_request,
+    read_body,
 )
-from langchain_afarensis_vision.server._validation import parse_json, validate_request
+from langchain_afarensis_vision.server._work import Work
 from langchain_afarensis_vision.server.engine import Answer, Engine
 from langchain_afarensis_vision.server.faults import FaultMiddleware
 from langchain_afarensis_vision.server.limits import RateLimited, RateLimiter, RateLimitState
@@ -59,6 +64,8 @@ class _State:
     settings: ServerSettings
     limiter: RateLimiter
     engine: Engine
+    work: Work
+    downloader: Downloader
 
 
 def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Starlette:
@@ -90,7 +97,13 @@ def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Sta
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
     app.state.settings = settings
-    app.state.afarensis = _State(settings, limiter, Engine(settings.ocr))
+    work = Work()
+    downloader = Downloader(
+        work, settings.fetch_timeout, settings.image_transport, settings.url_policy
+    )
+    app.state.afarensis = _State(
+        settings, limiter, Engine(settings.ocr, work.images), work, downloader
+    )
     return app
 
 
@@ -125,36 +138,33 @@ async def _chat_completions(request: Request) -> Response:
 async def _complete(
     request: Request, state: _State
 ) -> tuple[ChatRequest, PromptTokens, Answer, RateLimitState]:
-    settings = state.settings
+    settings, work = state.settings, state.work
     raw = await _read_body(request, settings.max_body_bytes)
-    body = parse_json(raw)
-    validate_request(body)
-    chat = read_request(body, raw, settings.models, settings.default_max_tokens)
-    images = await read_images(chat.images, settings.fetch_timeout, settings.image_transport)
+    chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens)
+
+    def admit(image_tokens: int, exact: bool) -> None:
+        _check_context(chat, image_tokens, exact)
+
+    images = await read_images(chat.images, work, state.downloader, admit)
     prompt = prompt_tokens(chat, images)
-    wanted = prompt.total + chat.max_tokens
-    if wanted > CONTEXT_WINDOW:
-        message = (
-            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, you "
-            f"requested {wanted} tokens ({prompt.total} in the messages, {chat.max_tokens} in "
-            "the completion). Please reduce the length of the messages or completion."
-        )
-        raise invalid_value(message, "messages")
     limits = state.limiter.admit_tokens(prompt.total + chat.max_tokens * chat.n)
-    if _heavy(state.engine, chat, images):
-        answer = await anyio.to_thread.run_sync(state.engine.answer, chat, images)
-    else:
-        answer = state.engine.answer(chat, images)
+    answer = await work.run(state.engine.answer, chat, images)
     return chat, prompt, answer, limits
 
 
-def _heavy(engine: Engine, chat: ChatRequest, images: list[SeenImage]) -> bool:
-    """Whether answering may take long enough to belong in a worker thread."""
-    if not engine.needs_pixels(chat):
-        return False
-    if engine.ocr and not all(_ocr.is_cached(image.digest) for image in images):
-        return True
-    return sum(len(image.data) for image in images) > INLINE_WORK_BYTES
+def _check_context(chat: ChatRequest, image_tokens: int, exact: bool) -> None:
+    """Refuse a request over the context window (``exact``: else a lower bound of it)."""
+    prompt = chat.text_tokens + image_tokens
+    wanted = prompt + chat.max_tokens
+    if wanted > CONTEXT_WINDOW:
+        least = "" if exact else "at least "
+        message = (
+            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, you "
+            f"requested {least}{wanted} tokens ({least}{prompt} in the messages, "
+            f"{chat.max_tokens} in the completion). Please reduce the length of the messages "
+            "or completion."
+        )
+        raise invalid_value(message, "messages")
 
 
 async def _list_models(request: Request) -> Response:

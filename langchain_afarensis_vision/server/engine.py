@@ -20,12 +20,15 @@ call a tool.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
+from langchain_afarensis_vision._budget import MemoryBudget
 from langchain_afarensis_vision._contract import CHARS_PER_TOKEN, FORMAT_NAMES, text_tokens
 from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import SeenImage
@@ -41,6 +44,8 @@ TEXT_ONLY_ANSWER: Final = (
 )
 NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
 _MIN_SHARE: Final = 0.05
+PIXEL_COPIES: Final = 2
+"""Pixel work holds an image decoded and a converted copy of it at its peak."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +59,34 @@ class Answer:
 
 
 class Engine:
-    """Answers requests; ``ocr`` None uses OCR when the extra is installed, False never."""
+    """Answers requests; ``ocr`` None uses OCR when the extra is installed, False never.
 
-    def __init__(self, ocr: bool | None = None) -> None:
+    With a ``budget``, each image's pixel work (colours, OCR) holds :data:`PIXEL_COPIES` times
+    its estimated decoded size: the server's image memory, shared with the checks.
+    Answering blocks (decodes, waits for the budget): the server calls :meth:`answer` in a
+    worker thread.
+    """
+
+    def __init__(self, ocr: bool | None = None, budget: MemoryBudget | None = None) -> None:
         if ocr and not _ocr.available():
             msg = f"ocr=True needs the OCR extra: {_ocr.INSTALL_HINT}"
             raise RuntimeError(msg)
         self.ocr = _ocr.available() if ocr is None else ocr
+        self.budget = budget
 
-    def needs_pixels(self, request: ChatRequest) -> bool:
-        """Whether answering will decode the images (the caller may then use a thread)."""
-        return bool(request.images) and request.forced_tool is None and not _wants_schema(request)
+    def _pixels(self, image: SeenImage) -> AbstractContextManager[None]:
+        """Hold the memory an image's pixel work takes (nothing without a budget)."""
+        if self.budget is None:
+            return contextlib.nullcontext()
+        return self.budget.reserve(PIXEL_COPIES * image.decoded)
+
+    def _analyse(self, image: SeenImage) -> _analysis.PixelFacts:
+        with self._pixels(image):
+            return _analysis.analyse(image.data, image.digest)
+
+    def _read_text(self, image: SeenImage) -> str:
+        with self._pixels(image):
+            return _ocr.read_text(image.data, image.digest)
 
     def answer(self, request: ChatRequest, images: Sequence[SeenImage]) -> Answer:
         """The answer to ``request`` whose images (in order) are ``images``."""
@@ -94,7 +116,7 @@ class Engine:
 
     def _describe_one(self, index: int, image: SeenImage) -> str:
         info = image.info
-        facts = _analysis.analyse(image.data, image.digest)
+        facts = self._analyse(image)
         seen_w, seen_h = image.effective_size
         turned = "upright" if info.orientation == 1 else f"EXIF orientation {info.orientation}"
         name = FORMAT_NAMES[info.mime_type]
@@ -109,7 +131,7 @@ class Engine:
     def _text(self, image: SeenImage) -> str:
         if not self.ocr:
             return NO_OCR
-        found = _ocr.read_text(image.data, image.digest)
+        found = self._read_text(image)
         return json.dumps(found, ensure_ascii=False) if found else "none found"
 
     # -- JSON ---------------------------------------------------------------------------------
@@ -124,7 +146,7 @@ class Engine:
         }
 
     def _image_facts(self, image: SeenImage) -> dict[str, Any]:
-        facts = _analysis.analyse(image.data, image.digest)
+        facts = self._analyse(image)
         seen_w, seen_h = image.effective_size
         return {
             "format": FORMAT_NAMES[image.info.mime_type].lower(),
@@ -138,12 +160,8 @@ class Engine:
             "colours": [{"name": n, "share": round(s, 2)} for n, s in facts.colours[:5]],
             "brightness": facts.brightness,
             "transparency": facts.transparency,
-            "text": _ocr.read_text(image.data, image.digest) if self.ocr else None,
+            "text": self._read_text(image) if self.ocr else None,
         }
-
-
-def _wants_schema(request: ChatRequest) -> bool:
-    return (request.response_format or {}).get("type") == "json_schema"
 
 
 def _tool_result(messages: list[dict[str, Any]]) -> str | None:

@@ -9,6 +9,7 @@ from typing import Final
 import httpx2
 
 from langchain_afarensis_vision._contract import DEFAULT_MODEL
+from langchain_afarensis_vision._safety import UrlPolicy, parse_ip
 from langchain_afarensis_vision.server.faults import Faults
 
 DEFAULT_MODELS: Final = (DEFAULT_MODEL, "gpt-4-1106-vision-preview")
@@ -21,7 +22,52 @@ CREATED: Final = 1_699_228_800
 """``created`` of every answer by default (2023-11-06, when gpt-4-vision-preview appeared), so
 that answers, and cassettes recorded from them, are byte for byte reproducible."""
 FETCH_TIMEOUT: Final = 10.0
+"""Seconds one image download may take, redirects included."""
 MAX_BODY_BYTES: Final = 128 * 1024 * 1024
+
+# -- per-request caps (each a 400 ``invalid_value`` naming the cap and the field) ---------------
+MAX_JSON_VALUES: Final = 200_000
+"""Most JSON values in a body (objects, arrays and their elements: each ``{``, ``[`` and ``,``
+outside strings), checked before it is parsed."""
+MAX_JSON_DEPTH: Final = 64
+"""Deepest nesting of objects and arrays in a body, checked before it is parsed."""
+MAX_CONTENT_PARTS: Final = 10_000
+"""Most content parts in a request, all messages together (a string content counts as one)."""
+MAX_IMAGES: Final = 50
+"""Most image parts in a request."""
+MAX_REQUEST_IMAGE_BYTES: Final = MAX_BODY_BYTES
+"""Most bytes of images downloaded for one request (inline ones are bounded by the body cap);
+more is ``image_too_large``."""
+
+# -- what all requests share -----------------------------------------------------------------
+WORKER_THREADS: Final = 4
+"""CPU work (JSON parsing, schema validation, image checks, the engine) runs in at most this
+many worker threads at once, never on the event loop."""
+IMAGE_MEMORY: Final = 256 * 1024 * 1024
+"""Decoded image bytes in flight at once, all requests together: each image's estimated decoded
+size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+MAX_DOWNLOADS: Final = 4
+"""Image URLs downloaded at once, all requests together."""
+DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024
+"""Downloaded bytes in flight at once, all requests together: each download reserves the most
+it may read (20 MB, or its declared length) until it ends."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only."""
+    ip = parse_ip(host)
+    return host.lower() == "localhost" or (ip is not None and ip.is_loopback)
+
+
+def url_policy_for(host: str, allow_private_urls: bool, timeout: float) -> UrlPolicy | None:
+    """The image URL policy of a server bound to ``host``.
+
+    None on loopback (the server serves its own machine) or when ``allow_private_urls``; else
+    the ``describe_image`` tool's: public addresses only, each redirect checked.
+    """
+    if is_loopback(host) or allow_private_urls:
+        return None
+    return UrlPolicy(download=True, timeout=timeout)
 
 
 def generate_api_key() -> str:
@@ -48,6 +94,10 @@ class ServerSettings:
         image_transport: Where image URLs are fetched from (default: the network). Tests
             and offline recordings pass an ``httpx2.MockTransport`` that serves known URLs
             from local bytes.
+        url_policy: None (the default, for a server on loopback) fetches any image URL; a
+            ``UrlPolicy`` fetches them as the ``describe_image`` tool does: public addresses
+            only (unless it allows more), each redirect checked, errors that tell nothing of
+            what was found. ``LocalAfarensisServer`` sets one when bound beyond loopback.
     """
 
     api_key: str = field(default_factory=generate_api_key)
@@ -62,6 +112,7 @@ class ServerSettings:
     fetch_timeout: float = FETCH_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
     image_transport: httpx2.AsyncBaseTransport | None = None
+    url_policy: UrlPolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key:

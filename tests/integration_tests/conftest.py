@@ -7,6 +7,7 @@ suite runs with ``--disable-socket``: a module-level ``pytestmark = pytest.mark.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import threading
@@ -213,22 +214,30 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # a client that stops reading (the 20 MB cap) is expected
 
 
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 from a thread; yields the base URL."""
+    server = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 @pytest.fixture(scope="session")
 def image_host() -> Iterator[ImageHost]:
     host = ImageHost()
-    handler = type("Handler", (_Handler,), {"host": host})
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    host.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield host
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(type("Handler", (_Handler,), {"host": host})) as base_url:
+        host.base_url = base_url
+        yield host

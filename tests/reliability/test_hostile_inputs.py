@@ -631,16 +631,38 @@ def api_server() -> Iterator[tuple[LocalAfarensisServer, httpx2.Client]]:
 # -- the test ---------------------------------------------------------------------------------
 
 
+_API_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
+
+def _api_format(raw: bytes) -> bool:
+    """Whether ``raw`` starts as a PNG, JPEG, GIF or WEBP does: the only formats the API (and
+    so the local server) lets Pillow parse; anything else is refused as a format first."""
+    return raw.startswith(_API_MAGIC) or (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
+
+
+OVER_THE_DECODE_BUDGET = frozenset({"png_exactly_at_pixel_budget"})
+"""Images the client prepares (it decodes them, then shrinks them) but whose raw decode the
+API refuses: 10000 x 10000 RGB takes 400 MB decoded, over ``_sources.DECODE_BUDGET``."""
+
+
 def _server_must_refuse(case: hostile.Case, raw: bytes, prepared: dict[str, Any]) -> str | None:
-    """The code the API refuses these raw bytes with, by its rules, or None if it takes them."""
-    if case.code is not None:
-        return case.code
+    """The code the API refuses these raw bytes with, by its rules, or None if it takes them.
+
+    Its order: over 20 MB, then not one of its formats (a TIFF bomb is a TIFF before it is a
+    bomb), then what the data holds.
+    """
     if len(raw) > MAX_IMAGE_BYTES:
         return "image_too_large"
+    if not _api_format(raw):
+        return "invalid_image_format"
+    if case.code is not None:
+        return case.code
     if prepared["source_format"] not in API_FORMATS:
         return "invalid_image_format"
     if case.first_frame:
         return "animated_gif_not_supported"
+    if case.name in OVER_THE_DECODE_BUDGET:
+        return "image_too_large"
     return None
 
 
@@ -745,6 +767,12 @@ def _check_sent(
     assert chat["requests"] == 1
     assert chat["detail"] == case.detail
     assert chat["sent_sha256"] == hashlib.sha256(out.data_url.encode()).hexdigest()
+    if case.name in SENT_UNPREPARED:
+        # The real API resizes it; the local server decodes only within its budget, and says so.
+        response = _post_image(client, out.data, case.detail)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "image_too_large", response.text
+        return
     response = _post_image(client, out.data, case.detail)
     assert response.status_code == 200, response.text
     answer = response.json()["choices"][0]["message"]["content"]

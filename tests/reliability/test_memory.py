@@ -28,9 +28,9 @@ ONE_INPUT_PEAK = 600 * MB
 LOADER_PEAK = 2500 * MB
 
 INPUTS: dict[str, tuple[Callable[[], bytes], str]] = {
-    "webp_10000x10000_lossless": (hostile.huge_lossless_webp, "sent as it is"),
+    "webp_10000x10000_lossless": (hostile.tiny_huge_webp, "sent as it is"),
     "ico_hiding_1x178M_png": (hostile.ico_hiding_a_tall_png, "image_too_large"),
-    "tiff_1x100M_rgba": (hostile.tall_rgba_tiff, "image_too_large"),
+    "tiff_1x100M_rgba": (hostile.tiff_line_rgba, "image_too_large"),
     "png_10000x10000_rgb": (lambda: hostile.tall_png(10_000, 10_000, colour=2), "sent as it is"),
     # Just within the budget: prepared here, at their peak cost.
     "png_1x14M_grey": (lambda: hostile.tall_png(1, 14_000_000), "prepared"),

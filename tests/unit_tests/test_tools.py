@@ -21,7 +21,7 @@ from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.images import UnpreparedImageWarning, prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 from tests._mock_api import MockAPI, completion, error
-from tests.hostile_images import huge_lossless_webp
+from tests.hostile_images import tiny_huge_webp
 
 SECRET = "sk-test-secret-key-0123456789"
 ANSWER = "A red bar chart with three bars."
@@ -223,7 +223,7 @@ def test_a_tiny_data_url_declaring_a_huge_image_is_not_decoded(
 ) -> None:
     """A 71-character data URL of a 10000 x 10000 WEBP once cost 1.6 GB here: now nothing."""
     api.queue(completion(ANSWER))
-    data_url = "data:image/webp;base64," + base64.b64encode(huge_lossless_webp()).decode()
+    data_url = "data:image/webp;base64," + base64.b64encode(tiny_huge_webp()).decode()
     assert len(data_url) <= 80
     with pytest.warns(UnpreparedImageWarning, match="10000x10000 sent as it is"):
         assert make_tool().invoke({"image": data_url}) == ANSWER
