@@ -350,4 +350,4 @@ def load_image(image: str, policy: ImagePolicy) -> LoadedImage:
     if kind == "url":
         return LoadedImage(image, download(image, policy.urls))
     path = find_local_file(image, policy.allowed_dirs)
-    return LoadedImage(str(path), read_local_file(path, policy.max_file_bytes))
+    return LoadedImage(str(path), read_local_file(path, policy.allowed_dirs, policy.max_file_bytes))
