@@ -322,7 +322,7 @@ def test_download_connects_to_the_checked_address() -> None:
     assert request.headers["host"] == "images.example.com"
     assert request.headers["accept-encoding"] == "identity"
     assert request.extensions["sni_hostname"] == "images.example.com"
-    assert request.extensions["timeout"]["read"] == 10.0
+    assert 9.0 < request.extensions["timeout"]["read"] <= 10.0  # what is left of the deadline
 
 
 def test_download_keeps_a_non_default_port_in_host() -> None:
