@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from langchain_afarensis_vision import _safety
 from langchain_afarensis_vision._safety import ImageRefused, UrlPolicy
+from tests._support import serving
 
 pytestmark = pytest.mark.enable_socket
 
@@ -50,21 +51,12 @@ class _SlowHandler(BaseHTTPRequestHandler):
         return
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def slow_host() -> Iterator[str]:
     release = threading.Event()
-    server = _Server(("127.0.0.1", 0), type("Handler", (_SlowHandler,), {"release": release}))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(type("Handler", (_SlowHandler,), {"release": release})) as base_url:
+        yield base_url
+        release.set()
 
 
 def _timed_refusal(url: str) -> tuple[float, str]:
