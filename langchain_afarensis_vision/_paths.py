@@ -12,7 +12,8 @@ for a symlink between the check and the open (a race an agent's neighbour could 
 never followed outside. Only regular files are opened (a FIFO would block ``open``; the last
 component is checked with ``lstat`` first and opened non-blocking), and at most ``max_bytes``
 are read. Where ``os.open`` takes no ``dir_fd`` (Windows) the resolved path is opened directly.
-Each refusal is an :class:`ImageRefused` whose message is meant for the agent.
+Each refusal is an :class:`ImageRefused` whose message is meant for the agent; it repeats at
+most the first :data:`SHOWN_CHARS` characters of a name (:func:`shown`, :mod:`._safety` too).
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 
+SHOWN_CHARS: Final = 100
+"""Most characters of a name or URL a refusal repeats."""
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 _O_FLAGS |= getattr(os, "O_BINARY", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -35,6 +39,17 @@ _SWAPPED = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
 
 class ImageRefused(Exception):
     """The policy refuses an image; the message says why, in words meant for the agent."""
+
+
+def shown(text: str, *, quoted: bool = True) -> str:
+    """``text`` as a refusal repeats it: at most its first :data:`SHOWN_CHARS` characters.
+
+    A longer text (an agent may send a 200 KB name) is cut there and followed by ``...`` and
+    its length, so a refusal stays short whatever it was given.
+    """
+    start = text[:SHOWN_CHARS]
+    start = repr(start) if quoted else start
+    return start if len(text) <= SHOWN_CHARS else f"{start}... ({len(text):,} characters)"
 
 
 def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
@@ -48,11 +63,13 @@ def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except (OSError, RuntimeError) as exc:  # symlink loops, permissions
-            raise ImageRefused(f"{name!r} cannot be resolved ({type(exc).__name__})") from None
+            msg = f"{shown(name)} cannot be resolved ({type(exc).__name__})"
+            raise ImageRefused(msg) from None
         if not any(real.is_relative_to(root) for root in roots):
-            raise ImageRefused(f"{name!r} leads outside the allowed directories (via a symlink)")
+            msg = f"{shown(name)} leads outside the allowed directories (via a symlink)"
+            raise ImageRefused(msg)
         return real
-    raise ImageRefused(f"there is no file {name!r} in the allowed directories")
+    raise ImageRefused(f"there is no file {shown(name)} in the allowed directories")
 
 
 def read_local_file(
@@ -67,15 +84,15 @@ def read_local_file(
         fd = _open_beneath(path, _roots(allowed_dirs), max_bytes)
     except OSError as exc:
         if exc.errno in _SWAPPED:
-            msg = f"{path.name!r} changed while being opened (a directory on its way was swapped)"
+            msg = f"{shown(path.name)} changed while being opened (a directory was swapped)"
             raise ImageRefused(msg) from None
         reason = exc.strerror or type(exc).__name__
-        raise ImageRefused(f"{path.name!r} cannot be opened ({reason})") from None
+        raise ImageRefused(f"{shown(path.name)} cannot be opened ({reason})") from None
     with os.fdopen(fd, "rb") as file:
         _check_regular(os.fstat(file.fileno()), path, max_bytes)  # swapped since the lstat?
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ImageRefused(f"{path.name!r} is larger than {max_bytes:,} bytes")
+        raise ImageRefused(f"{shown(path.name)} is larger than {max_bytes:,} bytes")
     return data
 
 
@@ -83,7 +100,7 @@ def _open_beneath(path: Path, roots: Sequence[Path], max_bytes: int) -> int:
     """A descriptor for ``path``, each component opened from its parent's without following."""
     root = next((root for root in roots if path.is_relative_to(root)), None)
     if root is None:
-        raise ImageRefused(f"{path.name!r} leads outside the allowed directories")
+        raise ImageRefused(f"{shown(path.name)} leads outside the allowed directories")
     if not _BENEATH or path == root:
         _check_regular(os.stat(path), path, max_bytes)  # before open(): a FIFO would block it
         return os.open(path, _O_FLAGS)
@@ -124,13 +141,15 @@ def _check_path_syntax(name: str, roots: Sequence[Path]) -> None:
         raise ImageRefused("'~' is not expanded: give a name inside the allowed directories")
     normal = os.path.normpath(name)
     if normal == ".." or normal.startswith(".." + os.sep):
-        raise ImageRefused(f"{name!r} leads outside the allowed directories ('..')")
+        raise ImageRefused(f"{shown(name)} leads outside the allowed directories ('..')")
     if os.path.isabs(normal) and not any(Path(normal).is_relative_to(root) for root in roots):
-        raise ImageRefused(f"{name!r} is outside the allowed directories")
+        raise ImageRefused(f"{shown(name)} is outside the allowed directories")
 
 
 def _check_regular(info: os.stat_result, path: Path, max_bytes: int) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise ImageRefused(f"{path.name!r} is not a regular file (a directory, device or FIFO)")
+        msg = f"{shown(path.name)} is not a regular file (a directory, device or FIFO)"
+        raise ImageRefused(msg)
     if info.st_size > max_bytes:
-        raise ImageRefused(f"{path.name!r} is {info.st_size:,} bytes; at most {max_bytes:,}")
+        msg = f"{shown(path.name)} is {info.st_size:,} bytes; at most {max_bytes:,}"
+        raise ImageRefused(msg)

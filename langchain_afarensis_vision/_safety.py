@@ -43,7 +43,12 @@ from langchain_afarensis_vision._contract import (
     FETCHED_URL_SCHEMES,
     MAX_IMAGE_BYTES,
 )
-from langchain_afarensis_vision._paths import ImageRefused, find_local_file, read_local_file
+from langchain_afarensis_vision._paths import (
+    ImageRefused,
+    find_local_file,
+    read_local_file,
+    shown,
+)
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES, decode_data_url
 
 __all__ = [
@@ -82,7 +87,8 @@ def input_kind(image: str) -> Literal["path", "url", "data"]:
         return "data"
     if scheme in FETCHED_URL_SCHEMES:
         return "url"
-    msg = f"{scheme}: URLs are not accepted; give an https:// or http:// URL, a data: URL or a file"
+    msg = f"{shown(scheme, quoted=False)}: URLs are not accepted; give an https:// or http:// URL,"
+    msg += " a data: URL or a file"
     raise ImageRefused(msg)
 
 
@@ -159,7 +165,7 @@ class UrlPolicy:
         allowed = () if self.allow_private is False else self.allow_private
         if host in map(str.lower, allowed) or any(_in_network(ip, e) for e in allowed):
             return
-        where = "" if parse_ip(host) else f" (which {host!r} resolves to)"
+        where = "" if parse_ip(host) else f" (which {shown(host)} resolves to)"
         raise ImageRefused(f"the address {ip}{where} is not public (private, local or reserved)")
 
 
@@ -177,7 +183,8 @@ def parse_url(url: str) -> httpx2.URL:
     except (httpx2.InvalidURL, ValueError, TypeError):
         raise ImageRefused("the URL is malformed") from None
     if parsed.scheme not in FETCHED_URL_SCHEMES:
-        raise ImageRefused(f"{parsed.scheme}: URLs are not accepted; give an http(s) URL")
+        scheme = shown(parsed.scheme, quoted=False)
+        raise ImageRefused(f"{scheme}: URLs are not accepted; give an http(s) URL")
     if parsed.userinfo:
         raise ImageRefused("URLs with a user name or password are not accepted")
     if not _HOST.fullmatch(_host(parsed)) and parse_ip(_host(parsed)) is None:
@@ -204,10 +211,10 @@ def resolve_host(host: str, port: int, policy: UrlPolicy) -> IPAddress:
         try:
             infos = policy.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            raise ImageRefused(f"the host {host!r} cannot be resolved") from None
+            raise ImageRefused(f"the host {shown(host)} cannot be resolved") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
     if not addresses:
-        raise ImageRefused(f"the host {host!r} has no address")
+        raise ImageRefused(f"the host {shown(host)} has no address")
     for address in addresses:
         policy.check_address(host, address)
     return addresses[0]

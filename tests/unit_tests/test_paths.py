@@ -154,3 +154,9 @@ def test_without_dir_fd_the_resolved_path_is_opened(
     assert load("sub/nested.png", tree).data == (tree / "allowed/sub/nested.png").read_bytes()
     with pytest.raises(ImageRefused, match="not a regular file"):
         load("fifo.png", tree)
+
+
+def test_a_refusal_repeats_at_most_100_characters_of_a_name() -> None:
+    assert _paths.shown("chart.png") == "'chart.png'"
+    assert _paths.shown("a" * 200_000) == f"'{'a' * 100}'... (200,000 characters)"
+    assert _paths.shown("x" * 101, quoted=False) == f"{'x' * 100}... (101 characters)"
