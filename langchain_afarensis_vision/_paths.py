@@ -4,27 +4,52 @@ An agent's arguments come from a language model and are treated as hostile. Loca
 read only inside ``allowed_dirs`` (none by default). A relative name is looked up in each
 allowed directory in order; ``..`` escapes, absolute paths elsewhere (refused before the file
 system is touched, so they cannot probe which files exist), ``~``, UNC paths and NUL bytes are
-refused. Symlinks are resolved and containment is checked again afterwards. Only regular files
-are opened (a FIFO would block ``open``), non-blocking and without following a final symlink,
-and at most ``max_bytes`` are read. Each refusal is an :class:`ImageRefused` whose message is
-meant for the agent.
+refused. Symlinks are resolved and containment is checked again afterwards.
+
+The resolved path is then opened one component at a time from the allowed directory's own
+descriptor (``os.open(..., dir_fd=...)``), none of them following a symlink: a directory swapped
+for a symlink between the check and the open (a race an agent's neighbour could run) is refused,
+never followed outside. Only regular files are opened (a FIFO would block ``open``; the last
+component is checked with ``lstat`` first and opened non-blocking), and at most ``max_bytes``
+are read. Where ``os.open`` takes no ``dir_fd`` (Windows) the resolved path is opened directly.
+Each refusal is an :class:`ImageRefused` whose message is meant for the agent; it repeats at
+most the first :data:`SHOWN_CHARS` characters of a name (:func:`shown`, :mod:`._safety` too).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 
+SHOWN_CHARS: Final = 100
+"""Most characters of a name or URL a refusal repeats."""
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 _O_FLAGS |= getattr(os, "O_BINARY", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_BENEATH = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
+# What opening a component that became a symlink or a file raises (FreeBSD: EMLINK).
+_SWAPPED = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
 
 
 class ImageRefused(Exception):
     """The policy refuses an image; the message says why, in words meant for the agent."""
+
+
+def shown(text: str, *, quoted: bool = True) -> str:
+    """``text`` as a refusal repeats it: at most its first :data:`SHOWN_CHARS` characters.
+
+    A longer text (an agent may send a 200 KB name) is cut there and followed by ``...`` and
+    its length, so a refusal stays short whatever it was given.
+    """
+    start = text[:SHOWN_CHARS]
+    start = repr(start) if quoted else start
+    return start if len(text) <= SHOWN_CHARS else f"{start}... ({len(text):,} characters)"
 
 
 def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
@@ -38,27 +63,61 @@ def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except (OSError, RuntimeError) as exc:  # symlink loops, permissions
-            raise ImageRefused(f"{name!r} cannot be resolved ({type(exc).__name__})") from None
+            msg = f"{shown(name)} cannot be resolved ({type(exc).__name__})"
+            raise ImageRefused(msg) from None
         if not any(real.is_relative_to(root) for root in roots):
-            raise ImageRefused(f"{name!r} leads outside the allowed directories (via a symlink)")
+            msg = f"{shown(name)} leads outside the allowed directories (via a symlink)"
+            raise ImageRefused(msg)
         return real
-    raise ImageRefused(f"there is no file {name!r} in the allowed directories")
+    raise ImageRefused(f"there is no file {shown(name)} in the allowed directories")
 
 
-def read_local_file(path: Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``."""
+def read_local_file(
+    path: Path, allowed_dirs: Sequence[Path], max_bytes: int = MAX_INPUT_BYTES
+) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``.
+
+    ``path`` is a real path inside ``allowed_dirs`` (from :func:`find_local_file`): it is opened
+    below that directory without following any symlink, so it cannot be raced outside.
+    """
     try:
-        _check_regular(os.stat(path), path, max_bytes)  # before open(): a FIFO would block it
-        fd = os.open(path, _O_FLAGS)
+        fd = _open_beneath(path, _roots(allowed_dirs), max_bytes)
     except OSError as exc:
+        if exc.errno in _SWAPPED:
+            msg = f"{shown(path.name)} changed while being opened (a directory was swapped)"
+            raise ImageRefused(msg) from None
         reason = exc.strerror or type(exc).__name__
-        raise ImageRefused(f"{path.name!r} cannot be opened ({reason})") from None
+        raise ImageRefused(f"{shown(path.name)} cannot be opened ({reason})") from None
     with os.fdopen(fd, "rb") as file:
-        _check_regular(os.fstat(file.fileno()), path, max_bytes)  # swapped since the stat?
+        _check_regular(os.fstat(file.fileno()), path, max_bytes)  # swapped since the lstat?
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ImageRefused(f"{path.name!r} is larger than {max_bytes:,} bytes")
+        raise ImageRefused(f"{shown(path.name)} is larger than {max_bytes:,} bytes")
     return data
+
+
+def _open_beneath(path: Path, roots: Sequence[Path], max_bytes: int) -> int:
+    """A descriptor for ``path``, each component opened from its parent's without following."""
+    root = next((root for root in roots if path.is_relative_to(root)), None)
+    if root is None:
+        raise ImageRefused(f"{shown(path.name)} leads outside the allowed directories")
+    if not _BENEATH or path == root:
+        _check_regular(os.stat(path), path, max_bytes)  # before open(): a FIFO would block it
+        return os.open(path, _O_FLAGS)
+    *parents, name = path.relative_to(root).parts
+    directory = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parents:
+            inner = os.open(part, _DIR_FLAGS, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+        info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
+            raise OSError(errno.ELOOP, "a symlink")
+        _check_regular(info, path, max_bytes)  # before open(): a FIFO would block it
+        return os.open(name, _O_FLAGS, dir_fd=directory)
+    finally:
+        os.close(directory)
 
 
 def _roots(allowed_dirs: Sequence[Path]) -> list[Path]:
@@ -82,13 +141,15 @@ def _check_path_syntax(name: str, roots: Sequence[Path]) -> None:
         raise ImageRefused("'~' is not expanded: give a name inside the allowed directories")
     normal = os.path.normpath(name)
     if normal == ".." or normal.startswith(".." + os.sep):
-        raise ImageRefused(f"{name!r} leads outside the allowed directories ('..')")
+        raise ImageRefused(f"{shown(name)} leads outside the allowed directories ('..')")
     if os.path.isabs(normal) and not any(Path(normal).is_relative_to(root) for root in roots):
-        raise ImageRefused(f"{name!r} is outside the allowed directories")
+        raise ImageRefused(f"{shown(name)} is outside the allowed directories")
 
 
 def _check_regular(info: os.stat_result, path: Path, max_bytes: int) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise ImageRefused(f"{path.name!r} is not a regular file (a directory, device or FIFO)")
+        msg = f"{shown(path.name)} is not a regular file (a directory, device or FIFO)"
+        raise ImageRefused(msg)
     if info.st_size > max_bytes:
-        raise ImageRefused(f"{path.name!r} is {info.st_size:,} bytes; at most {max_bytes:,}")
+        msg = f"{shown(path.name)} is {info.st_size:,} bytes; at most {max_bytes:,}"
+        raise ImageRefused(msg)

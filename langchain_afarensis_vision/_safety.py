@@ -11,13 +11,15 @@ small function that raises :class:`ImageRefused` with a reason the agent can rea
   resolves to must be public (private, loopback, link-local, multicast, reserved, unspecified,
   shared and IPv6 forms embedding such an IPv4 are refused, in any spelling ``inet_aton``
   accepts, e.g. ``2130706433``), redirects are followed by hand (at most 5) and checked hop by
-  hop, and the body is streamed under a size cap and an overall deadline.
+  hop, and the body is streamed under a size cap. One deadline (``timeout``) bounds the whole
+  download: each hop's connect and reads, then the body's reads, get only what is left of it.
 
 DNS rebinding: a download connects to the very address that was checked (the URL's host is
 replaced by that IP, with ``Host`` and TLS SNI/certificate checks set to the original name), so
 no second lookup can answer differently. Residual risks: a client passed in by the caller
-(``client=``) is used as configured (its proxies may resolve names themselves), and URLs passed
-through to the API are fetched by the API, under its own rules.
+(``client=``) is used as configured (its proxies may resolve names themselves), URLs passed
+through to the API are fetched by the API, under its own rules, and name resolution
+(``getaddrinfo``, which cannot be interrupted) is outside the download's deadline.
 
 Token counting (``ChatAfarensis.get_num_tokens_from_messages(fetch_image_sizes=True)``) reads
 the first bytes of image URLs through the same :func:`download`, under the same rules.
@@ -41,7 +43,12 @@ from langchain_afarensis_vision._contract import (
     FETCHED_URL_SCHEMES,
     MAX_IMAGE_BYTES,
 )
-from langchain_afarensis_vision._paths import ImageRefused, find_local_file, read_local_file
+from langchain_afarensis_vision._paths import (
+    ImageRefused,
+    find_local_file,
+    read_local_file,
+    shown,
+)
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES, decode_data_url
 
 __all__ = [
@@ -80,7 +87,8 @@ def input_kind(image: str) -> Literal["path", "url", "data"]:
         return "data"
     if scheme in FETCHED_URL_SCHEMES:
         return "url"
-    msg = f"{scheme}: URLs are not accepted; give an https:// or http:// URL, a data: URL or a file"
+    msg = f"{shown(scheme, quoted=False)}: URLs are not accepted; give an https:// or http:// URL,"
+    msg += " a data: URL or a file"
     raise ImageRefused(msg)
 
 
@@ -157,7 +165,7 @@ class UrlPolicy:
         allowed = () if self.allow_private is False else self.allow_private
         if host in map(str.lower, allowed) or any(_in_network(ip, e) for e in allowed):
             return
-        where = "" if parse_ip(host) else f" (which {host!r} resolves to)"
+        where = "" if parse_ip(host) else f" (which {shown(host)} resolves to)"
         raise ImageRefused(f"the address {ip}{where} is not public (private, local or reserved)")
 
 
@@ -175,7 +183,8 @@ def parse_url(url: str) -> httpx2.URL:
     except (httpx2.InvalidURL, ValueError, TypeError):
         raise ImageRefused("the URL is malformed") from None
     if parsed.scheme not in FETCHED_URL_SCHEMES:
-        raise ImageRefused(f"{parsed.scheme}: URLs are not accepted; give an http(s) URL")
+        scheme = shown(parsed.scheme, quoted=False)
+        raise ImageRefused(f"{scheme}: URLs are not accepted; give an http(s) URL")
     if parsed.userinfo:
         raise ImageRefused("URLs with a user name or password are not accepted")
     if not _HOST.fullmatch(_host(parsed)) and parse_ip(_host(parsed)) is None:
@@ -202,10 +211,10 @@ def resolve_host(host: str, port: int, policy: UrlPolicy) -> IPAddress:
         try:
             infos = policy.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            raise ImageRefused(f"the host {host!r} cannot be resolved") from None
+            raise ImageRefused(f"the host {shown(host)} cannot be resolved") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
     if not addresses:
-        raise ImageRefused(f"the host {host!r} has no address")
+        raise ImageRefused(f"the host {shown(host)} has no address")
     for address in addresses:
         policy.check_address(host, address)
     return addresses[0]
@@ -232,11 +241,12 @@ def download(url: str, policy: UrlPolicy, *, prefix: int | None = None) -> bytes
     client = policy.client or httpx2.Client(trust_env=False)  # no proxy resolves names for us
     try:
         for _ in range(policy.max_redirects + 1):
-            _check_deadline(deadline)
-            response = _send(client, pinned_request(client, url, policy), policy.timeout)
+            request = pinned_request(client, url, policy, _time_left(deadline))
+            response = _send(client, request, policy.timeout)
             try:
                 location = response.headers.get("location")
                 if not response.is_redirect or location is None:
+                    _narrow_reads(request, deadline)
                     return _read_body(response, policy.max_bytes, deadline, prefix)
                 url = _redirect_target(url, location)
             finally:
@@ -247,8 +257,13 @@ def download(url: str, policy: UrlPolicy, *, prefix: int | None = None) -> bytes
             client.close()
 
 
-def pinned_request(client: httpx2.Client, url: str, policy: UrlPolicy) -> httpx2.Request:
-    """A GET for ``url`` sent to the checked address of its host, named in Host and SNI."""
+def pinned_request(
+    client: httpx2.Client, url: str, policy: UrlPolicy, timeout: float | None = None
+) -> httpx2.Request:
+    """A GET for ``url`` sent to the checked address of its host, named in Host and SNI.
+
+    ``timeout`` (default: the policy's) bounds each of its connect, write and read steps.
+    """
     parsed = parse_url(url)
     host = _host(parsed)
     address = resolve_host(host, parsed.port or (443 if parsed.scheme == "https" else 80), policy)
@@ -257,8 +272,9 @@ def pinned_request(client: httpx2.Client, url: str, policy: UrlPolicy) -> httpx2
     named = parsed.scheme == "https" and parse_ip(host) is None
     extensions = {"sni_hostname": host} if named else {}  # TLS checks the name, not the IP
     target = parsed.copy_with(host=str(address))
+    timeout = policy.timeout if timeout is None else timeout
     return client.build_request(
-        "GET", target, headers=headers, extensions=extensions, timeout=policy.timeout
+        "GET", target, headers=headers, extensions=extensions, timeout=timeout
     )
 
 
@@ -269,9 +285,23 @@ def _redirect_target(url: str, location: str) -> str:
         raise ImageRefused("the URL redirects to a malformed URL") from None
 
 
-def _check_deadline(deadline: float) -> None:
-    if time.monotonic() > deadline:
+def _time_left(deadline: float) -> float:
+    """Seconds left before ``deadline``; refused if none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
         raise ImageRefused("downloading the image took too long")
+    return left
+
+
+def _narrow_reads(request: httpx2.Request, deadline: float) -> None:
+    """Bound each read of the body by what is left of ``deadline``, not of the hop.
+
+    httpcore2 reads the request's timeout dict when the body starts streaming, so updating it
+    in place after the headers arrived narrows every body read (a no-op for other transports).
+    """
+    timeouts = request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        timeouts["read"] = _time_left(deadline)
 
 
 def _send(client: httpx2.Client, request: httpx2.Request, timeout: float) -> httpx2.Response:
@@ -310,7 +340,7 @@ def _chunks(response: httpx2.Response, deadline: float) -> Iterator[bytes]:
     try:
         for chunk in chunks:
             yield chunk
-            _check_deadline(deadline)
+            _time_left(deadline)
     except httpx2.TimeoutException:
         raise ImageRefused("downloading the image timed out") from None
     except httpx2.HTTPError as exc:
@@ -350,4 +380,4 @@ def load_image(image: str, policy: ImagePolicy) -> LoadedImage:
     if kind == "url":
         return LoadedImage(image, download(image, policy.urls))
     path = find_local_file(image, policy.allowed_dirs)
-    return LoadedImage(str(path), read_local_file(path, policy.max_file_bytes))
+    return LoadedImage(str(path), read_local_file(path, policy.allowed_dirs, policy.max_file_bytes))

@@ -1,7 +1,8 @@
 """Reading an image source safely: bytes in, an opened (not yet decoded) Pillow image out.
 
 A source is a path, bytes, a binary file object, a ``data:`` URL or a PIL image. Inputs are
-untrusted: encoded inputs over :data:`MAX_INPUT_BYTES` are refused before they are read, Pillow
+untrusted: encoded inputs over :data:`MAX_INPUT_BYTES` are refused before they are read, a path
+must name a regular file (opened non-blocking: a FIFO is refused, never waited on), Pillow
 opens only an allow-list of raster formats (never EPS, PDF or SVG), and what an opened image
 declares (its pixel count, its frames, its EXIF orientation) is read from the header, before
 any pixel is decoded. Every failure is an :class:`~.errors.InvalidImageError` with the API's
@@ -18,6 +19,7 @@ import functools
 import importlib
 import io
 import os
+import stat
 import struct
 import urllib.parse
 from collections.abc import Iterator
@@ -73,6 +75,7 @@ _CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GI
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 ORIENTATION_TAG: Final = 0x0112
 _ROW_POINTER = 8  # Pillow keeps a pointer to every row
+_O_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _ICO_MAGIC = b"\x00\x00\x01\x00"
 _DRAFTABLE = frozenset({"JPEG", "MPO"})
 # What Pillow stores a pixel in: one byte for 1, L, P; two for 16-bit; four for the rest.
@@ -116,13 +119,27 @@ def read_source(
 
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
+    # Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever.
+    fd = os.open(path, _O_READ)
+    try:
+        size = _regular_size(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as file:
         if size > MAX_INPUT_BYTES:
             raise too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
-        # Bounded even for a growing or special file, and no 64 MiB buffer for a small one
-        # (read(n) reserves n bytes up front); the caller refuses more than MAX_INPUT_BYTES.
+        # Bounded even for a growing file or one of unknown size (/proc), and no 64 MiB buffer
+        # for a small one (read(n) reserves n bytes up front); the caller refuses the excess.
         return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
+
+
+def _regular_size(fd: int, path: str | os.PathLike[str]) -> int:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        msg = f"{os.fspath(path)!r} is not a regular file (a FIFO, device or directory)"
+        raise InvalidImageError(msg)
+    return info.st_size
 
 
 def decode_data_url(url: str) -> bytes:

@@ -3,10 +3,11 @@
 ``Transport`` sends a JSON body and returns the parsed JSON answer, or yields the parsed events
 of a server-sent-events stream. httpx2's errors become this package's exceptions in exactly one
 place (:func:`_mapped_errors`, which also masks the key in the request they keep), error
-statuses in another (:func:`_status_error`). Retries follow :class:`RetryPolicy`, a pure
-function of the attempt number and the error, in one plain loop written twice: the sync and
-async versions differ only where they await, as do :meth:`Transport.stream` and
-:meth:`Transport.astream`.
+statuses in another (:func:`_status_error`, which masks the key wherever the answer echoes it;
+:mod:`._redact` masks it in httpx2's and httpcore2's own log records too). Retries follow
+:class:`RetryPolicy`, a pure function of the attempt number and the error, in one plain loop
+written twice: the sync and async versions differ only where they await, as do
+:meth:`Transport.stream` and :meth:`Transport.astream`.
 
 The async client is kept per event loop: an ``httpx2.AsyncClient`` whose pool was made in one
 loop cannot be used from another (repeated ``asyncio.run``, Jupyter), so each loop gets its own.
@@ -33,6 +34,7 @@ from typing import Any
 import httpx2
 
 from langchain_afarensis_vision._contract import RETRYABLE_STATUSES
+from langchain_afarensis_vision._redact import mask, remember
 from langchain_afarensis_vision._version import __version__
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -104,12 +106,17 @@ def _forget_key(exc: httpx2.RequestError) -> None:
         request.headers["authorization"] = "Bearer [redacted]"
 
 
-def _status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
+def _status_error(
+    status: int, body: bytes, headers: Mapping[str, str], secret: str | None
+) -> APIStatusError:
+    """The error for an answer with ``status``; ``secret`` (the key sent) masked if echoed."""
+    text = mask(body.decode("utf-8", "replace"), secret)  # before any cut: no half key left
     try:
-        data: Any = json.loads(body)
+        parsed: Any = json.loads(text)
     except ValueError:
-        data = body.decode("utf-8", "replace")[:2000]
-    response = APIResponseInfo.build(status, data, headers)
+        parsed = text[:2000]
+    response = APIResponseInfo.build(status, parsed, headers, secret)  # "\u0073k-..." too
+    data = response.data
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         detail = f"{error.get('code') or error.get('type')}: {error.get('message')}"
@@ -180,9 +187,11 @@ class Transport:
     def _request(
         self, client: httpx2.Client | httpx2.AsyncClient, path: str, body: bytes
     ) -> httpx2.Request:
+        key = self._api_key()
+        remember(key)  # masked in httpx2's and httpcore2's logs, should a server echo it
         headers = {
             **self._headers,
-            "authorization": f"Bearer {self._api_key()}",
+            "authorization": f"Bearer {key}",
             "content-type": "application/json",
         }
         if (url := self._urls.get(path)) is None:
@@ -238,7 +247,7 @@ class Transport:
         try:
             with _mapped_errors():
                 for event in httpx2.EventSource(response):
-                    if (data := _event_data(event)) is None:
+                    if (data := _event_data(event, _sent_key(response))) is None:
                         return
                     yield data
             raise _cut_short()
@@ -251,7 +260,7 @@ class Transport:
         try:
             with _mapped_errors():
                 async for event in httpx2.EventSource(response):
-                    if (data := _event_data(event)) is None:
+                    if (data := _event_data(event, _sent_key(response))) is None:
                         return
                     yield data
             raise _cut_short()
@@ -278,10 +287,17 @@ def _encode(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _sent_key(response: httpx2.Response) -> str | None:
+    """The key the request of ``response`` carried (what a server could echo back)."""
+    authorization = response.request.headers.get("authorization", "")
+    return authorization.removeprefix("Bearer ") or None
+
+
 def _answer(response: httpx2.Response, stream: bool) -> Any:
     """The parsed JSON answer, or with ``stream`` the open response; an error status raises."""
     if response.is_error:
-        raise _status_error(response.status_code, response.content, response.headers)
+        secret = _sent_key(response)
+        raise _status_error(response.status_code, response.content, response.headers, secret)
     if stream:
         return response
     try:
@@ -291,17 +307,19 @@ def _answer(response: httpx2.Response, stream: bool) -> Any:
         raise APIConnectionError(msg) from exc
 
 
-def _event_data(event: httpx2.ServerSentEvent) -> dict[str, Any] | None:
+def _event_data(event: httpx2.ServerSentEvent, secret: str | None) -> dict[str, Any] | None:
     """The parsed ``data:`` of an event, or None at ``[DONE]``; an error event raises."""
     if event.data.strip() == "[DONE]":
         return None
     try:
         data = json.loads(event.data)
     except ValueError as exc:
-        msg = f"The stream carried an event that is not JSON: {event.data[:200]!r}"
-        raise APIConnectionError(msg) from exc
+        shown = mask(event.data, secret)[:200]
+        raise APIConnectionError(
+            f"The stream carried an event that is not JSON: {shown!r}"
+        ) from exc
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        raise _status_error(500, event.data.encode(), {})
+        raise _status_error(500, event.data.encode(), {}, secret)
     return data  # type: ignore[no-any-return]
 
 

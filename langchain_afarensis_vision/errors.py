@@ -26,7 +26,8 @@ Handle them the way the Afarensis docs do::
             print(error.message)
 
 No exception text, repr or attribute ever carries the API key: response headers are kept
-without ``authorization`` and ``cookie`` fields, and request headers are not kept at all.
+without ``authorization`` and ``cookie`` fields, request headers are not kept at all, and a key
+the server echoes back (in its error body or a header) is masked as ``[API key]``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_afarensis_vision._contract import ErrorCode
+from langchain_afarensis_vision._redact import mask
 
 __all__ = [
     "APIConnectionError",
@@ -66,10 +68,16 @@ class APIResponseInfo:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, status: int, data: Any, headers: Mapping[str, str]) -> APIResponseInfo:
-        """Build one, dropping any header that could carry a secret."""
+    def build(
+        cls, status: int, data: Any, headers: Mapping[str, str], secret: str | None = None
+    ) -> APIResponseInfo:
+        """Build one, dropping any header that could carry a secret.
+
+        ``secret`` (the key that was sent) is masked wherever the body or the other headers
+        echo it.
+        """
         kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
-        return cls(status=status, data=data, headers=kept)
+        return cls(status=status, data=mask(data, secret), headers=mask(kept, secret))
 
 
 class AfarensisError(Exception):

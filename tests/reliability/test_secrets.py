@@ -5,11 +5,13 @@ A distinctive key (:data:`KEY`) is used everywhere, and each surface is searched
 
 * the model's ``repr``/``str``, ``model_dump()``/``model_dump_json()``/``dict()``,
   ``_identifying_params``, LangSmith params, ``to_json()``;
-* every log record at DEBUG (this package's loggers, httpx2/httpcore2 - which log request
-  lines but not headers - uvicorn and the local server) during invoke, stream, retries and
-  errors;
+* every log record at DEBUG (this package's loggers, httpx2/httpcore2 - which log status lines
+  and response headers, not request headers - uvicorn and the local server) during invoke,
+  stream, retries and errors;
 * exceptions for 401, 429, 500 and connection errors: ``str``, ``repr``, ``args``,
-  ``response.data``, ``response.headers``, the formatted traceback, and the whole chain;
+  ``response.data``, ``response.headers``, the formatted traceback, and the whole chain; also
+  when a hostile server echoes the key back in its error body, a header, its status line or
+  an event of its stream (and then in those DEBUG logs too);
 * what tracing sees: callback arguments (``on_chat_model_start``'s serialized model and
   invocation params ...), the runs a tracer records, ``astream_events``;
 * copies and pickles of a used model (which must keep working with their own key);
@@ -53,6 +55,7 @@ from langchain_afarensis_vision import (
     AfarensisDescribeImageTool,
     AfarensisError,
     APIConnectionError,
+    APIStatusError,
     AuthenticationError,
     ChatAfarensis,
     InternalServerError,
@@ -61,7 +64,7 @@ from langchain_afarensis_vision import (
 )
 from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer
-from tests._support import ROOT
+from tests._support import ROOT, serving
 
 pytestmark = pytest.mark.enable_socket
 
@@ -254,8 +257,8 @@ def _closed_port() -> int:
     return port
 
 
-def _error_for(base_url: str, streaming: bool) -> BaseException:
-    with ChatAfarensis(base_url=base_url, api_key=KEY, max_retries=0) as model:
+def _error_for(base_url: str, streaming: bool, max_retries: int = 0) -> BaseException:
+    with ChatAfarensis(base_url=base_url, api_key=KEY, max_retries=max_retries) as model:
         try:
             if streaming:
                 list(model.stream(conversation()))
@@ -296,6 +299,84 @@ def test_no_key_reachable_through_the_exception_chain(streaming: bool) -> None:
     request = cause.request  # type: ignore[attr-defined]
     assert KEY not in str(dict(request.headers))
     assert request.headers["authorization"] == "Bearer [redacted]"
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A hostile API that echoes the key it was sent: in the body, a header and the reason.
+
+    The first path segment picks the answer: ``401``, ``400``, ``500`` (JSON error bodies),
+    ``text`` (a 400 whose plain-text body puts the key across the 2,000 characters kept),
+    ``escaped`` (a 400 whose JSON spells the key with a ``\\u`` escape),
+    ``sse-error`` and ``sse-junk`` (a 200 stream carrying an error event or a non-JSON event).
+    """
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        key = self.headers.get("authorization", "").removeprefix("Bearer ")
+        kind = self.path.split("/")[1]
+        if kind.startswith("sse"):
+            return self._stream(kind, key)
+        body = json.dumps(
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {key}.",
+                    "type": "invalid_request_error",
+                    "code": f"bad_key_{key}",
+                    "param": key,
+                    "nested": [{"key": key}],
+                }
+            }
+        ).encode()
+        if kind == "text":
+            body = ("x" * (2000 - 28) + key + " was refused").encode()
+        elif kind == "escaped":  # the key spelt with a JSON escape: the same once parsed
+            body = body.replace(key.encode(), b"\\u0073" + key[1:].encode())
+        status = int(kind) if kind.isdigit() else 400
+        self._send(status, f"Bad key {key}", "application/json", body, key)
+
+    def _stream(self, kind: str, key: str) -> None:
+        error = {"error": {"message": f"key {key} revoked", "code": key}}
+        data = json.dumps(error) if kind == "sse-error" else f"<{key}>"
+        self._send(200, "OK", "text/event-stream", f"data: {data}\n\n".encode(), key)
+
+    def _send(self, status: int, reason: str, kind: str, body: bytes, key: str) -> None:
+        self.send_response(status, reason)
+        self.send_header("content-type", kind)
+        self.send_header("x-echo-key", key)
+        self.send_header("www-authenticate", f'Bearer realm="{key}"')
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def echo_host() -> Iterator[str]:
+    with serving(_Echo) as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize("kind", ["401", "400", "500", "text", "escaped", "sse-error", "sse-junk"])
+@pytest.mark.parametrize("streaming", [False, True], ids=["invoke", "stream"])
+def test_a_server_echoing_the_key_does_not_leak_it(
+    echo_host: str,
+    debug_logs: _Keep,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    streaming: bool,
+) -> None:
+    """Nothing the answer echoes shows: not in the error, its chain, its response info (body
+    and headers), the retry log, or any logger's DEBUG records (httpcore2 logs the status line
+    and the response headers)."""
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the 500 is retried once
+    error = _error_for(f"{echo_host}/{kind}/v1", streaming, max_retries=1)
+    assert_errors_clean(error)
+    if isinstance(error, APIStatusError):
+        assert error.response is not None
+        assert "[API key]" in repr(error.response.data) + repr(dict(error.response.headers))
+    assert any(r.name.startswith("httpcore2") for r in debug_logs.records), "no transport logs"
 
 
 # -- tracing --------------------------------------------------------------------------------------

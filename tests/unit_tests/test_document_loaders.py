@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
 import threading
 import warnings
@@ -35,7 +36,7 @@ from langchain_afarensis_vision.errors import (
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 from tests._mock_api import MockAPI, completion, error
 from tests._schema import assert_valid
-from tests._support import SHARED_IMAGES
+from tests._support import SHARED_IMAGES, raised_beside_fifo
 
 Make = Callable[..., ChatAfarensis]
 KEY = "sk-test-secret-key-0123456789"
@@ -254,6 +255,18 @@ def test_missing_file_is_skipped_with_a_warning(
         documents = loader.load()
     assert sources(documents) == ["hopper.jpg"]
     assert skipped(records.list) == {"nope.jpg": "FileNotFoundError"}
+
+
+def test_a_fifo_named_directly_is_refused_without_blocking(
+    api: MockAPI, make_model: Make, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    loader = AfarensisImageLoader([fifo], llm=make_model(), on_error="raise")
+    error = raised_beside_fifo(fifo, loader.load)
+    assert isinstance(error, InvalidImageError), repr(error)
+    assert "not a regular file" in str(error)
+    assert api.requests == []
 
 
 def test_model_falls_back_to_the_configured_name(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -81,15 +85,78 @@ def test_missing_allowed_dir_is_skipped(tree: Path) -> None:
 def test_fifo_is_refused_without_opening(tree: Path) -> None:
     # Opening a FIFO for reading blocks until a writer comes: the policy must never open it.
     with pytest.raises(ImageRefused, match="not a regular file"):
-        _paths.read_local_file(tree / "allowed" / "fifo.png")
+        _paths.read_local_file(tree / "allowed" / "fifo.png", dirs(tree))
 
 
 def test_file_over_the_cap_is_refused_by_size(tree: Path) -> None:
     with pytest.raises(ImageRefused, match=r"'chart.png' is \d+ bytes; at most 100"):
-        _paths.read_local_file(tree / "allowed" / "chart.png", max_bytes=100)
+        _paths.read_local_file(tree / "allowed" / "chart.png", dirs(tree), max_bytes=100)
 
 
 def test_file_grown_after_the_checks_is_cut(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_paths, "_check_regular", lambda *args: None)  # as if it grew since
     with pytest.raises(ImageRefused, match="larger than 100 bytes"):
-        _paths.read_local_file(tree / "allowed" / "chart.png", max_bytes=100)
+        _paths.read_local_file(tree / "allowed" / "chart.png", dirs(tree), max_bytes=100)
+
+
+# -- a directory swapped for a symlink while the tool reads -------------------------------------
+
+
+class _Flipper(threading.Thread):
+    """Swaps ``allowed/sub`` between a real directory and a symlink to ``outside`` until told."""
+
+    def __init__(self, allowed: Path, outside: Path) -> None:
+        super().__init__(daemon=True)
+        self.sub, self.real, self.link = (allowed / n for n in ("sub", "sub-real", "sub-link"))
+        self.link.symlink_to(outside, target_is_directory=True)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            os.rename(self.sub, self.real)  # sub: gone, then a symlink to outside/
+            os.rename(self.link, self.sub)
+            os.rename(self.sub, self.link)  # sub: gone, then the real directory again
+            os.rename(self.real, self.sub)
+
+
+def test_a_directory_swapped_for_a_symlink_cannot_lead_outside(tree: Path) -> None:
+    """Resolving ``sub/x.png`` and then opening it is a race: ``sub`` may become a symlink to
+    ``outside/`` in between. Every component is opened without following symlinks, so no read
+    returns outside's bytes (before: about 2% of the reads did)."""
+    inside, outside = tree / "allowed" / "sub" / "x.png", tree / "outside" / "x.png"
+    inside.write_bytes(b"inside")
+    outside.write_bytes(b"OUTSIDE")
+    policy = ImagePolicy(dirs(tree))
+    flipper = _Flipper(tree / "allowed", tree / "outside")
+    seen: Counter[str] = Counter()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # interleave the threads finely
+    flipper.start()
+    try:
+        for _ in range(10_000):
+            try:
+                seen[_safety.load_image("sub/x.png", policy).data.decode()] += 1  # type: ignore[union-attr]
+            except ImageRefused as refused:
+                seen[str(refused).split(" (")[0]] += 1
+    finally:
+        flipper.done.set()
+        flipper.join()
+        sys.setswitchinterval(switch)
+    assert seen["OUTSIDE"] == 0, seen
+    assert seen["inside"] > 0, seen  # the file was read while sub was the real directory
+
+
+def test_without_dir_fd_the_resolved_path_is_opened(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``os.open`` takes no ``dir_fd`` (Windows), the same checks hold, by path."""
+    monkeypatch.setattr(_paths, "_BENEATH", False)
+    assert load("sub/nested.png", tree).data == (tree / "allowed/sub/nested.png").read_bytes()
+    with pytest.raises(ImageRefused, match="not a regular file"):
+        load("fifo.png", tree)
+
+
+def test_a_refusal_repeats_at_most_100_characters_of_a_name() -> None:
+    assert _paths.shown("chart.png") == "'chart.png'"
+    assert _paths.shown("a" * 200_000) == f"'{'a' * 100}'... (200,000 characters)"
+    assert _paths.shown("x" * 101, quoted=False) == f"{'x' * 100}... (101 characters)"

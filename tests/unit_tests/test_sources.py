@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from langchain_afarensis_vision._sources import (
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import prepare_image
 from tests import hostile_images as hostile
-from tests._support import SHARED_IMAGES
+from tests._support import SHARED_IMAGES, raised_beside_fifo
 
 # -- read_source ------------------------------------------------------------------------------
 
@@ -48,6 +50,19 @@ def test_read_source_refuses_text_files_and_other_types(tmp_path: Path) -> None:
         read_source(42)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         read_source(tmp_path / "missing.png")
+
+
+def test_a_fifo_path_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opening a FIFO for reading would wait for a writer forever: it is refused unread."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for source in (fifo, str(fifo)):
+        for call in (read_source, prepare_image):
+            error = raised_beside_fifo(fifo, functools.partial(call, source))
+            assert isinstance(error, InvalidImageError), repr(error)
+            assert "not a regular file" in str(error)
+    error = raised_beside_fifo(tmp_path, functools.partial(read_source, tmp_path))
+    assert isinstance(error, InvalidImageError), repr(error)  # a directory, too
 
 
 def test_read_source_caps_file_objects() -> None:

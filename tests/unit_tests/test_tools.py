@@ -279,6 +279,37 @@ def test_refusals_are_readable_and_nothing_is_sent(
     assert api.requests == []
 
 
+LONG = 200_000
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param("a" * LONG, id="name-too-long-to-resolve"),
+        pytest.param("./" * (LONG // 2) + "missing.png", id="missing"),
+        pytest.param("../" + "a" * LONG, id="dotdot"),
+        pytest.param("/" + "a" * LONG, id="absolute-outside"),
+        pytest.param("x" * LONG + ":a.png", id="scheme"),
+        pytest.param("https://" + "a" * LONG + ".example/x.png", id="url-too-long"),
+        pytest.param("https://" + ".".join(["a" * 63] * 30) + "/x.png", id="url-long-host"),
+        pytest.param("https://images.example/" + "a" * LONG, id="url-path"),
+    ],
+)
+def test_a_refusal_echoes_at_most_the_start_of_a_long_name(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool], image: str
+) -> None:
+    """A 200 KB name makes a short refusal: the first 100 characters, '...' and the length
+    (the longest host httpx2 parses, 1,919 characters, is shown as briefly)."""
+
+    def private(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))]
+
+    result = make_tool(download_urls=True, getaddrinfo=private).invoke({"image": image})
+    assert result.startswith("describe_image refused the image: "), result[:300]
+    assert len(result) < 400, (len(result), result[:300])
+    assert api.requests == []
+
+
 def test_no_allowed_dirs_says_so(api: MockAPI, make_model: Callable[..., ChatAfarensis]) -> None:
     tool = AfarensisDescribeImageTool(llm=make_model())
     result = tool.invoke({"image": "chart.png"})
