@@ -44,13 +44,13 @@ from ._contract import (
     effective_size,
     estimate_image_tokens,
 )
+from ._image_end import image_end
 from ._sources import (
     DECODE_BUDGET,
     ImageSource,
     check_frames,
     check_pixels,
     decoded_bytes,
-    image_end,
     mapped_errors,
     open_image,
     orientation,

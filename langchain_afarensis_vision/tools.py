@@ -117,7 +117,7 @@ class AfarensisDescribeImageTool(BaseTool):
         detail: Detail | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> str | tuple[str, ImageArtifact]:
-        with _tool_errors(self.llm):
+        with _tool_errors():
             message, artifact = self._prepare(image, question, detail)
             callbacks = run_manager.get_child() if run_manager else None
             answer = self.llm.invoke([message], config={"callbacks": callbacks})
@@ -130,7 +130,7 @@ class AfarensisDescribeImageTool(BaseTool):
         detail: Detail | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> str | tuple[str, ImageArtifact]:
-        with _tool_errors(self.llm):
+        with _tool_errors():
             message, artifact = await asyncio.to_thread(self._prepare, image, question, detail)
             callbacks = run_manager.get_child() if run_manager else None
             answer = await self.llm.ainvoke([message], config={"callbacks": callbacks})
@@ -191,7 +191,7 @@ def _artifact(source: str, detail: Detail, prepared: PreparedImage | None) -> Im
 
 
 @contextlib.contextmanager
-def _tool_errors(llm: ChatAfarensis) -> Iterator[None]:
+def _tool_errors() -> Iterator[None]:
     """Turn refusals, unusable images and API errors into messages for the agent."""
     try:
         yield
@@ -199,8 +199,5 @@ def _tool_errors(llm: ChatAfarensis) -> Iterator[None]:
         raise ToolException(f"describe_image refused the image: {exc}") from exc
     except InvalidImageError as exc:
         raise ToolException(f"describe_image cannot use this image ({exc.code}): {exc}") from exc
-    except AfarensisError as exc:
-        text = str(exc)
-        if llm.api_key is not None and (key := llm.api_key.get_secret_value()):
-            text = text.replace(key, "[API key]")  # should an error body ever echo it
-        raise ToolException(f"describe_image failed: the vision API call failed: {text}") from exc
+    except AfarensisError as exc:  # the transport has masked any key a server echoed
+        raise ToolException(f"describe_image failed: the vision API call failed: {exc}") from exc
