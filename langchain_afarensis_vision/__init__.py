@@ -14,6 +14,7 @@ from langchain_afarensis_vision._version import __version__
 
 if TYPE_CHECKING:
     from langchain_afarensis_vision._contract import estimate_image_tokens
+    from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
     from langchain_afarensis_vision.chat_models import ChatAfarensis
     from langchain_afarensis_vision.document_loaders import (
         AfarensisImageLoader,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
+        RequestTooLargeError,
     )
     from langchain_afarensis_vision.images import PreparedImage, prepare_image
     from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 _MODULES: dict[str, str] = {
     "AfarensisDescribeImageTool": "tools",
     "AfarensisImageLoader": "document_loaders",
+    "AfarensisRateLimiter": "_ratelimit",
     "ChatAfarensis": "chat_models",
     "ImageSkippedWarning": "document_loaders",
     "PreparedImage": "images",
@@ -56,6 +59,7 @@ __all__ = [
     "AfarensisDescribeImageTool",
     "AfarensisError",
     "AfarensisImageLoader",
+    "AfarensisRateLimiter",
     "AuthenticationError",
     "BadRequestError",
     "ChatAfarensis",
@@ -67,6 +71,7 @@ __all__ = [
     "PermissionDeniedError",
     "PreparedImage",
     "RateLimitError",
+    "RequestTooLargeError",
     "__version__",
     "estimate_image_tokens",
     "prepare_image",

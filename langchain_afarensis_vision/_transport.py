@@ -138,8 +138,10 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         client: httpx2.Client | None = None,
         async_client: httpx2.AsyncClient | None = None,
+        observe: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._observe = observe  # told every answer's status and headers (the rate limiter)
         self._api_key = api_key
         self._timeout = httpx2.Timeout(timeout, connect=min(timeout or 10.0, 10.0))
         self._policy = policy
@@ -218,6 +220,8 @@ class Transport:
             try:
                 with _mapped_errors():
                     response = self.client.send(request, stream=stream)
+                    if self._observe is not None:
+                        self._observe(response.status_code, response.headers)
                     if response.is_error:
                         response.read()
                     return _answer(response, stream)
@@ -233,6 +237,8 @@ class Transport:
             try:
                 with _mapped_errors():
                     response = await client.send(request, stream=stream)
+                    if self._observe is not None:
+                        self._observe(response.status_code, response.headers)
                     if response.is_error:
                         await response.aread()
                     return _answer(response, stream)

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, SecretStr
 from langchain_afarensis_vision import _contract, _structured, _tokens
 from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import ImageOptions, to_wire_messages
+from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision._responses import PROVIDER, parse_chunk, parse_completion
 from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision._transport import RetryPolicy, Transport
@@ -142,7 +143,19 @@ class ChatAfarensis(BaseChatModel):
             headers=self.default_headers,
             client=self.http_client,
             async_client=self.http_async_client,
+            observe=None if self._limiter is None else self._limiter.observe,
         )
+
+    @property
+    def _limiter(self) -> AfarensisRateLimiter | None:
+        """The token-aware limiter, if ``rate_limiter`` is one (it then learns from answers)."""
+        limiter = self.rate_limiter
+        return limiter if isinstance(limiter, AfarensisRateLimiter) else None
+
+    def _cost(self, messages: list[BaseMessage], payload: dict[str, Any]) -> int:
+        """What the API's limiter charges for ``payload``: its prompt tokens and max_tokens."""
+        prompt = _tokens.count_messages(messages, payload.get("tools"), self.image_detail)
+        return prompt + int(payload.get("max_tokens") or 0)
 
     # The transport (HTTP clients, locks) belongs to one instance: a copy or an unpickled
     # model makes its own, from its own fields, on first use. Injected clients are shared.
@@ -228,6 +241,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._payload(messages, stop, stream=False, **kwargs)
+        if (limiter := self._limiter) is not None:
+            limiter.reserve_tokens(self._cost(messages, payload))
         return parse_completion(self._transport.post(_COMPLETIONS, payload))
 
     async def _agenerate(
@@ -238,6 +253,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._payload(messages, stop, stream=False, **kwargs)
+        if (limiter := self._limiter) is not None:
+            await limiter.areserve_tokens(self._cost(messages, payload))
         return parse_completion(await self._transport.apost(_COMPLETIONS, payload))
 
     def _stream(
@@ -248,6 +265,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, stream=True, **kwargs)
+        if (limiter := self._limiter) is not None:
+            limiter.reserve_tokens(self._cost(messages, payload))
         for event in self._transport.stream(_COMPLETIONS, payload):
             if chunk := parse_chunk(event):
                 if run_manager:
@@ -262,6 +281,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, stream=True, **kwargs)
+        if (limiter := self._limiter) is not None:
+            await limiter.areserve_tokens(self._cost(messages, payload))
         async for event in self._transport.astream(_COMPLETIONS, payload):
             if chunk := parse_chunk(event):
                 if run_manager:

@@ -4,6 +4,7 @@ The tree::
 
     AfarensisError                 .message, .response (None or APIResponseInfo)
     ├── MissingAPIKeyError         no key configured: set AFARENSIS_API_KEY or pass api_key=
+    ├── RequestTooLargeError       costs more tokens than the rate limit allows in a minute
     ├── InvalidImageError          client side, also a ValueError; .code (an ErrorCode) says why
     ├── APIConnectionError         no response: DNS, refused, reset, dropped mid-stream
     │   └── APITimeoutError        no response in time
@@ -54,6 +55,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTooLargeError",
 ]
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
@@ -91,6 +93,10 @@ class AfarensisError(Exception):
 
 class MissingAPIKeyError(AfarensisError):
     """No API key is configured, so no request can be made (every one would fail alike)."""
+
+
+class RequestTooLargeError(AfarensisError, ValueError):
+    """A request that costs more tokens than the rate limit allows in a whole minute."""
 
 
 class InvalidImageError(AfarensisError, ValueError):

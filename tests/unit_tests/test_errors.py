@@ -24,12 +24,14 @@ from langchain_afarensis_vision.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTooLargeError,
     status_error_class,
 )
 
 BASES: dict[type[Exception], tuple[type, ...]] = {
     AfarensisError: (Exception,),
     MissingAPIKeyError: (AfarensisError,),
+    RequestTooLargeError: (AfarensisError, ValueError),
     InvalidImageError: (AfarensisError, ValueError),
     APIConnectionError: (AfarensisError,),
     APITimeoutError: (APIConnectionError,),

@@ -1,0 +1,77 @@
+"""The token-aware limiter against the local server's real limits, over HTTP.
+
+The server counts tokens (prompt + ``max_tokens``) over a sliding minute and answers 429 past
+its limit. Twenty requests at once, worth about twice the minute's tokens: without a limiter
+half of them are refused; with one limiter shared by two models, learning the limit from the
+answers' headers, none is, and the others wait their turn (the test stops them after the
+first minute's worth, rather than wait a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+
+import pytest
+from langchain_core.messages import HumanMessage
+from PIL import Image
+
+from langchain_afarensis_vision import AfarensisRateLimiter, ChatAfarensis, RateLimitError
+from langchain_afarensis_vision.server import LocalAfarensisServer
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+
+TOKENS_PER_MINUTE = 2000
+MAX_TOKENS = 100
+
+
+def _question(n: int) -> list[HumanMessage]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (n, 100, 200)).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    image = {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+    return [HumanMessage(content=[{"type": "text", "text": f"Image {n}?"}, image])]
+
+
+def _model(server: LocalAfarensisServer, **kwargs: object) -> ChatAfarensis:
+    return ChatAfarensis(
+        base_url=server.base_url,
+        api_key=server.api_key,
+        max_tokens=MAX_TOKENS,
+        max_retries=0,
+        **kwargs,
+    )
+
+
+async def test_without_a_limiter_the_token_limit_turns_into_429s() -> None:
+    with LocalAfarensisServer(tokens_per_minute=TOKENS_PER_MINUTE) as server:
+        model = _model(server)
+        results = await asyncio.gather(
+            *(model.ainvoke(_question(n)) for n in range(20)), return_exceptions=True
+        )
+    refused = [r for r in results if isinstance(r, RateLimitError)]
+    assert len(refused) >= 8
+
+
+async def test_one_shared_limiter_keeps_two_models_under_the_limit() -> None:
+    limiter = AfarensisRateLimiter(check_every=0.05)
+    with LocalAfarensisServer(tokens_per_minute=TOKENS_PER_MINUTE) as server:
+        models = [_model(server, rate_limiter=limiter) for _ in range(2)]
+        tasks = [asyncio.create_task(models[n % 2].ainvoke(_question(n))) for n in range(20)]
+        done, pending = await asyncio.wait(tasks, timeout=3)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    answers = [task.result() for task in done]
+    print(f"\n{len(answers)} answered in the first minute, {limiter.rate_limited} 429s")
+    billed = 0
+    for answer in answers:
+        assert answer.usage_metadata is not None
+        billed += answer.usage_metadata["input_tokens"] + MAX_TOKENS
+    assert limiter.learned
+    assert limiter.limit_tokens == TOKENS_PER_MINUTE
+    assert limiter.rate_limited == 0
+    assert 5 <= len(answers) < 20  # a minute's worth went; the rest wait for the window
+    assert billed <= TOKENS_PER_MINUTE
+    assert TOKENS_PER_MINUTE - billed < billed / len(answers) + MAX_TOKENS  # and it was used
