@@ -14,7 +14,7 @@ import base64
 import io
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from PIL import Image
 
 from langchain_afarensis_vision import AfarensisRateLimiter, ChatAfarensis, RateLimitError
@@ -75,3 +75,49 @@ async def test_one_shared_limiter_keeps_two_models_under_the_limit() -> None:
     assert 5 <= len(answers) < 20  # a minute's worth went; the rest wait for the window
     assert billed <= TOKENS_PER_MINUTE
     assert TOKENS_PER_MINUTE - billed < billed / len(answers) + MAX_TOKENS  # and it was used
+
+
+def _png(size: tuple[int, int]) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _image(size: tuple[int, int], detail: str) -> dict[str, object]:
+    url = "data:image/png;base64," + _png(size)
+    return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+
+
+CONVERSATIONS: dict[str, list[BaseMessage]] = {
+    "text": [HumanMessage("Hello there, how are you today?")],
+    "system+user": [SystemMessage("You are terse."), HumanMessage("Describe a cat.")],
+    "image-low": [
+        HumanMessage(content=[{"type": "text", "text": "What?"}, _image((64, 64), "low")])
+    ],
+    "image-high": [
+        HumanMessage(content=[{"type": "text", "text": "What?"}, _image((3000, 1000), "high")])
+    ],
+    "multi-turn": [
+        HumanMessage("Hi"),
+        AIMessage("Hello! How can I help?"),
+        HumanMessage("A joke?"),
+    ],
+    "named": [HumanMessage("Hi", name="alice")],
+    "tool-call": [
+        HumanMessage("Weather?"),
+        AIMessage("", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "call_1"}]),
+        ToolMessage("Sunny, 20C", tool_call_id="call_1"),
+    ],
+}
+
+
+def test_what_the_limiter_charges_is_what_the_server_bills() -> None:
+    """The limiter charges the client's count + max_tokens; the server bills (and limits) the
+    same prompt tokens, so a run that keeps to the limiter keeps to the server."""
+    with LocalAfarensisServer() as server:
+        model = _model(server)
+        for name, messages in CONVERSATIONS.items():
+            counted = model.get_num_tokens_from_messages(messages)
+            answer = model.invoke(messages)
+            assert answer.usage_metadata is not None
+            assert answer.usage_metadata["input_tokens"] == counted, name
