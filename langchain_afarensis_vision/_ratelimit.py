@@ -27,7 +27,6 @@ import asyncio
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from langchain_afarensis_vision.errors import RequestTooLargeError
 __all__ = ["AfarensisRateLimiter", "parse_duration"]
 
 WINDOW = 60.0
+UNSETTLED_GRACE = 60.0  # a charge never settled (another model's acquire) counts this much longer
 _PROBE_TIMEOUT = 10.0  # an unanswered first request stops holding the others back after this
 _DURATION = re.compile(
     r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
@@ -56,9 +56,22 @@ def parse_duration(text: str) -> float | None:
 
 @dataclass
 class _Charge:
+    """What one call (or another program, or a 429's pause) spent, and since when it counts.
+
+    A charge counts from when the server counted it. That is not known while the request is in
+    flight (the server counts it some time before it answers), so an unsettled charge does not
+    expire; :meth:`AfarensisRateLimiter.settle` stamps it with the answer's time, which is never
+    earlier than the server's count. A charge nobody settles expires :data:`UNSETTLED_GRACE`
+    seconds late.
+    """
+
     at: float
     requests: int
     tokens: int
+    settled: float | None = None
+
+    def expires(self) -> float:
+        return (self.at + UNSETTLED_GRACE if self.settled is None else self.settled) + WINDOW
 
 
 class AfarensisRateLimiter(BaseRateLimiter):
@@ -94,7 +107,7 @@ class AfarensisRateLimiter(BaseRateLimiter):
         self.rate_limited = 0  # 429s seen
         self._clock = clock
         self._check_every = check_every
-        self._log: deque[_Charge] = deque()
+        self._log: list[_Charge] = []
         self._probe_at: float | None = None
         self._lock = threading.Lock()
 
@@ -117,6 +130,19 @@ class AfarensisRateLimiter(BaseRateLimiter):
     async def areserve_tokens(self, tokens: int) -> None:
         """Async :meth:`reserve_tokens`."""
         await self._charge_async(0, tokens, blocking=True)
+
+    def settle(self) -> None:
+        """A call has its answer (or gave up): its charges count from now, not from their start.
+
+        Settles the oldest unsettled charge of requests and of tokens: answers arrive in any
+        order, but the oldest charge's request was counted by the server before now as well.
+        """
+        with self._lock:
+            now = self._clock()
+            for kind in _KINDS:
+                pending = (c for c in self._log if c.settled is None and getattr(c, kind))
+                if (charge := next(pending, None)) is not None:
+                    charge.settled = now
 
     # -- what the API answered ------------------------------------------------------------------
 
@@ -166,7 +192,7 @@ class AfarensisRateLimiter(BaseRateLimiter):
                 raise RequestTooLargeError(msg)
             wait = self._wait(now, requests, tokens)
             if wait <= 0:
-                self._log.append(_Charge(now, requests, tokens))
+                self._log.append(_Charge(now, requests, tokens))  # settled when answered
                 if requests and not self.learned:
                     self._probe_at = now
             return wait
@@ -188,19 +214,18 @@ class AfarensisRateLimiter(BaseRateLimiter):
         """Seconds until ``amount`` more fits under ``limit`` in the window (0: it fits)."""
         if limit is None or amount == 0:
             return 0.0
-        used = sum(getattr(c, kind) for c in self._log)
-        excess = used + amount - limit
-        if excess <= 0:
-            return 0.0
-        for charge in self._log:  # oldest first: when enough of them have expired
+        charges = sorted((c for c in self._log if getattr(c, kind)), key=_Charge.expires)
+        excess = sum(getattr(c, kind) for c in charges) + amount - limit
+        for charge in charges:  # the soonest to expire first: when enough of them have
+            if excess <= 0:
+                break
             excess -= getattr(charge, kind)
             if excess <= 0:
-                return charge.at + WINDOW - now
-        return WINDOW  # not reached: amount <= limit was checked
+                return charge.expires() - now
+        return 0.0 if excess <= 0 else WINDOW  # more than the limit: refused before this
 
     def _expire(self, now: float) -> None:
-        while self._log and self._log[0].at <= now - WINDOW:
-            self._log.popleft()
+        self._log = [c for c in self._log if c.expires() > now]
 
     def _learn(self, now: float, headers: Mapping[str, str]) -> None:
         limits = {kind: _int(headers.get(f"x-ratelimit-limit-{kind}")) for kind in _KINDS}
@@ -221,9 +246,7 @@ class AfarensisRateLimiter(BaseRateLimiter):
             theirs = limit - remaining - ours
             reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}", "")) or 0.0
             if theirs > 0 and reset > 0:
-                self._log.append(_Charge(now - WINDOW + min(reset, WINDOW), 0, 0))
-                setattr(self._log[-1], kind, theirs)
-                self._log = deque(sorted(self._log, key=lambda c: c.at))
+                self._log.append(_counted(kind, theirs, until=now + min(reset, WINDOW)))
 
     def _fill_window(self, now: float, wait: float) -> None:
         """After a 429, count the window as full until the pause ends: no burst follows it."""
@@ -233,13 +256,18 @@ class AfarensisRateLimiter(BaseRateLimiter):
                 continue
             used = sum(getattr(c, kind) for c in self._log)
             if used < limit:
-                charge = _Charge(now - WINDOW + wait, 0, 0)
-                setattr(charge, kind, limit - used)
-                self._log.append(charge)
-        self._log = deque(sorted(self._log, key=lambda c: c.at))
+                self._log.append(_counted(kind, limit - used, until=now + wait))
 
 
 _KINDS = ("requests", "tokens")
+
+
+def _counted(kind: str, amount: int, until: float) -> _Charge:
+    """A settled charge of ``amount`` requests or tokens that counts until ``until``."""
+    start = until - WINDOW
+    charge = _Charge(start, 0, 0, settled=start)
+    setattr(charge, kind, amount)
+    return charge
 
 
 def _int(value: str | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import cached_property
 from typing import Any, Literal, Self
 
@@ -152,6 +153,32 @@ class ChatAfarensis(BaseChatModel):
         limiter = self.rate_limiter
         return limiter if isinstance(limiter, AfarensisRateLimiter) else None
 
+    @contextmanager
+    def _charged(self, messages: list[BaseMessage], payload: dict[str, Any]) -> Iterator[None]:
+        """Hold the call's tokens in the rate limiter (waiting for them), settled when it ends."""
+        if (limiter := self._limiter) is None:
+            yield
+            return
+        limiter.reserve_tokens(self._cost(messages, payload))
+        try:
+            yield
+        finally:
+            limiter.settle()
+
+    @asynccontextmanager
+    async def _acharged(
+        self, messages: list[BaseMessage], payload: dict[str, Any]
+    ) -> AsyncIterator[None]:
+        """Async :meth:`_charged`."""
+        if (limiter := self._limiter) is None:
+            yield
+            return
+        await limiter.areserve_tokens(self._cost(messages, payload))
+        try:
+            yield
+        finally:
+            limiter.settle()
+
     def _cost(self, messages: list[BaseMessage], payload: dict[str, Any]) -> int:
         """What the API's limiter charges for ``payload``: its prompt tokens and max_tokens."""
         prompt = _tokens.count_messages(messages, payload.get("tools"), self.image_detail)
@@ -241,9 +268,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._payload(messages, stop, stream=False, **kwargs)
-        if (limiter := self._limiter) is not None:
-            limiter.reserve_tokens(self._cost(messages, payload))
-        return parse_completion(self._transport.post(_COMPLETIONS, payload))
+        with self._charged(messages, payload):
+            return parse_completion(self._transport.post(_COMPLETIONS, payload))
 
     async def _agenerate(
         self,
@@ -253,9 +279,8 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         payload = self._payload(messages, stop, stream=False, **kwargs)
-        if (limiter := self._limiter) is not None:
-            await limiter.areserve_tokens(self._cost(messages, payload))
-        return parse_completion(await self._transport.apost(_COMPLETIONS, payload))
+        async with self._acharged(messages, payload):
+            return parse_completion(await self._transport.apost(_COMPLETIONS, payload))
 
     def _stream(
         self,
@@ -265,13 +290,12 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, stream=True, **kwargs)
-        if (limiter := self._limiter) is not None:
-            limiter.reserve_tokens(self._cost(messages, payload))
-        for event in self._transport.stream(_COMPLETIONS, payload):
-            if chunk := parse_chunk(event):
-                if run_manager:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
+        with self._charged(messages, payload):
+            for event in self._transport.stream(_COMPLETIONS, payload):
+                if chunk := parse_chunk(event):
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
     async def _astream(
         self,
@@ -281,13 +305,12 @@ class ChatAfarensis(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, stream=True, **kwargs)
-        if (limiter := self._limiter) is not None:
-            await limiter.areserve_tokens(self._cost(messages, payload))
-        async for event in self._transport.astream(_COMPLETIONS, payload):
-            if chunk := parse_chunk(event):
-                if run_manager:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
+        async with self._acharged(messages, payload):
+            async for event in self._transport.astream(_COMPLETIONS, payload):
+                if chunk := parse_chunk(event):
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
     # -- tools, structured output, token counting ---------------------------------------------
 

@@ -51,8 +51,11 @@ def test_both_budgets_over_a_sliding_minute() -> None:
     limiter = AfarensisRateLimiter(requests_per_minute=3, tokens_per_minute=100, clock=clock)
     assert all(limiter.acquire(blocking=False) for _ in range(3))
     assert not limiter.acquire(blocking=False)
+    for _ in range(3):
+        limiter.settle()  # the answers came back
     assert limiter.wait_time(1, 0) == pytest.approx(60)
     limiter.reserve_tokens(60)
+    limiter.settle()
     clock.now += 30
     assert limiter.wait_time(0, 50) == pytest.approx(30)  # 60 + 50 > 100 until the 60 expire
     assert limiter.wait_time(0, 40) == 0
@@ -92,6 +95,7 @@ def test_a_429_pauses_everyone_and_no_burst_follows() -> None:
     limiter = AfarensisRateLimiter(clock=clock)
     limiter.observe(200, headers((500, 500, "0s"), (1_000, 1_000, "0s")))
     limiter.reserve_tokens(600)
+    limiter.settle()
     clock.now += 10
     limiter.observe(429, {"retry-after-ms": "5000", **headers((500, 499, "0s"), (1_000, 0, "5s"))})
     assert limiter.rate_limited == 1
@@ -100,6 +104,23 @@ def test_a_429_pauses_everyone_and_no_burst_follows() -> None:
     clock.now += 5
     assert limiter.wait_time(0, 400) == 0  # the limit, less what we sent in the minute
     assert limiter.wait_time(0, 500) == pytest.approx(45)  # not the whole limit: no burst
+
+
+def test_a_charge_counts_from_its_answer_not_from_its_start() -> None:
+    """The server counts a request some time before it answers: until the answer, the charge
+    does not expire; from it, a minute. A charge never settled expires a grace period late."""
+    clock = Clock()
+    limiter = AfarensisRateLimiter(requests_per_minute=1, tokens_per_minute=100, clock=clock)
+    limiter.reserve_tokens(100)
+    clock.now += 61
+    assert limiter.wait_time(0, 1) > 0  # still in flight: the server may count it now
+    limiter.settle()
+    assert limiter.wait_time(0, 1) == pytest.approx(60)
+    assert limiter.acquire(blocking=False)  # never settled (another model's acquire):
+    clock.now += 119
+    assert not limiter.acquire(blocking=False)
+    clock.now += 1
+    assert limiter.acquire(blocking=False)  # ... it expires a grace minute late
 
 
 def test_retry_after_in_seconds() -> None:
@@ -144,6 +165,7 @@ async def test_async_waiters_wake_when_the_window_frees() -> None:
         requests_per_minute=1, tokens_per_minute=100, clock=clock, check_every=0.01
     )
     assert await limiter.aacquire()
+    limiter.settle()
     waiter = asyncio.create_task(limiter.aacquire())
     await asyncio.sleep(0.05)
     assert not waiter.done()
