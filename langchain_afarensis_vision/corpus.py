@@ -15,6 +15,7 @@ import asyncio
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -101,6 +102,7 @@ async def adescribe_images(
             summary = await job.run(iter_sources(sources), concurrency)
     finally:
         store.close()
+        await model.aclose()  # the client it made on this loop (an injected one is the caller's)
         if executor is not None:
             executor.shutdown(cancel_futures=True)
     summary.seconds = time.monotonic() - started
@@ -170,4 +172,22 @@ def _executor(workers: int | None) -> Executor | None:
         return None
     context = get_context("forkserver")  # never fork a process that runs threads
     context.set_forkserver_preload(["langchain_afarensis_vision.images"])
-    return ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=context)
+    cores = workers or os.cpu_count() or 1
+    watch = (os.getpid(),)
+    return ProcessPoolExecutor(cores, context, initializer=_watch_parent, initargs=watch)
+
+
+def _watch_parent(pid: int) -> None:
+    """In a worker: exit when the job's process is gone (a SIGKILL leaves workers waiting)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # pragma: no cover - another user's pid: it lives
+                continue
+
+    threading.Thread(target=watch, name="afarensis-parent-watch", daemon=True).start()
