@@ -145,8 +145,8 @@ class Job:
         if self.store.has(source, item.key):
             self.summary.skipped += 1
             self._advance()
-        elif (offset := self._first(item.key)) is not None or item.key in self.pending:
-            await self._copy(source, offset, self.pending.get(item.key))
+        elif self._seen(item.key):
+            await self._copy(source, self._first(item.key), self.pending.get(item.key))
         else:
             await self._original(item)
 
@@ -158,6 +158,10 @@ class Job:
 
     def _request(self) -> tuple[str, str, str, int]:
         return self.question, self.detail, self.llm.model, self.max_tokens
+
+    def _seen(self, key: str) -> bool:
+        """Whether an identical image was (or is being) sent, this run or before."""
+        return key in self.handled or key in self.store.done or key in self.pending
 
     def _first(self, key: str) -> int | None:
         if key in self.handled:
