@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
+from langchain_afarensis_vision._contract import is_fetched_url
 from langchain_afarensis_vision.document_loaders import IMAGE_SUFFIXES
 
 __all__ = ["FINAL_ERRORS", "ResultStore", "is_url", "iter_sources", "job_key"]
@@ -32,7 +33,7 @@ FINAL_ERRORS: Final = frozenset({"InvalidImageError"})
 
 def is_url(source: str) -> bool:
     """Whether ``source`` is an ``http(s)`` URL (sent for the API to fetch)."""
-    return source.lower().startswith(("http://", "https://"))
+    return is_fetched_url(source)
 
 
 def job_key(content: str, question: str, detail: str, model: str, max_tokens: int) -> str:
