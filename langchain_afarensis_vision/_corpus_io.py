@@ -90,6 +90,7 @@ class ResultStore:
         self.path = Path(path)
         self.done: dict[str, int] = {}  # key -> offset of a final record
         self.written: set[tuple[str, str]] = set()  # (source, key) with a final record
+        self.refused: set[tuple[str, str]] = set()  # those of them the client refused
         self.dropped = 0  # retryable failures and torn lines dropped on opening
         self._load()
         self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()
@@ -113,8 +114,7 @@ class ResultStore:
         self._file.flush()
         os.fsync(self._file.fileno())
         if _is_final(record):
-            self.done.setdefault(record["key"], offset)
-            self.written.add((record["source"], record["key"]))
+            self._index(record, offset)
         return offset
 
     def close(self) -> None:
@@ -144,6 +144,8 @@ class ResultStore:
     def _index(self, record: dict[str, Any], offset: int) -> None:
         self.done.setdefault(record["key"], offset)
         self.written.add((record["source"], record["key"]))
+        if record.get("error") is not None:
+            self.refused.add((record["source"], record["key"]))
 
     def _rewrite(self) -> None:
         """Keep only the final records, atomically (a temporary file renamed over the old)."""

@@ -144,6 +144,7 @@ class Job:
             return
         if self.store.has(source, item.key):
             self.summary.skipped += 1
+            self.summary.refused_earlier += (source, item.key) in self.store.refused
             self._advance()
         elif self._seen(item.key):
             await self._copy(source, self._first(item.key), self.pending.get(item.key))

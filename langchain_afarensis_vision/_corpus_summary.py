@@ -15,6 +15,7 @@ class CorpusSummary:
     described: int = 0  # lines with a description written (sent or copied)
     sent: int = 0  # requests answered
     skipped: int = 0  # already in ``out``
+    refused_earlier: int = 0  # of those, images the client refused (not retried)
     duplicates: int = 0  # identical to an image sent (or to be sent) once
     failed: int = 0
     prompt_tokens: int = 0
@@ -36,7 +37,8 @@ class CorpusSummary:
     @property
     def exit_code(self) -> int:
         """0 when every image was described (or a dry run), else 1."""
-        return 0 if self.dry_run or (not self.failed and self.stopped is None) else 1
+        undescribed = self.failed or self.refused_earlier or self.stopped is not None
+        return 0 if self.dry_run or not undescribed else 1
 
     def line(self) -> str:
         """One line for the end of a run."""
@@ -52,9 +54,15 @@ class CorpusSummary:
             )
         return (
             f"{self.described} described ({self.sent} sent, {self.duplicates} duplicates), "
-            f"{self.skipped} already done, {self.failed} failed of {self.sources} images; "
+            f"{self.skipped} already done{self._refused()}, {self.failed} failed of "
+            f"{self.sources} images; "
             f"{self.billed:,} tokens billed, {self.rate_limited} 429s, in {self.seconds:.1f} s."
         )
+
+    def _refused(self) -> str:
+        if not self.refused_earlier:
+            return ""
+        return f" ({self.refused_earlier} of them refused, not retried)"
 
 
 def duration(seconds: float | None) -> str:

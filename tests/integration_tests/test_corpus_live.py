@@ -92,7 +92,9 @@ def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
         assert bad["description"] is None
 
         again = describe_images([folder], out=out, llm=_model(server), workers=0)
-    assert (again.sent, again.skipped, again.failed, again.exit_code) == (0, 5, 0, 0)
+    assert (again.sent, again.skipped, again.failed, again.refused_earlier) == (0, 5, 0, 1)
+    assert again.exit_code == 1  # one image has no description
+    assert "5 already done (1 of them refused, not retried)" in again.line()
     assert len(_lines(out)) == 5  # the bad file is not tried again
 
 

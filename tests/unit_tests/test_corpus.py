@@ -71,6 +71,7 @@ def test_retryable_failures_are_dropped_and_refusals_kept(tmp_path: Path) -> Non
     store = ResultStore(out)
     assert not store.has("a", "k1")
     assert store.has("b", "k2")
+    assert store.refused == {("b", "k2")}
     assert store.has("c", "k3")
     assert store.read(store.done["k3"])["source"] == "c"  # offsets point into the new file
     store.close()
@@ -94,6 +95,7 @@ def test_summary_line_exit_code_and_estimate() -> None:
     assert "3 described (2 sent, 1 duplicates)" in done.line()
     assert CorpusSummary(sources=3, failed=1).exit_code == 1
     assert CorpusSummary(sources=3, stopped="budget").exit_code == 1
+    assert CorpusSummary(sources=3, skipped=3, refused_earlier=1).exit_code == 1
     plan = CorpusSummary(sources=10, skipped=2, max_billable=30_000, dry_run=True)
     assert estimate_seconds(plan, rpm=None, tpm=None) is None
     assert estimate_seconds(plan, rpm=8, tpm=10_000) == pytest.approx(180.0)  # tokens bind
