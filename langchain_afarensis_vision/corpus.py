@@ -125,6 +125,7 @@ def _blocking(
 
 
 describe_images = _blocking(adescribe_images)
+describe_images.__name__ = describe_images.__qualname__ = "describe_images"
 describe_images.__doc__ = """:func:`adescribe_images`, run to the end on an event loop of its own.
 
     Example:
