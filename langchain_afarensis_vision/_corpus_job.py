@@ -26,6 +26,7 @@ from langchain_afarensis_vision._corpus_summary import CorpusSummary, duration
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
+from langchain_afarensis_vision._sources import read_source
 from langchain_afarensis_vision._tokens import count_messages, image_tokens
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.document_loaders import _FATAL  # errors every image would hit
@@ -54,8 +55,7 @@ def _prepare(data: bytes, detail: Detail, first_frame: bool) -> PreparedImage | 
 
 
 def _read(path: str) -> tuple[bytes, str]:
-    with open(path, "rb") as file:
-        data = file.read()
+    data = read_source(path)  # size-capped; a FIFO is refused, not waited on
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -136,16 +136,18 @@ class Job:
 
     async def _one(self, source: str) -> None:
         self.summary.sources += 1
+        unreadable = None
         try:
             item = await self._item(source)
-        except OSError as error:  # unreadable: recorded, tried again next time
-            key = job_key(source, *self._request())
-            await self._write(self._record(source, key, None, error=_exception(error)))
-            return
+        except (OSError, InvalidImageError) as error:  # unreadable (retried) or too large (not)
+            item = _Item(source, job_key(source, *self._request()), None, None)
+            unreadable = _exception(error)
         if self.store.has(source, item.key):
             self.summary.skipped += 1
             self.summary.refused_earlier += (source, item.key) in self.store.refused
             self._advance()
+        elif unreadable is not None:
+            await self._write(self._record(source, item.key, None, error=unreadable))
         elif self._seen(item.key):
             await self._copy(source, self._first(item.key), self.pending.get(item.key))
         else:

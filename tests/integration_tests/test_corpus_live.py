@@ -65,6 +65,8 @@ def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
     (folder / "bad.png").write_bytes(b"not an image at all")
     out = tmp_path / "out.jsonl"
     with LocalAfarensisServer() as server:
+        missing = describe_images([folder / "gone.png"], out=out, llm=_model(server), workers=0)
+        assert (missing.failed, missing.exit_code) == (1, 1)
         summary = describe_images([folder], out=out, llm=_model(server), workers=0)
         assert summary.sent == 3  # the copy is not sent
         assert (summary.duplicates, summary.failed, summary.exit_code) == (1, 1, 1)
