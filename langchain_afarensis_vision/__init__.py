@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from langchain_afarensis_vision._contract import estimate_image_tokens
     from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
     from langchain_afarensis_vision.chat_models import ChatAfarensis
+    from langchain_afarensis_vision.corpus import (
+        CorpusSummary,
+        adescribe_images,
+        describe_images,
+    )
     from langchain_afarensis_vision.document_loaders import (
         AfarensisImageLoader,
         ImageSkippedWarning,
@@ -44,6 +49,9 @@ _MODULES: dict[str, str] = {
     "AfarensisImageLoader": "document_loaders",
     "AfarensisRateLimiter": "_ratelimit",
     "ChatAfarensis": "chat_models",
+    "CorpusSummary": "corpus",
+    "adescribe_images": "corpus",
+    "describe_images": "corpus",
     "ImageSkippedWarning": "document_loaders",
     "PreparedImage": "images",
     "estimate_image_tokens": "_contract",
@@ -63,6 +71,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ChatAfarensis",
+    "CorpusSummary",
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
@@ -73,6 +82,8 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "__version__",
+    "adescribe_images",
+    "describe_images",
     "estimate_image_tokens",
     "prepare_image",
 ]

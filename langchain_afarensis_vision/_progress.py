@@ -35,14 +35,15 @@ class Progress:
         self._start = time.monotonic()
         self._drawn = False
 
-    def advance(self, n: int = 1) -> None:
-        """Count ``n`` more finished items and redraw."""
+    def advance(self, n: int = 1, extra: str = "") -> None:
+        """Count ``n`` more finished items and redraw, with ``extra`` after the rate."""
         self.count += n
         if not self.enabled:
             return
         rate = self.count / max(time.monotonic() - self._start, 1e-6)
         prefix = f"{self.label}: " if self.label else ""
-        self._stream.write(f"\r{prefix}{self.count}/{self.total} ({rate:.1f}/s)")
+        extra = f" {extra}\033[K" if extra else ""  # and clear what a longer line left
+        self._stream.write(f"\r{prefix}{self.count}/{self.total} ({rate:.1f}/s){extra}")
         self._stream.flush()
         self._drawn = True
 

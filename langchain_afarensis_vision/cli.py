@@ -4,6 +4,7 @@ Commands:
     describe IMAGE...   ask the model about each image (``--local`` for the embedded server)
     demo [FOLDER...]    describe every image in a folder on the embedded local server
     tokens IMAGE...     what would be sent for each image, and its token cost, offline
+    caption SOURCE...   describe a whole collection into a JSONL file: rate-limited, resumable
     serve               run the local Afarensis-compatible server in the foreground
 """
 
@@ -140,6 +141,68 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 1 if failures == len(paths) else 0
 
 
+def _cmd_caption(args: argparse.Namespace) -> int:
+    from langchain_afarensis_vision.corpus import describe_images
+
+    options = {
+        "out": args.out,
+        "question": args.question,
+        "detail": args.detail,
+        "max_tokens": args.max_tokens,
+        "concurrency": args.concurrency,
+        "requests_per_minute": args.rpm,
+        "tokens_per_minute": args.tpm,
+        "budget_tokens": args.budget_tokens,
+        "dry_run": args.dry_run,
+    }
+    try:
+        if args.dry_run:  # nothing is sent: no server, no key needed
+            summary = describe_images(args.sources, llm=ChatAfarensis(), **options)
+        else:
+            with _model(args.local, say=True) as model:
+                summary = describe_images(args.sources, llm=model, **options)
+    except (ValueError, OSError) as error:  # e.g. an unreadable @list or --out
+        print(f"afarensis-vision caption: {error}", file=sys.stderr)
+        return 2
+    except AfarensisError as error:  # every image would fail alike (the key, the model)
+        print(f"afarensis-vision caption: stopped: {error.message}", file=sys.stderr)
+        return 1
+    if summary.stopped:
+        print(summary.stopped, file=sys.stderr)
+    print(summary.line())
+    return summary.exit_code
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = f"must be a positive integer; got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _caption_parser(commands: Any) -> None:
+    caption = commands.add_parser(
+        "caption", help="describe many images into a JSONL file (rate-limited, resumable)"
+    )
+    caption.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="file, folder, glob, URL or @list.txt"
+    )
+    caption.add_argument("--out", "-o", required=True, help="the JSONL file (resumed if it exists)")
+    caption.add_argument("--question", "-q", default=DEFAULT_QUESTION)
+    caption.add_argument("--detail", choices=DETAILS, default="auto")
+    caption.add_argument("--max-tokens", type=_positive, default=300)
+    caption.add_argument("--concurrency", type=_positive, default=8)
+    caption.add_argument("--rpm", type=_positive, default=None, help="cap requests per minute")
+    caption.add_argument("--tpm", type=_positive, default=None, help="cap tokens per minute")
+    caption.add_argument(
+        "--budget-tokens", type=_positive, default=None, help="stop before billing more"
+    )
+    caption.add_argument("--dry-run", action="store_true", help="prepare and count, send nothing")
+    caption.add_argument("--local", action="store_true", help="use an embedded local server")
+    caption.set_defaults(run=_cmd_caption)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from langchain_afarensis_vision.server import serve_main
 
@@ -173,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     for command in (describe, demo, tokens):
         command.add_argument("--detail", choices=DETAILS, default="auto")
         command.add_argument("--json", action="store_true", help="print JSON")
+    _caption_parser(commands)
     serve = commands.add_parser("serve", help="run the local Afarensis-compatible server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

@@ -21,6 +21,7 @@ EXPECTED = [
     "AuthenticationError",
     "BadRequestError",
     "ChatAfarensis",
+    "CorpusSummary",
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
@@ -31,6 +32,8 @@ EXPECTED = [
     "RateLimitError",
     "RequestTooLargeError",
     "__version__",
+    "adescribe_images",
+    "describe_images",
     "estimate_image_tokens",
     "prepare_image",
 ]

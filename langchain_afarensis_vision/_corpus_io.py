@@ -1,0 +1,177 @@
+"""The corpus job's inputs and output: sources streamed by name, and the crash-safe JSONL file.
+
+Sources (:func:`iter_sources`) are files, directories (recursive, image files by suffix,
+hidden ones skipped), globs, ``http(s)`` URLs, or ``@list.txt`` (one source a line, blank lines
+and ``#`` comments ignored); they are yielded one at a time, never listed whole.
+
+The output (:class:`ResultStore`) holds one JSON object per line. Each line is written, flushed
+and ``fsync``-ed before the next begins, so a crash loses at most the lines being written. On
+opening, a torn last line (no newline, or not JSON) is truncated away, and records of retryable
+failures are dropped (rewritten atomically) so that they are tried again and every source keeps
+exactly one line. What remains is the resume index: ``key`` (content + question + detail +
+model + max tokens) -> offset of its line, and the ``(source, key)`` pairs already written.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from langchain_afarensis_vision._contract import is_fetched_url
+from langchain_afarensis_vision.document_loaders import IMAGE_SUFFIXES
+
+__all__ = ["FINAL_ERRORS", "ResultStore", "is_url", "iter_sources", "job_key"]
+
+FINAL_ERRORS: Final = frozenset({"InvalidImageError"})
+"""Error types recorded for good: the client refused the image, and would again."""
+
+
+def is_url(source: str) -> bool:
+    """Whether ``source`` is an ``http(s)`` URL (sent for the API to fetch)."""
+    return is_fetched_url(source)
+
+
+def job_key(content: str, question: str, detail: str, model: str, max_tokens: int) -> str:
+    """The resume key: a digest of the image (its SHA-256, or its URL) and the request."""
+    text = json.dumps([content, question, detail, model, max_tokens])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def iter_sources(entries: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """Every source the entries name, one at a time (see the module docstring)."""
+    for entry in entries:
+        text = os.fspath(entry)
+        if text.startswith("@"):
+            yield from iter_sources(_list_file(text[1:]))
+        elif is_url(text):
+            yield text
+        elif os.path.isdir(text):
+            yield from _walk(text)
+        elif not os.path.exists(text) and any(char in text for char in "*?["):
+            yield from (p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+        else:
+            yield text
+
+
+def _list_file(path: str) -> Iterator[str]:
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if (source := line.strip()) and not source.startswith("#"):
+                yield source
+
+
+def _walk(root: str) -> Iterator[str]:
+    """Image files under ``root`` (recursive, sorted per directory, hidden ones skipped)."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                yield os.path.join(folder, name)
+
+
+def _is_final(record: dict[str, Any]) -> bool:
+    error = record.get("error")
+    return error is None or (isinstance(error, dict) and error.get("type") in FINAL_ERRORS)
+
+
+class ResultStore:
+    """The ``--out`` JSONL file, opened for appending after the resume index is read.
+
+    Args:
+        path: The file (created if missing).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.done: dict[str, int] = {}  # key -> offset of a final record
+        self.written: set[tuple[str, str]] = set()  # (source, key) with a final record
+        self.refused: set[tuple[str, str]] = set()  # those of them the client refused
+        self.dropped = 0  # retryable failures and torn lines dropped on opening
+        self._load()
+        self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        self._reader: BinaryIO = open(self.path, "rb")  # noqa: SIM115
+
+    def has(self, source: str, key: str) -> bool:
+        """Whether ``source`` already has a final line for ``key``."""
+        return (source, key) in self.written
+
+    def read(self, offset: int) -> dict[str, Any]:
+        """The record written at ``offset``."""
+        self._reader.seek(offset)
+        record: dict[str, Any] = json.loads(self._reader.readline())
+        return record
+
+    def write(self, record: dict[str, Any]) -> int:
+        """Append ``record`` as one line, flushed and synced; return its offset."""
+        line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
+        offset = self._file.tell()
+        self._file.write(line)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        if _is_final(record):
+            self._index(record, offset)
+        return offset
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+        self._reader.close()
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        kept_end = 0  # where the kept lines end, if nothing before them is dropped
+        rewrite = False
+        for line, record in _lines(self.path):
+            if record is None or not _is_final(record):
+                self.dropped += 1
+                rewrite = rewrite or line.endswith(b"\n")  # a whole line, not the torn tail
+                continue
+            self._index(record, kept_end)
+            kept_end += len(line)
+        if rewrite:
+            self._rewrite()
+        elif self.dropped:
+            os.truncate(self.path, kept_end)
+
+    def _index(self, record: dict[str, Any], offset: int) -> None:
+        self.done.setdefault(record["key"], offset)
+        self.written.add((record["source"], record["key"]))
+        if record.get("error") is not None:
+            self.refused.add((record["source"], record["key"]))
+
+    def _rewrite(self) -> None:
+        """Keep only the final records, atomically (a temporary file renamed over the old)."""
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with open(temporary, "wb") as out:
+            for line, record in _lines(self.path):
+                if record is not None and _is_final(record):
+                    out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.path)
+
+
+def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    """Each line and its record (None: torn, not JSON, or not a record)."""
+    with open(path, "rb") as lines:
+        for line in lines:
+            yield line, _record(line)
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("key"), str) and "source" in record
+    return record if ok else None

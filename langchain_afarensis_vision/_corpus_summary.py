@@ -1,0 +1,83 @@
+"""What a corpus run did, or (a dry run) would do: :class:`CorpusSummary`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CorpusSummary", "duration", "estimate_seconds"]
+
+
+@dataclass
+class CorpusSummary:
+    """What a run did (or, for a dry run, would do)."""
+
+    sources: int = 0
+    described: int = 0  # lines with a description written (sent or copied)
+    sent: int = 0  # requests answered
+    skipped: int = 0  # already in ``out``
+    refused_earlier: int = 0  # of those, images the client refused (not retried)
+    duplicates: int = 0  # identical to an image sent (or to be sent) once
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    image_tokens: int = 0  # of the images sent (dry run: to send)
+    max_billable: int = 0  # dry run: prompt + max_tokens of every request to send
+    urls_at_upper_bound: int = 0  # dry run: URL images counted at the most they can cost
+    rate_limited: int = 0  # 429 answers seen
+    seconds: float = 0.0
+    estimated_seconds: float | None = None  # dry run: what the rate limits imply
+    stopped: str | None = None  # why the run stopped early (the token budget)
+    dry_run: bool = False
+
+    @property
+    def billed(self) -> int:
+        """Tokens billed, as the answers report them."""
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image was described (or a dry run), else 1."""
+        undescribed = self.failed or self.refused_earlier or self.stopped is not None
+        return 0 if self.dry_run or not undescribed else 1
+
+    def line(self) -> str:
+        """One line for the end of a run."""
+        if self.dry_run:
+            to_send = self.sources - self.skipped - self.duplicates - self.failed
+            when = duration(self.estimated_seconds)
+            urls = f" ({self.urls_at_upper_bound} URLs at the upper bound)"
+            return (
+                f"Dry run: {self.sources} images, {self.skipped} already done, "
+                f"{self.duplicates} duplicates, {self.failed} refused; {to_send} to send: "
+                f"{self.image_tokens:,} image tokens{urls if self.urls_at_upper_bound else ''}, "
+                f"at most {self.max_billable:,} tokens billed; rate limit time: {when}."
+            )
+        return (
+            f"{self.described} described ({self.sent} sent, {self.duplicates} duplicates), "
+            f"{self.skipped} already done{self._refused()}, {self.failed} failed of "
+            f"{self.sources} images; "
+            f"{self.billed:,} tokens billed, {self.rate_limited} 429s, in {self.seconds:.1f} s."
+        )
+
+    def _refused(self) -> str:
+        if not self.refused_earlier:
+            return ""
+        return f" ({self.refused_earlier} of them refused, not retried)"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no --rpm/--tpm given; learned from the API at run time)"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+def estimate_seconds(summary: CorpusSummary, rpm: int | None, tpm: int | None) -> float | None:
+    """Seconds the rate limits imply for the requests a dry run counted."""
+    requests = summary.sources - summary.skipped - summary.duplicates - summary.failed
+    minutes = [
+        amount / limit
+        for amount, limit in ((requests, rpm), (summary.max_billable, tpm))
+        if limit is not None
+    ]
+    return max(minutes) * 60 if minutes else None

@@ -1,0 +1,200 @@
+"""The corpus job end to end against the local server: records, resume, duplicates, bad files,
+the token budget, the dry run's exact image tokens, and a run killed with SIGKILL, resumed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from PIL import Image
+
+from langchain_afarensis_vision import ChatAfarensis, adescribe_images, describe_images
+from langchain_afarensis_vision.server import Faults, LocalAfarensisServer
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+
+FIELDS = {
+    "source",
+    "sha256",
+    "description",
+    "detail",
+    "width",
+    "height",
+    "image_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "model",
+    "error",
+}
+
+
+def _png(n: int, size: tuple[int, int] = (40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (n % 256, (n * 7) % 256, (n * 13) % 256)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _folder(root: Path, count: int) -> Path:
+    folder = root / "images"
+    (folder / "sub").mkdir(parents=True)
+    for n in range(count):
+        (folder / ("sub" if n % 2 else "") / f"img{n:03d}.png").write_bytes(_png(n))
+    return folder
+
+
+def _lines(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _model(server: LocalAfarensisServer, **kwargs: Any) -> ChatAfarensis:
+    return ChatAfarensis(base_url=server.base_url, api_key=server.api_key, **kwargs)
+
+
+def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 3)
+    (folder / "copy.png").write_bytes(_png(0))  # the same bytes as img000.png
+    (folder / "bad.png").write_bytes(b"not an image at all")
+    out = tmp_path / "out.jsonl"
+    with LocalAfarensisServer() as server:
+        missing = describe_images([folder / "gone.png"], out=out, llm=_model(server), workers=0)
+        assert (missing.failed, missing.exit_code) == (1, 1)
+        summary = describe_images([folder], out=out, llm=_model(server), workers=0)
+        assert summary.sent == 3  # the copy is not sent
+        assert (summary.duplicates, summary.failed, summary.exit_code) == (1, 1, 1)
+        lines = _lines(out)
+        assert len(lines) == 5
+        assert all(set(line) >= FIELDS for line in lines)
+        by_name = {Path(line["source"]).name: line for line in lines}
+        pair = sorted(
+            (by_name["img000.png"], by_name["copy.png"]), key=lambda r: "duplicate_of" in r
+        )
+        first, copy, bad = *pair, by_name["bad.png"]
+        assert first["error"] is None
+        assert first["description"]
+        assert (first["width"], first["height"], first["detail"]) == (40, 30, "auto")
+        assert first["image_tokens"] == 255
+        assert first["prompt_tokens"] > 255
+        assert first["completion_tokens"] > 0
+        assert first["model"] == "gpt-4-vision-preview"
+        assert len(first["sha256"]) == 64
+        assert copy["sha256"] == first["sha256"]
+        assert copy["description"] == first["description"]
+        assert copy["duplicate_of"] == first["source"]
+        assert bad["error"]["type"] == "InvalidImageError"
+        assert bad["error"]["code"]
+        assert bad["description"] is None
+
+        again = describe_images([folder], out=out, llm=_model(server), workers=0)
+    assert (again.sent, again.skipped, again.failed, again.refused_earlier) == (0, 5, 0, 1)
+    assert again.exit_code == 1  # one image has no description
+    assert "5 already done (1 of them refused, not retried)" in again.line()
+    assert len(_lines(out)) == 5  # the bad file is not tried again
+
+
+def test_failed_requests_are_retried_and_a_torn_line_dropped(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 4)
+    out = tmp_path / "out.jsonl"
+    with LocalAfarensisServer() as server:
+        dead = _model(server, max_retries=0)
+    summary = describe_images(  # no server: connection errors, at once (limits given: no probe)
+        [folder], out=out, llm=dead, workers=0, requests_per_minute=99, tokens_per_minute=99_999
+    )
+    assert (summary.failed, summary.exit_code) == (4, 1)
+    assert {line["error"]["type"] for line in _lines(out)} == {"APIConnectionError"}
+    with out.open("a") as file:
+        file.write('{"source": "torn')  # a crash in the middle of a line
+    with LocalAfarensisServer() as server:
+        again = describe_images([folder], out=out, llm=_model(server), workers=0)
+    assert (again.sent, again.failed, again.exit_code) == (4, 0, 0)
+    lines = _lines(out)
+    assert len(lines) == 4
+    assert all(line["error"] is None for line in lines)
+
+
+def test_budget_stops_before_it_could_be_passed(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 10)
+    out = tmp_path / "out.jsonl"
+    with LocalAfarensisServer() as server:
+        plan = describe_images([folder], out=out, dry_run=True, max_tokens=50, workers=0)
+        per_image = plan.max_billable // 10
+        summary = describe_images(
+            [folder],
+            out=out,
+            llm=_model(server),
+            max_tokens=50,
+            budget_tokens=per_image * 4 + 10,
+            concurrency=2,
+            workers=0,
+        )
+    assert summary.stopped is not None
+    assert "budget" in summary.stopped
+    assert summary.exit_code == 1
+    assert 1 <= summary.sent <= 4
+    assert summary.billed <= per_image * 4 + 10
+    assert len(_lines(out)) == summary.sent
+
+
+async def test_dry_run_image_tokens_are_what_the_server_bills(tmp_path: Path) -> None:
+    folder = tmp_path / "sizes"
+    folder.mkdir()
+    for n, size in enumerate([(40, 30), (800, 600), (3000, 500), (1024, 1024), (513, 2049)]):
+        (folder / f"{n}.png").write_bytes(_png(n, size))
+    (folder / "dup.png").write_bytes(_png(1, (800, 600)))
+    out = tmp_path / "out.jsonl"
+    billed: list[dict[str, Any]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        await response.aread()
+        billed.append(response.json()["usage"])
+
+    plan = await adescribe_images(  # one at a time: the copy comes after its original is done
+        [folder], out=out, dry_run=True, detail="high", workers=1, concurrency=1
+    )
+    assert out.read_text() == ""
+    async with httpx2.AsyncClient(event_hooks={"response": [record]}) as client:
+        with LocalAfarensisServer() as server:
+            model = _model(server, http_async_client=client)
+            summary = await adescribe_images([folder], out=out, llm=model, detail="high", workers=1)
+    assert (plan.sources, plan.duplicates, summary.sent) == (6, 1, 5)
+    image_tokens = sum(u["prompt_tokens_details"]["image_tokens"] for u in billed)
+    assert plan.image_tokens == image_tokens == summary.image_tokens
+    prompts = sum(u["prompt_tokens"] for u in billed)
+    assert plan.max_billable == prompts + 5 * 300
+    print(f"\ndry run: {plan.line()}")
+
+
+def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 40)
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "langchain_afarensis_vision.cli", "caption", str(folder)]
+    command += ["--out", str(out), "--concurrency", "2", "--max-tokens", "50"]
+    with LocalAfarensisServer(faults=Faults(latency=0.1)) as server:
+        env = os.environ | {
+            "AFARENSIS_API_KEY": server.api_key,
+            "AFARENSIS_BASE_URL": server.base_url,
+        }
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+            not out.exists() or out.read_bytes().count(b"\n") < 5
+        ):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        before = len(_lines(out))
+        assert 5 <= before < 40
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    sources = [line["source"] for line in _lines(out)]
+    assert len(sources) == len(set(sources)) == 40
+    assert f"{before} already done" in rerun.stdout
+    print(f"\nkilled after {before} lines; resumed: {rerun.stdout.strip()}")

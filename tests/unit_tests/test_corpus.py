@@ -1,0 +1,140 @@
+"""The corpus job offline: sources streamed by name, the crash-safe JSONL store, the summary,
+and the CLI's usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_afarensis_vision import cli
+from langchain_afarensis_vision._corpus_io import ResultStore, iter_sources, job_key
+from langchain_afarensis_vision._corpus_summary import CorpusSummary, estimate_seconds
+
+
+def _record(source: str, key: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"source": source, "key": key, "description": None if error else "ok", "error": error}
+
+
+def _write(path: Path, *records: dict[str, Any], tail: str = "") -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + tail)
+
+
+def test_sources_files_folders_globs_urls_and_lists(tmp_path: Path) -> None:
+    for name in ("b.png", "a.JPG", "notes.txt", ".hidden.png", "sub/c.webp", ".git/d.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# a comment\n\nhttps://example.com/x.png\n{tmp_path / 'notes.txt'}\n")
+    sources = iter_sources([str(tmp_path), f"{tmp_path}/**/*.webp", f"@{listing}", "missing.png"])
+    names = [s.removeprefix(f"{tmp_path}/") for s in sources]
+    assert names == [
+        "a.JPG",
+        "b.png",
+        "sub/c.webp",
+        "sub/c.webp",
+        "https://example.com/x.png",
+        "notes.txt",
+        "missing.png",
+    ]
+
+
+def test_the_key_covers_content_question_detail_model_and_max_tokens() -> None:
+    base = ("sha", "What?", "auto", "gpt-4-vision-preview", 300)
+    keys = {job_key(*base)}
+    for index, other in enumerate(("sha2", "Why?", "low", "other-model", 301)):
+        changed = list(base)
+        changed[index] = other
+        keys.add(job_key(*changed))  # type: ignore[arg-type]
+    assert len(keys) == 6
+
+
+def test_a_torn_last_line_is_truncated_away(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    _write(out, _record("a.png", "k1"), tail='{"source": "b.png", "ke')
+    store = ResultStore(out)
+    assert store.has("a.png", "k1")
+    assert store.dropped == 1
+    store.write(_record("b.png", "k2"))
+    store.close()
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["source"] for line in lines] == ["a.png", "b.png"]
+
+
+def test_retryable_failures_are_dropped_and_refusals_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    refused = {"type": "InvalidImageError", "code": "invalid_image", "message": "broken"}
+    failed = {"type": "APIConnectionError", "code": None, "message": "refused"}
+    _write(out, _record("a", "k1", failed), _record("b", "k2", refused), _record("c", "k3"))
+    store = ResultStore(out)
+    assert not store.has("a", "k1")
+    assert store.has("b", "k2")
+    assert store.refused == {("b", "k2")}
+    assert store.has("c", "k3")
+    assert store.read(store.done["k3"])["source"] == "c"  # offsets point into the new file
+    store.close()
+    assert [json.loads(line)["source"] for line in out.read_text().splitlines()] == ["b", "c"]
+
+
+def test_writes_are_indexed_only_when_final(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "out.jsonl")
+    failed = {"type": "RateLimitError", "code": "rate_limit_exceeded", "message": "429"}
+    store.write(_record("a", "k1", failed))
+    offset = store.write(_record("b", "k2"))
+    assert "k1" not in store.done
+    assert store.done["k2"] == offset
+    assert store.read(offset)["description"] == "ok"
+    store.close()
+
+
+def test_summary_line_exit_code_and_estimate() -> None:
+    done = CorpusSummary(sources=3, described=3, sent=2, duplicates=1)
+    assert done.exit_code == 0
+    assert "3 described (2 sent, 1 duplicates)" in done.line()
+    assert CorpusSummary(sources=3, failed=1).exit_code == 1
+    assert CorpusSummary(sources=3, stopped="budget").exit_code == 1
+    assert CorpusSummary(sources=3, skipped=3, refused_earlier=1).exit_code == 1
+    plan = CorpusSummary(sources=10, skipped=2, max_billable=30_000, dry_run=True)
+    assert estimate_seconds(plan, rpm=None, tpm=None) is None
+    assert estimate_seconds(plan, rpm=8, tpm=10_000) == pytest.approx(180.0)  # tokens bind
+    assert estimate_seconds(plan, rpm=2, tpm=None) == pytest.approx(240.0)  # requests bind
+    plan.estimated_seconds = 180.0
+    assert "8 to send" in plan.line()
+    assert "rate limit time: 3m00s" in plan.line()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["caption", "x.png"],  # no --out
+        ["caption", "x.png", "--out", "o.jsonl", "--concurrency", "0"],
+        ["caption", "x.png", "--out", "o.jsonl", "--detail", "medium"],
+        ["caption", "x.png", "--out", "o.jsonl", "--budget-tokens", "-5"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 2
+
+
+def test_an_unreadable_list_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = ["caption", f"@{tmp_path / 'missing.txt'}", "--out", str(out), "--dry-run"]
+    assert cli.main(args) == 2
+    assert "missing.txt" in capsys.readouterr().err
+
+
+def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests._support import SHARED_IMAGES
+
+    out = tmp_path / "out.jsonl"
+    args = ["caption", str(SHARED_IMAGES), "--out", str(out), "--dry-run", "--tpm", "6600"]
+    assert cli.main([*args, "--detail", "low"]) == 0
+    line = capsys.readouterr().out
+    assert "Dry run: 12 images" in line
+    assert "1 refused; 11 to send: 935 image tokens" in line  # 11 x 85 at detail low
