@@ -139,6 +139,7 @@ class AfarensisRateLimiter(BaseRateLimiter):
         """
         with self._lock:
             now = self._clock()
+            self._probe_at = None  # the probe came back (or failed): the next one may go
             for kind in _KINDS:
                 pending = (c for c in self._log if c.settled is None and getattr(c, kind))
                 if (charge := next(pending, None)) is not None:

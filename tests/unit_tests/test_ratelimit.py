@@ -171,3 +171,12 @@ async def test_async_waiters_wake_when_the_window_frees() -> None:
     assert not waiter.done()
     clock.now += 60
     assert await asyncio.wait_for(waiter, 1)
+
+
+def test_a_probe_that_fails_without_an_answer_lets_the_next_one_go() -> None:
+    clock = Clock()
+    limiter = AfarensisRateLimiter(clock=clock)
+    assert limiter.acquire(blocking=False)
+    assert not limiter.acquire(blocking=False)  # one at a time until an answer teaches
+    limiter.settle()  # the call ended with no answer (connection refused)
+    assert limiter.acquire(blocking=False)
