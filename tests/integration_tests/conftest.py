@@ -7,13 +7,11 @@ suite runs with ``--disable-socket``: a module-level ``pytestmark = pytest.mark.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx2
@@ -23,6 +21,7 @@ from PIL import Image
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._schema import assert_valid
+from tests._support import serving
 
 MODEL = "gpt-4-vision-preview"
 
@@ -212,27 +211,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
-
-
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that stops reading (the 20 MB cap) is expected
-
-
-@contextlib.contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve ``handler`` on 127.0.0.1 from a thread; yields the base URL."""
-    server = QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from langchain_afarensis_vision.server.settings import (
     MAX_IMAGES,
     MAX_JSON_DEPTH,
 )
+from tests._support import serving
 from tests.integration_tests.conftest import (
     assert_error,
     authed,
@@ -35,7 +36,6 @@ from tests.integration_tests.conftest import (
     image_bytes,
     image_part,
     ok_json,
-    serving,
     user,
 )
 
