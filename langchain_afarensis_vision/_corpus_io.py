@@ -2,7 +2,8 @@
 
 Sources (:func:`iter_sources`) are files, directories (recursive, image files by suffix,
 hidden ones skipped), globs, ``http(s)`` URLs, or ``@list.txt`` (one source a line, blank lines
-and ``#`` comments ignored); they are yielded one at a time, never listed whole.
+and ``#`` comments ignored), named as everywhere in the package
+(:func:`~.document_loaders.iter_image_sources`); they are yielded one at a time.
 
 The output (:class:`ResultStore`) holds one JSON object per line. Each line is written, flushed
 and ``fsync``-ed before the next begins, so a crash loses at most the lines being written. On
@@ -14,7 +15,6 @@ model + max tokens) -> offset of its line, and the ``(source, key)`` pairs alrea
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -22,18 +22,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from langchain_afarensis_vision._contract import is_fetched_url
-from langchain_afarensis_vision.document_loaders import IMAGE_SUFFIXES
+from langchain_afarensis_vision.document_loaders import iter_image_sources
 
-__all__ = ["FINAL_ERRORS", "ResultStore", "is_url", "iter_sources", "job_key"]
+__all__ = ["FINAL_ERRORS", "ResultStore", "iter_sources", "job_key"]
 
 FINAL_ERRORS: Final = frozenset({"InvalidImageError"})
 """Error types recorded for good: the client refused the image, and would again."""
-
-
-def is_url(source: str) -> bool:
-    """Whether ``source`` is an ``http(s)`` URL (sent for the API to fetch)."""
-    return is_fetched_url(source)
 
 
 def job_key(content: str, question: str, detail: str, model: str, max_tokens: int) -> str:
@@ -43,35 +37,8 @@ def job_key(content: str, question: str, detail: str, model: str, max_tokens: in
 
 
 def iter_sources(entries: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-    """Every source the entries name, one at a time (see the module docstring)."""
-    for entry in entries:
-        text = os.fspath(entry)
-        if text.startswith("@"):
-            yield from iter_sources(_list_file(text[1:]))
-        elif is_url(text):
-            yield text
-        elif os.path.isdir(text):
-            yield from _walk(text)
-        elif not os.path.exists(text) and any(char in text for char in "*?["):
-            yield from (p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
-        else:
-            yield text
-
-
-def _list_file(path: str) -> Iterator[str]:
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if (source := line.strip()) and not source.startswith("#"):
-                yield source
-
-
-def _walk(root: str) -> Iterator[str]:
-    """Image files under ``root`` (recursive, sorted per directory, hidden ones skipped)."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                yield os.path.join(folder, name)
+    """Every source the entries name, one at a time; directories are walked recursively."""
+    return iter_image_sources(entries, recursive=True)
 
 
 def _is_final(record: dict[str, Any]) -> bool:

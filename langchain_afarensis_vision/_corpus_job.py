@@ -20,8 +20,8 @@ from typing import Any, Final
 
 from langchain_core.messages import HumanMessage
 
-from langchain_afarensis_vision._contract import Detail
-from langchain_afarensis_vision._corpus_io import ResultStore, is_url, job_key
+from langchain_afarensis_vision._contract import Detail, is_fetched_url
+from langchain_afarensis_vision._corpus_io import ResultStore, job_key
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, duration
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
@@ -29,8 +29,7 @@ from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision._sources import read_source
 from langchain_afarensis_vision._tokens import count_messages, image_tokens
 from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.document_loaders import _FATAL  # errors every image would hit
-from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
 __all__ = ["Job", "rate_limited"]
@@ -154,7 +153,7 @@ class Job:
             await self._original(item)
 
     async def _item(self, source: str) -> _Item:
-        if is_url(source):
+        if is_fetched_url(source):
             return _Item(source, job_key(source, *self._request()), None, None)
         data, sha256 = await asyncio.to_thread(_read, source)
         return _Item(source, job_key(sha256, *self._request()), sha256, data)
@@ -257,7 +256,7 @@ class Job:
     ) -> int | None:
         try:
             reply = await self.llm.ainvoke([message])
-        except _FATAL:
+        except EVERY_REQUEST_FAILS:
             raise
         except (AfarensisError, OSError) as error:
             return await self._write(

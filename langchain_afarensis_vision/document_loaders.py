@@ -7,7 +7,7 @@ import glob
 import os
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
@@ -16,21 +16,24 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._contract import Detail, check_detail, is_fetched_url
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
+    EVERY_REQUEST_FAILS,
     AfarensisError,
-    AuthenticationError,
     InvalidImageError,
-    MissingAPIKeyError,
-    NotFoundError,
-    PermissionDeniedError,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
-__all__ = ["IMAGE_SUFFIXES", "AfarensisImageLoader", "ImageSkippedWarning", "image_files"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "AfarensisImageLoader",
+    "ImageSkippedWarning",
+    "image_files",
+    "iter_image_sources",
+]
 
 PathLike: TypeAlias = str | os.PathLike[str]
 OnError: TypeAlias = Literal["warn", "raise", "skip"]
@@ -43,8 +46,6 @@ IMAGE_SUFFIXES: Final = frozenset(
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
-# Errors every image would hit: never skipped, or a bad key would quietly load nothing.
-_FATAL = (MissingAPIKeyError, AuthenticationError, PermissionDeniedError, NotFoundError)
 
 
 class ImageSkippedWarning(UserWarning):
@@ -60,13 +61,15 @@ class ImageSkippedWarning(UserWarning):
 class AfarensisImageLoader(BaseLoader):
     """Load images as ``Document`` objects whose text is the model's description of each.
 
-    ``paths`` takes files, globs (``**`` recurses) and directories (image files by suffix,
-    sorted by name; subdirectories with ``recursive=True``; hidden files ignored), one or a
-    list. Each image goes through :func:`~.images.prepare_image` and is sent with
-    ``question``; the answer becomes ``page_content``. Metadata: ``source``, ``width`` and
-    ``height`` (as sent), ``source_width``, ``source_height``, ``format`` (of the file, e.g.
-    ``"JPEG"``), ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens`` and
-    ``model`` (as the API reports it). Animated images are refused unless the model has
+    ``paths`` takes files, globs (``**`` recurses), ``@list.txt`` files and directories
+    (image files by suffix, sorted by name, a directory's own files before its
+    subdirectories', which come with ``recursive=True``; hidden files ignored), one or a
+    list (:func:`iter_image_sources`). Each image goes through
+    :func:`~.images.prepare_image` and is sent with ``question``; the answer becomes
+    ``page_content``. Metadata: ``source``, ``width`` and ``height`` (as sent),
+    ``source_width``, ``source_height``, ``format`` (of the file, e.g. ``"JPEG"``),
+    ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens`` and ``model`` (as
+    the API reports it). Animated images are refused unless the model has
     ``image_first_frame=True``.
 
     ``lazy_load`` describes one image at a time. ``alazy_load`` prepares and sends at most
@@ -213,7 +216,7 @@ class AfarensisImageLoader(BaseLoader):
 
     def _failed(self, source: str, error: BaseException) -> None:
         """Apply ``on_error`` to an image that could not be described."""
-        if self.on_error == "raise" or isinstance(error, _FATAL):
+        if self.on_error == "raise" or isinstance(error, EVERY_REQUEST_FAILS):
             error.add_note(f"while loading image {source}")
             raise error
         if self.on_error == "warn":
@@ -230,25 +233,47 @@ class AfarensisImageLoader(BaseLoader):
 
 
 def image_files(entries: Sequence[PathLike], recursive: bool = False) -> list[str]:
-    """Every file the entries name, in order: see :func:`_expand` (the CLI uses this too)."""
-    return [source for entry in entries for source in _expand(entry, recursive)]
+    """Every source the entries name, in order, as a list: see :func:`iter_image_sources`."""
+    return list(iter_image_sources(entries, recursive))
 
 
-def _expand(entry: PathLike, recursive: bool) -> list[str]:
-    """A directory's image files, a glob's files (both sorted), or the path itself."""
-    path = Path(entry)
-    if path.is_dir():
-        found = path.rglob("*") if recursive else path.iterdir()
-        return [str(p) for p in sorted(found) if _is_image_file(p, path)]
-    text = os.fspath(entry)
-    if not path.exists() and any(char in text for char in "*?["):
-        return sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
-    return [text]
+def iter_image_sources(entries: Iterable[PathLike], recursive: bool = False) -> Iterator[str]:
+    """Every source the entries name, one at a time (nothing is read but directory listings).
+
+    A directory gives its image files by suffix (sorted, its own files before its
+    subdirectories', which come with ``recursive``; hidden ones skipped), a glob its files
+    (``**`` recurses), ``@list.txt`` the sources it lists (one a line; blank lines and ``#``
+    comments skipped); an ``http(s)`` URL or any other path is given as it is. The loader, the
+    CLI and the corpus job all name images this way.
+    """
+    for entry in entries:
+        text = os.fspath(entry)
+        if text.startswith("@"):
+            yield from iter_image_sources(_listed(text[1:]), recursive)
+        elif is_fetched_url(text):
+            yield text
+        elif os.path.isdir(text):
+            yield from _image_files_in(text, recursive)
+        elif not os.path.exists(text) and any(char in text for char in "*?["):
+            yield from sorted(p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+        else:
+            yield text
 
 
-def _is_image_file(path: Path, root: Path) -> bool:
-    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-    return not hidden and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+def _listed(path: str) -> Iterator[str]:
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if (source := line.strip()) and not source.startswith("#"):
+                yield source
+
+
+def _image_files_in(root: str, recursive: bool) -> Iterator[str]:
+    """Image files under ``root`` by suffix, sorted per directory, hidden ones skipped."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                yield os.path.join(folder, name)
 
 
 async def _cancel(tasks: deque[asyncio.Task[Document | None]]) -> None:

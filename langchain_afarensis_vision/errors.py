@@ -172,6 +172,15 @@ class InternalServerError(APIStatusError):
     """5xx: a transient server failure (retried automatically)."""
 
 
+EVERY_REQUEST_FAILS: tuple[type[AfarensisError], ...] = (
+    MissingAPIKeyError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+)
+"""Errors every request would hit alike (no key, a wrong key, no access, no such model): a
+batch (the loader, the corpus job) stops on them instead of skipping image after image."""
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
