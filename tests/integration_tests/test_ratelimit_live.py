@@ -51,6 +51,7 @@ async def test_without_a_limiter_the_token_limit_turns_into_429s() -> None:
             *(model.ainvoke(_question(n)) for n in range(20)), return_exceptions=True
         )
     refused = [r for r in results if isinstance(r, RateLimitError)]
+    print(f"\n{len(refused)} of 20 refused with 429 without a limiter")
     assert len(refused) >= 8
 
 
