@@ -13,8 +13,9 @@ import functools
 import hashlib
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +36,13 @@ from langchain_afarensis_vision.images import PreparedImage, prepare_image
 __all__ = ["Job", "rate_limited"]
 
 _NAMES_PER_HOP: Final = 64  # source names taken from the (blocking) iterator per thread hop
+_BROKEN_POOL: Final = (
+    "A worker process preparing images died. Run from a script, the workers import that script "
+    'again: put the code that calls describe_images under `if __name__ == "__main__":`. A '
+    "worker killed by the system (out of memory, a signal) ends the same way. workers=0 "
+    "prepares the images on threads instead. The lines already in `out` are kept: run again "
+    "to go on."
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,10 @@ class Job:
         executor: Executor | None,
         options: dict[str, Any],
         progress: Progress,
+        on_progress: Callable[[CorpusSummary], object] | None = None,
     ) -> None:
         self.llm, self.store, self.executor, self.progress = llm, store, executor, progress
+        self.on_progress = on_progress
         self.question: str = options["question"]
         self.detail: Detail = options["detail"]
         self.max_tokens: int = options["max_tokens"]
@@ -226,7 +236,10 @@ class Job:
 
     async def _prepare(self, data: bytes) -> PreparedImage | _Refusal:
         call = functools.partial(_prepare, data, self.detail, self.llm.image_first_frame)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        except BrokenProcessPool as error:
+            raise BrokenProcessPool(_BROKEN_POOL) from error
 
     def _plan(self, prepared: PreparedImage | None, cost: int) -> None:
         self.summary.max_billable += cost
@@ -326,6 +339,9 @@ class Job:
             extra=f"{summary.failed} failed, {per_minute:,.0f} tokens/min, "
             f"{summary.rate_limited} 429s, ETA {eta}"
         )
+        if self.on_progress is not None:
+            summary.seconds = elapsed
+            self.on_progress(summary)
 
 
 def rate_limited(llm: ChatAfarensis) -> int:

@@ -52,6 +52,7 @@ async def adescribe_images(
     dry_run: bool = False,
     workers: int | None = None,
     show_progress: bool | None = None,
+    on_progress: Callable[[CorpusSummary], object] | None = None,
 ) -> CorpusSummary:
     """Describe every image the sources name into ``out`` (JSONL), resumably (async).
 
@@ -71,6 +72,9 @@ async def adescribe_images(
         dry_run: Read and prepare every image, send nothing, write nothing.
         workers: Processes preparing images (None: one a core); 0 prepares on threads.
         show_progress: Draw a progress bar on stderr; None draws only on a terminal.
+        on_progress: Called on the job's event loop after each image with the running
+            summary (``seconds`` is the time so far): for a notebook's display or a log.
+            It must return quickly; an exception from it stops the run.
 
     Returns:
         The :class:`CorpusSummary` (``exit_code`` 0 when every image was described).
@@ -98,7 +102,7 @@ async def adescribe_images(
     started = time.monotonic()
     try:
         with Progress(total, "Captioning", enabled=show_progress) as progress:
-            job = Job(model, store, executor, options, progress)
+            job = Job(model, store, executor, options, progress, on_progress)
             summary = await job.run(iter_sources(sources), concurrency)
     finally:
         store.close()
@@ -119,7 +123,15 @@ def _blocking(
 ) -> Callable[P, CorpusSummary]:
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> CorpusSummary:
-        return asyncio.run(function(*args, **kwargs))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop here: run one
+            return asyncio.run(function(*args, **kwargs))
+        msg = (
+            f"{function.__name__.removeprefix('a')} runs an event loop of its own, and one is "
+            f"already running here (Jupyter, or async code): use `await {function.__name__}(...)`"
+        )
+        raise RuntimeError(msg)
 
     return run
 

@@ -22,6 +22,7 @@ import uvicorn
 
 from langchain_afarensis_vision.server.app import create_app
 from langchain_afarensis_vision.server.faults import Faults
+from langchain_afarensis_vision.server.limits import RateLimitState
 from langchain_afarensis_vision.server.settings import (
     FETCH_TIMEOUT,
     ServerSettings,
@@ -144,6 +145,15 @@ class LocalAfarensisServer:
     def running(self) -> bool:
         """Whether the server thread is serving."""
         return self._thread is not None and self._thread.is_alive()
+
+    def rate_limits(self) -> RateLimitState:
+        """The limits as the server counts them now: what its ``x-ratelimit-*`` headers say.
+
+        ``limit_tokens - remaining_tokens`` is the tokens counted in the last 60 seconds (each
+        admitted request's prompt tokens plus its ``max_tokens``), for watching a run.
+        """
+        state: RateLimitState = self.app.state.afarensis.limiter.state()
+        return state
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not started"

@@ -68,6 +68,10 @@ def test_tokens_per_minute(start_server: Any) -> None:
     assert refused.headers["x-ratelimit-remaining-tokens"] == "5"
     data = assert_error(too_big, 429, "rate_limit_exceeded")
     assert data["error"]["message"].startswith("Request too large")
+    # What the server counts, as its owner sees it: the same numbers the headers carry.
+    seen = server.rate_limits()
+    assert (seen.limit_tokens, seen.remaining_tokens) == (2 * HELLO_TOKENS + 5, 5)
+    assert seen.headers()["x-ratelimit-remaining-tokens"] == refused.headers[HEADERS[4]]
 
 
 def test_headers_on_every_chat_answer(start_server: Any) -> None:

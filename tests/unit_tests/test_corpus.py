@@ -3,6 +3,7 @@ and the CLI's usage errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,57 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
     line = capsys.readouterr().out
     assert "Dry run: 12 images" in line
     assert "1 refused; 11 to send: 935 image tokens" in line  # 11 x 85 at detail low
+
+
+def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> None:
+    from langchain_afarensis_vision import ChatAfarensis, describe_images
+    from tests._support import SHARED_IMAGES
+
+    seen: list[tuple[int, int, float]] = []
+
+    def progress(summary: CorpusSummary) -> None:
+        seen.append((summary.duplicates + summary.failed, summary.image_tokens, summary.seconds))
+
+    llm = ChatAfarensis(api_key="sk-not-used", base_url="http://127.0.0.1:9/v1")
+    summary = describe_images(
+        [SHARED_IMAGES], out=tmp_path / "out.jsonl", llm=llm, detail="low", dry_run=True,
+        workers=0, on_progress=progress,
+    )  # fmt: skip
+    assert len(seen) == summary.sources == 12  # one call an image, in the order they finished
+    assert [tokens for _, tokens, _ in seen] == sorted(tokens for _, tokens, _ in seen)
+    assert seen[-1][1] == summary.image_tokens == 935
+    assert all(b >= a for (*_, a), (*_, b) in itertools.pairwise(seen))
+
+
+async def test_describe_images_in_a_running_loop_says_to_await_the_async_one(
+    tmp_path: Path,
+) -> None:
+    from langchain_afarensis_vision import describe_images
+
+    with pytest.raises(RuntimeError, match=r"use `await adescribe_images\(\.\.\.\)`"):
+        describe_images(["x.png"], out=tmp_path / "out.jsonl", dry_run=True)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path: Path) -> None:
+    """The pool's workers import the calling script again; unguarded, they die at start."""
+    import subprocess
+    import sys
+
+    from tests._support import SHARED_IMAGES
+
+    script = tmp_path / "caption_all.py"
+    script.write_text(
+        "from langchain_afarensis_vision import ChatAfarensis, describe_images\n"
+        "llm = ChatAfarensis(api_key='sk-not-used', base_url='http://127.0.0.1:9/v1')\n"
+        f"describe_images([{str(SHARED_IMAGES / 'hopper.png')!r}], out='out.jsonl', llm=llm,"
+        " dry_run=True, workers=1)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1
+    ours = "concurrent.futures.process.BrokenProcessPool: A worker process preparing images died"
+    [last] = [line for line in run.stderr.splitlines() if line.startswith(ours)]
+    assert 'if __name__ == "__main__":' in last
+    assert "workers=0" in last
