@@ -13,6 +13,7 @@ import functools
 import hashlib
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
@@ -108,6 +109,7 @@ class Job:
         self.fatal: BaseException | None = None
         self._write_lock = asyncio.Lock()
         self._start = time.monotonic()
+        self._recent: deque[tuple[float, int]] = deque()  # (when, tokens billed) in the last 60 s
 
     @property
     def stopping(self) -> bool:
@@ -279,6 +281,7 @@ class Job:
         self.summary.sent += 1
         self.summary.prompt_tokens += usage["input_tokens"]
         self.summary.completion_tokens += usage["output_tokens"]
+        self._billed(usage["input_tokens"] + usage["output_tokens"])
         self.summary.image_tokens += prepared.tokens if prepared else 0
         record = self._record(item.source, item.key, item, prepared)
         record.update(
@@ -327,16 +330,22 @@ class Job:
         self._advance()
         return offset
 
+    def _billed(self, tokens: int) -> None:
+        self._recent.append((time.monotonic(), tokens))
+        self.summary.tokens_last_minute += tokens
+
     def _advance(self) -> None:
         summary = self.summary
         summary.rate_limited = rate_limited(self.llm)
-        elapsed = time.monotonic() - self._start
-        per_minute = summary.billed * 60 / max(elapsed, 1e-6)
+        now = time.monotonic()
+        while self._recent and self._recent[0][0] <= now - 60:
+            summary.tokens_last_minute -= self._recent.popleft()[1]
+        elapsed = now - self._start
         left = self.progress.total - self.progress.count - 1
         done = self.progress.count + 1
         eta = duration(left * elapsed / done) if self.progress.total else "?"
         self.progress.advance(
-            extra=f"{summary.failed} failed, {per_minute:,.0f} tokens/min, "
+            extra=f"{summary.failed} failed, {summary.tokens_last_minute:,} tokens/min, "
             f"{summary.rate_limited} 429s, ETA {eta}"
         )
         if self.on_progress is not None:

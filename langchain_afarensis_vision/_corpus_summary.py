@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["CorpusSummary", "duration", "estimate_seconds"]
@@ -24,6 +25,7 @@ class CorpusSummary:
     max_billable: int = 0  # dry run: prompt + max_tokens of every request to send
     urls_at_upper_bound: int = 0  # dry run: URL images counted at the most they can cost
     rate_limited: int = 0  # 429 answers seen
+    tokens_last_minute: int = 0  # billed in the last 60 s (for progress: what a limit sees)
     seconds: float = 0.0
     estimated_seconds: float | None = None  # dry run: what the rate limits imply
     stopped: str | None = None  # why the run stopped early (the token budget)
@@ -73,11 +75,17 @@ def duration(seconds: float | None) -> str:
 
 
 def estimate_seconds(summary: CorpusSummary, rpm: int | None, tpm: int | None) -> float | None:
-    """Seconds the rate limits imply for the requests a dry run counted."""
+    """Seconds the rate limits imply for the requests a dry run counted.
+
+    Both limits are over a sliding minute, as the API and the limiter count them: a minute's
+    worth goes at once, the next when the first has left the window, and so on. So ``k``
+    minutes' worth takes ``k - 1`` minutes (plus the answers' own time, which a dry run cannot
+    know); a run within one minute's worth is not slowed at all.
+    """
     requests = summary.sources - summary.skipped - summary.duplicates - summary.failed
     minutes = [
-        amount / limit
+        max(0, math.ceil(amount / limit) - 1)
         for amount, limit in ((requests, rpm), (summary.max_billable, tpm))
         if limit is not None
     ]
-    return max(minutes) * 60 if minutes else None
+    return max(minutes) * 60.0 if minutes else None

@@ -70,6 +70,7 @@ def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
         summary = describe_images([folder], out=out, llm=_model(server), workers=0)
         assert summary.sent == 3  # the copy is not sent
         assert (summary.duplicates, summary.failed, summary.exit_code) == (1, 1, 1)
+        assert summary.tokens_last_minute == summary.billed > 0  # all within the minute
         lines = _lines(out)
         assert len(lines) == 5
         assert all(set(line) >= FIELDS for line in lines)

@@ -26,6 +26,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
 CELL_TIMEOUT = 120  # seconds
 NOTEBOOK_SECONDS = 60  # each notebook takes a few seconds; this catches a hang or a slowdown
+LONGER = {"05_corpus_run": 150}  # a corpus run that the rate limit holds to about a minute
 LOCAL_KEY = re.compile(r"sk-local-[A-Za-z0-9_-]{8,}")  # the local server's random keys
 WHERE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"
 
@@ -60,11 +61,12 @@ def outputs(cell: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def test_the_notebooks_are_there() -> None:
     names = [path.name for path in PATHS]
-    assert names[:4] == [
+    assert names[:5] == [
         "01_quickstart.ipynb",
         "02_token_cost.ipynb",
         "03_agent_describe_image.ipynb",
         "04_rag_images.ipynb",
+        "05_corpus_run.ipynb",
     ]
 
 
@@ -85,7 +87,7 @@ def test_notebook_runs_offline_without_errors(path: Path) -> None:
 
     # The kernel ran this interpreter (the venv's), not some other python3 on the machine.
     assert outputs(where)[0].text.split() == [sys.executable, sys.prefix]
-    assert took < NOTEBOOK_SECONDS, f"{path.name} took {took:.1f} s"
+    assert took < LONGER.get(path.stem, NOTEBOOK_SECONDS), f"{path.name} took {took:.1f} s"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])

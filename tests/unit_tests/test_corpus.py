@@ -99,11 +99,14 @@ def test_summary_line_exit_code_and_estimate() -> None:
     assert CorpusSummary(sources=3, skipped=3, refused_earlier=1).exit_code == 1
     plan = CorpusSummary(sources=10, skipped=2, max_billable=30_000, dry_run=True)
     assert estimate_seconds(plan, rpm=None, tpm=None) is None
-    assert estimate_seconds(plan, rpm=8, tpm=10_000) == pytest.approx(180.0)  # tokens bind
-    assert estimate_seconds(plan, rpm=2, tpm=None) == pytest.approx(240.0)  # requests bind
-    plan.estimated_seconds = 180.0
+    # A sliding minute: three minutes' worth go at 0 s, 60 s and 120 s.
+    assert estimate_seconds(plan, rpm=8, tpm=10_000) == pytest.approx(120.0)  # tokens bind
+    assert estimate_seconds(plan, rpm=2, tpm=None) == pytest.approx(180.0)  # requests bind
+    assert estimate_seconds(plan, rpm=8, tpm=29_999) == pytest.approx(60.0)  # just over one
+    assert estimate_seconds(plan, rpm=8, tpm=30_000) == pytest.approx(0.0)  # one minute's worth
+    plan.estimated_seconds = 120.0
     assert "8 to send" in plan.line()
-    assert "rate limit time: 3m00s" in plan.line()
+    assert "rate limit time: 2m00s" in plan.line()
 
 
 @pytest.mark.parametrize(
