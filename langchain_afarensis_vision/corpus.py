@@ -22,7 +22,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any, Final, ParamSpec
 
-from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._corpus_io import ResultStore, iter_sources
 from langchain_afarensis_vision._corpus_job import Job, rate_limited
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, estimate_seconds
@@ -30,6 +30,7 @@ from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.errors import checked_detail
 
 __all__ = ["CorpusSummary", "adescribe_images", "describe_images"]
 
@@ -87,7 +88,7 @@ async def adescribe_images(
     )
     options = {
         "question": question,
-        "detail": check_detail(detail),
+        "detail": checked_detail(detail),
         "max_tokens": max_tokens,
         "budget_tokens": budget_tokens,
         "dry_run": dry_run,

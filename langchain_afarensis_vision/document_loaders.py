@@ -16,7 +16,7 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_afarensis_vision._contract import Detail, check_detail, is_fetched_url
+from langchain_afarensis_vision._contract import Detail, is_fetched_url
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
@@ -24,6 +24,7 @@ from langchain_afarensis_vision.errors import (
     EVERY_REQUEST_FAILS,
     AfarensisError,
     InvalidImageError,
+    checked_detail,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
@@ -129,7 +130,7 @@ class AfarensisImageLoader(BaseLoader):
         )
         self.llm = ChatAfarensis() if llm is None else llm
         self.question = question
-        self.detail = check_detail(detail)
+        self.detail = checked_detail(detail)
         self.recursive = recursive
         self.max_concurrency = max_concurrency
         self.on_error: OnError = on_error

@@ -25,6 +25,7 @@ EXPECTED = [
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
+    "InvalidRequestError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
