@@ -197,8 +197,12 @@ def check_passthrough_url(url: str, policy: UrlPolicy) -> str:
     parsed = parse_url(url)
     host = _host(parsed)
     ip = ipaddress.IPv4Address("127.0.0.1") if _is_localhost(host) else parse_ip(host)
-    if ip is not None:
-        policy.check_address(host, ip)
+    try:
+        if ip is not None:
+            policy.check_address(host, ip)
+    except ImageRefused as exc:
+        msg = f"{exc}: the API fetches image URLs itself and cannot reach it (allow_private_urls"
+        raise ImageRefused(msg + " lets it through, for an API on this network)") from None
     return url
 
 

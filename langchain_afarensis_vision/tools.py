@@ -94,13 +94,18 @@ class AfarensisDescribeImageTool(BaseTool):
     llm: ChatAfarensis
     """The vision model that answers."""
     allowed_dirs: Sequence[Path] = ()
-    """Directories local images may come from (none: local files are refused)."""
+    """Directories local images may come from (none: local files are refused). A name is
+    looked up in each, below one it starts with (``charts/a.png`` for ``./charts``), or from
+    the working directory if that lands inside one."""
     max_file_bytes: int = MAX_INPUT_BYTES
     """Largest local file read."""
     download_urls: bool = False
-    """Fetch http(s) images here instead of letting the API fetch them."""
+    """Fetch http(s) images here instead of letting the API fetch them. When False, URLs go to
+    the API untouched, but ``localhost`` and non-public IP literals are refused (the API
+    cannot reach them) unless ``allow_private_urls`` allows them."""
     allow_private_urls: bool | list[str] = False
-    """Allow non-public addresses: ``True``, or a list of hosts and networks (``10.0.0.0/8``)."""
+    """Allow non-public addresses, in either mode: ``True``, or a list of hosts and networks
+    (``"127.0.0.1"``, ``"10.0.0.0/8"``, ``"images.internal"``)."""
     max_download_bytes: int = MAX_IMAGE_BYTES
     """Largest image downloaded or taken from a data: URL."""
     download_timeout: float = 10.0

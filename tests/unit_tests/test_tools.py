@@ -279,6 +279,44 @@ def test_refusals_are_readable_and_nothing_is_sent(
     assert api.requests == []
 
 
+def test_the_readme_example_names_resolve(
+    api: MockAPI,
+    make_model: Callable[..., ChatAfarensis],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """allowed_dirs=["./charts"]: 'flower.jpg' and 'charts/flower.jpg' both name the file."""
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "flower.jpg").write_bytes(png())
+    monkeypatch.chdir(tmp_path)
+    api.queue(completion(ANSWER))
+    tool = AfarensisDescribeImageTool(llm=make_model(), allowed_dirs=["./charts"])
+    assert tool.invoke({"image": "charts/flower.jpg"}) == ANSWER
+    assert tool.invoke({"image": "flower.jpg"}) == ANSWER
+    refusal = tool.invoke({"image": "images/flower.jpg"})
+    assert refusal == (
+        "describe_image refused the image: there is no file 'images/flower.jpg' in the allowed "
+        "directories. Give a file name relative to an allowed directory: 'charts' "
+        "(holds 'flower.jpg')."
+    )
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/a.png", "http://localhost/a.png"])
+def test_local_urls_are_refused_saying_why_and_how_to_allow_them(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool], url: str
+) -> None:
+    refusal = make_tool().invoke({"image": url})
+    assert "the address 127.0.0.1" in refusal
+    assert "is not public" in refusal
+    assert "the API fetches image URLs itself and cannot reach it" in refusal
+    assert "allow_private_urls" in refusal
+    assert api.requests == []
+    api.queue(completion(ANSWER))
+    assert make_tool(allow_private_urls=["127.0.0.1"]).invoke({"image": url}) == ANSWER
+    assert image_part(api)["url"] == url  # passed to the API untouched, not fetched here
+
+
 LONG = 200_000
 
 
