@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from langchain_afarensis_vision.document_loaders import (
         AfarensisImageLoader,
         ImageSkippedWarning,
+        NoImagesFoundWarning,
     )
     from langchain_afarensis_vision.errors import (
         AfarensisError,
@@ -54,6 +55,7 @@ _MODULES: dict[str, str] = {
     "adescribe_images": "corpus",
     "describe_images": "corpus",
     "ImageSkippedWarning": "document_loaders",
+    "NoImagesFoundWarning": "document_loaders",
     "PreparedImage": "images",
     "estimate_image_tokens": "_contract",
     "prepare_image": "images",
@@ -78,6 +80,7 @@ __all__ = [
     "InvalidImageError",
     "InvalidRequestError",
     "MissingAPIKeyError",
+    "NoImagesFoundWarning",
     "NotFoundError",
     "PermissionDeniedError",
     "PreparedImage",

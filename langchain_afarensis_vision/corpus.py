@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
@@ -30,6 +31,7 @@ from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.document_loaders import NoImagesFoundWarning
 from langchain_afarensis_vision.errors import checked_detail
 
 __all__ = ["CorpusSummary", "adescribe_images", "describe_images"]
@@ -165,7 +167,9 @@ def _count(sources: Iterable[str | os.PathLike[str]], show: bool | None) -> int:
     draw = sys.stderr.isatty() if show is None else show
     if not draw or not isinstance(sources, list | tuple):
         return 0
-    return sum(1 for _ in iter_sources(sources))
+    with warnings.catch_warnings():  # said once, by the job itself
+        warnings.simplefilter("ignore", NoImagesFoundWarning)
+        return sum(1 for _ in iter_sources(sources))
 
 
 def _executor(workers: int | None) -> Executor | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import glob
 import os
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
@@ -32,6 +33,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "AfarensisImageLoader",
     "ImageSkippedWarning",
+    "NoImagesFoundWarning",
     "image_files",
     "iter_image_sources",
 ]
@@ -244,21 +246,51 @@ def iter_image_sources(entries: Iterable[PathLike], recursive: bool = False) -> 
     A directory gives its image files by suffix (sorted, its own files before its
     subdirectories', which come with ``recursive``; hidden ones skipped), a glob its files
     (``**`` recurses), ``@list.txt`` the sources it lists (one a line; blank lines and ``#``
-    comments skipped); an ``http(s)`` URL or any other path is given as it is. The loader, the
-    CLI and the corpus job all name images this way.
+    comments skipped); an ``http(s)`` URL or any other path is given as it is. A glob, directory
+    or list that names nothing gives a :class:`NoImagesFoundWarning` (a path that does not exist
+    fails later, when it is read). The loader, the CLI and the corpus job all name images this
+    way.
     """
     for entry in entries:
         text = os.fspath(entry)
         if text.startswith("@"):
-            yield from iter_image_sources(_listed(text[1:]), recursive)
+            listed = iter_image_sources(_listed(text[1:]), recursive)
+            yield from _warn_if_none(text, listed, lambda: "lists no sources")
         elif is_fetched_url(text):
             yield text
         elif os.path.isdir(text):
-            yield from _image_files_in(text, recursive)
+            files = _image_files_in(text, recursive)
+            yield from _warn_if_none(text, files, functools.partial(_no_images_in, text, recursive))
         elif not os.path.exists(text) and any(char in text for char in "*?["):
-            yield from sorted(p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+            found = sorted(p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+            yield from _warn_if_none(text, iter(found), lambda: "matches no file")
         else:
             yield text
+
+
+class NoImagesFoundWarning(UserWarning):
+    """A glob, directory or ``@list`` that named no image: ``entry`` is what was given."""
+
+    def __init__(self, entry: str, reason: str) -> None:
+        super().__init__(f"{entry!r} {reason}")
+        self.entry = entry
+
+
+def _warn_if_none(entry: str, sources: Iterator[str], why: Callable[[], str]) -> Iterator[str]:
+    """``sources``, then a :class:`NoImagesFoundWarning` if there were none."""
+    found = False
+    for source in sources:
+        found = True
+        yield source
+    if not found:
+        warnings.warn(NoImagesFoundWarning(entry, why()), stacklevel=3)
+
+
+def _no_images_in(directory: str, recursive: bool) -> str:
+    reason = "holds no image files (picked by suffix: .png, .jpg, .webp, .gif, .tif, ...)"
+    if not recursive and any(p.is_dir() for p in Path(directory).iterdir()):
+        reason += "; its subdirectories are scanned with recursive=True"
+    return reason
 
 
 def _listed(path: str) -> Iterator[str]:

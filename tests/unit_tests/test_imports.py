@@ -27,6 +27,7 @@ EXPECTED = [
     "InvalidImageError",
     "InvalidRequestError",
     "MissingAPIKeyError",
+    "NoImagesFoundWarning",
     "NotFoundError",
     "PermissionDeniedError",
     "PreparedImage",
