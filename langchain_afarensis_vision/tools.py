@@ -18,7 +18,8 @@ import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ArgsSchema, BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from langchain_afarensis_vision import _safety
 from langchain_afarensis_vision._contract import (
@@ -32,6 +33,15 @@ from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
+
+
+def _invalid_arguments(error: ValidationError | ValidationErrorV1) -> str:
+    """What was wrong with the agent's arguments: each field and what it accepts (no values)."""
+    problems = [
+        f"{'.'.join(map(str, problem['loc'])) or 'the arguments'}: {problem['msg']}"
+        for problem in error.errors()[:5]
+    ]
+    return "describe_image refused the arguments: " + "; ".join(problems)
 
 
 class DescribeImageInput(BaseModel):
@@ -90,6 +100,11 @@ class AfarensisDescribeImageTool(BaseTool):
     args_schema: ArgsSchema | None = DescribeImageInput
     handle_tool_error: bool | str | Callable[[ToolException], Any] | None = True
     """Return refusals and failures to the agent as text (``False`` raises them)."""
+    handle_validation_error: (
+        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None
+    ) = _invalid_arguments
+    """Return arguments that do not fit the schema (``detail='medium'``) to the agent as text,
+    naming the field and what it accepts (``False`` raises the ``ValidationError``)."""
 
     llm: ChatAfarensis
     """The vision model that answers."""

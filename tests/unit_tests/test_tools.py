@@ -15,6 +15,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from PIL import Image
+from pydantic import ValidationError
 
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
@@ -315,6 +316,23 @@ def test_local_urls_are_refused_saying_why_and_how_to_allow_them(
     api.queue(completion(ANSWER))
     assert make_tool(allow_private_urls=["127.0.0.1"]).invoke({"image": url}) == ANSWER
     assert image_part(api)["url"] == url  # passed to the API untouched, not fetched here
+
+
+def test_arguments_that_do_not_fit_come_back_as_text(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool]
+) -> None:
+    """An LLM may say detail='medium': the agent hears what is accepted, the loop goes on."""
+    tool = make_tool()
+    assert tool.invoke({"image": "chart.png", "detail": "medium"}) == (
+        "describe_image refused the arguments: detail: Input should be 'low', 'high' or 'auto'"
+    )
+    message = tool.invoke(call({"question": "x" * 10_000}))
+    assert isinstance(message, ToolMessage)
+    assert message.status == "error"
+    assert message.content == "describe_image refused the arguments: image: Field required"
+    assert api.requests == []
+    with pytest.raises(ValidationError):
+        make_tool(handle_validation_error=False).invoke({"image": "chart.png", "detail": "x"})
 
 
 LONG = 200_000
