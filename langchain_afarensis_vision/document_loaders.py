@@ -11,14 +11,14 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._contract import Detail, is_fetched_url
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
@@ -48,6 +48,16 @@ IMAGE_SUFFIXES: Final = frozenset(
 """Suffixes (any case) a directory scan picks up; globs and explicit paths are not filtered."""
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
+# Metadata that is None for an image URL: the API fetches it, not the loader.
+_URL_UNKNOWN: Final = [
+    "width",
+    "height",
+    "source_width",
+    "source_height",
+    "format",
+    "mime_type",
+    "bytes_sent",
+]
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
 
 
@@ -66,14 +76,15 @@ class AfarensisImageLoader(BaseLoader):
 
     ``paths`` takes files, globs (``**`` recurses), ``@list.txt`` files and directories
     (image files by suffix, sorted by name, a directory's own files before its
-    subdirectories', which come with ``recursive=True``; hidden files ignored), one or a
-    list (:func:`iter_image_sources`). Each image goes through
-    :func:`~.images.prepare_image` and is sent with ``question``; the answer becomes
-    ``page_content``. Metadata: ``source``, ``width`` and ``height`` (as sent),
-    ``source_width``, ``source_height``, ``format`` (of the file, e.g. ``"JPEG"``),
-    ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens`` and ``model`` (as
-    the API reports it). Animated images are refused unless the model has
-    ``image_first_frame=True``.
+    subdirectories', which come with ``recursive=True``; hidden files ignored), and ``http(s)``
+    URLs, one or a list (:func:`iter_image_sources`). Each image goes through
+    :func:`~.images.prepare_image` and is sent with ``question`` (a URL is sent as it is, for
+    the API to fetch); the answer becomes ``page_content``. Metadata: ``source``, ``width``
+    and ``height`` (as sent), ``source_width``, ``source_height``, ``format`` (of the file,
+    e.g. ``"JPEG"``), ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens``
+    and ``model`` (as the API reports it); for a URL only ``source``, ``detail``, ``model`` and
+    ``image_tokens`` (as the API reports it, else None) are known, the rest is None. Animated
+    images are refused unless the model has ``image_first_frame=True``.
 
     ``lazy_load`` describes one image at a time. ``alazy_load`` prepares and sends at most
     ``max_concurrency`` images at once and yields in input order, from a sliding window of
@@ -183,25 +194,37 @@ class AfarensisImageLoader(BaseLoader):
     # -- one image: prepare -> ask -> Document (the only step that differs is the await) ------
 
     def _describe(self, source: str) -> Document:
-        prepared = prepare_image(source, self.detail, first_frame=self.llm.image_first_frame)
-        return self._document(source, prepared, self.llm.invoke(self._messages(prepared)))
+        prepared = self._prepare(source)
+        return self._document(source, prepared, self.llm.invoke(self._messages(source, prepared)))
 
     async def _adescribe(self, source: str, slots: asyncio.Semaphore) -> Document | None:
         try:
             async with slots:  # the image is read and prepared only once it may be sent
-                prepared = await asyncio.to_thread(
-                    prepare_image, source, self.detail, first_frame=self.llm.image_first_frame
-                )
-                reply = await self.llm.ainvoke(self._messages(prepared))
+                prepared = await asyncio.to_thread(self._prepare, source)
+                reply = await self.llm.ainvoke(self._messages(source, prepared))
         except _SKIPPABLE as error:
             self._failed(source, error)
             return None
         return self._document(source, prepared, reply)
 
-    def _messages(self, prepared: PreparedImage) -> list[HumanMessage]:
-        return [question_message(self.question, prepared)]
+    def _prepare(self, source: str) -> PreparedImage | None:
+        """The prepared image, or None for an http(s) URL (the API fetches it)."""
+        if is_fetched_url(source):
+            return None
+        return prepare_image(source, self.detail, first_frame=self.llm.image_first_frame)
 
-    def _document(self, source: str, prepared: PreparedImage, reply: AIMessage) -> Document:
+    def _messages(self, source: str, prepared: PreparedImage | None) -> list[HumanMessage]:
+        image = ImageUrl(source, self.detail) if prepared is None else prepared
+        return [question_message(self.question, image)]
+
+    def _document(self, source: str, prepared: PreparedImage | None, reply: AIMessage) -> Document:
+        model = reply.response_metadata.get("model_name") or self.llm.model
+        if prepared is None:  # a URL: only what the API reports is known
+            usage = reply.usage_metadata
+            details: dict[str, Any] = dict(usage.get("input_token_details") or {}) if usage else {}
+            metadata = {"source": source, **dict.fromkeys(_URL_UNKNOWN), "detail": self.detail}
+            metadata |= {"image_tokens": details.get("image"), "model": model}
+            return Document(page_content=reply.text, metadata=metadata)
         metadata = {
             "source": source,
             "width": prepared.width,
@@ -213,7 +236,7 @@ class AfarensisImageLoader(BaseLoader):
             "bytes_sent": len(prepared.data),
             "detail": prepared.detail,
             "image_tokens": prepared.tokens,
-            "model": reply.response_metadata.get("model_name") or self.llm.model,
+            "model": model,
         }
         return Document(page_content=reply.text, metadata=metadata)
 

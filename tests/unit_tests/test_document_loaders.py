@@ -218,6 +218,42 @@ def test_glob_with_recursive_stars(
         assert AfarensisImageLoader("photos/*.png", llm=make_model()).load() == []
 
 
+def test_image_urls_go_to_the_api_untouched(api: MockAPI, make_model: Make, folder: Path) -> None:
+    """iter_image_sources gives URLs as they are: the loader sends them for the API to fetch."""
+    url = "https://example.com/photos/cat.jpg"
+    usage = {"prompt_tokens": 300, "completion_tokens": 3, "total_tokens": 303}
+    usage["prompt_tokens_details"] = {"text_tokens": 45, "image_tokens": 255}  # type: ignore[assignment]
+    answer = completion("a cat", model=MODEL)
+    api.queue({**answer, "usage": usage}, describe)
+    loader = AfarensisImageLoader([url, folder / "hopper.png"], llm=make_model(), detail="low")
+    first, second = loader.load()
+    image = api.bodies[0]["messages"][0]["content"][1]
+    assert image == {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+    assert first.page_content == "a cat"
+    assert first.metadata == {
+        "source": url,
+        **dict.fromkeys(["width", "height", "source_width", "source_height", "format"]),
+        **dict.fromkeys(["mime_type", "bytes_sent"]),
+        "detail": "low",
+        "image_tokens": 255,  # as the API reported it
+        "model": MODEL,
+    }
+    assert list(first.metadata) == list(expected_metadata(folder / "hopper.png"))
+    assert second.metadata == expected_metadata(folder / "hopper.png", "low")
+
+
+async def test_image_urls_go_to_the_api_untouched_async(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion("a cat", model=MODEL))
+    loader = AfarensisImageLoader("http://example.com/cat.jpg", llm=make_model())
+    (document,) = [d async for d in loader.alazy_load()]
+    assert document.metadata["source"] == "http://example.com/cat.jpg"
+    assert document.metadata["image_tokens"] is None  # not reported by this API answer
+    assert (
+        api.bodies[0]["messages"][0]["content"][1]["image_url"]["url"]
+        == "http://example.com/cat.jpg"
+    )
+
+
 def test_sources_that_name_nothing_warn(
     api: MockAPI, make_model: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
