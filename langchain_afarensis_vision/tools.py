@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ArgsSchema, BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from langchain_afarensis_vision import _safety
@@ -109,7 +110,8 @@ class AfarensisDescribeImageTool(BaseTool):
     llm: ChatAfarensis
     """The vision model that answers."""
     allowed_dirs: Sequence[Path] = ()
-    """Directories local images may come from (none: local files are refused). A name is
+    """Directories local images may come from (none: local files are refused); one may be
+    given on its own. A name is
     looked up in each, below one it starts with (``charts/a.png`` for ``./charts``), or from
     the working directory if that lands inside one."""
     max_file_bytes: int = MAX_INPUT_BYTES
@@ -129,6 +131,12 @@ class AfarensisDescribeImageTool(BaseTool):
     """Client for downloads (default: a fresh one that ignores proxy settings)."""
     getaddrinfo: _safety.GetAddrInfo = Field(default=socket.getaddrinfo, exclude=True)
     """Name resolver for downloads (``socket.getaddrinfo``)."""
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _one_directory(cls, value: Any) -> Any:
+        """``allowed_dirs="./charts"``: one directory, not the characters of its name."""
+        return [value] if isinstance(value, str | os.PathLike) else value
 
     def _run(
         self,

@@ -292,6 +292,9 @@ def test_the_readme_example_names_resolve(
     monkeypatch.chdir(tmp_path)
     api.queue(completion(ANSWER))
     tool = AfarensisDescribeImageTool(llm=make_model(), allowed_dirs=["./charts"])
+    assert AfarensisDescribeImageTool(llm=make_model(), allowed_dirs="./charts").allowed_dirs == [
+        Path("charts")
+    ]
     assert tool.invoke({"image": "charts/flower.jpg"}) == ANSWER
     assert tool.invoke({"image": "flower.jpg"}) == ANSWER
     refusal = tool.invoke({"image": "images/flower.jpg"})
