@@ -32,7 +32,11 @@ from langchain_afarensis_vision._contract import (
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import (
+    AfarensisError,
+    InvalidImageError,
+    InvalidRequestError,
+)
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
 
@@ -227,5 +231,7 @@ def _tool_errors() -> Iterator[None]:
         raise ToolException(f"describe_image refused the image: {exc}") from exc
     except InvalidImageError as exc:
         raise ToolException(f"describe_image cannot use this image ({exc.code}): {exc}") from exc
+    except InvalidRequestError as exc:  # refused before sending, like a bad image
+        raise ToolException(f"describe_image cannot send this request: {exc}") from exc
     except AfarensisError as exc:  # the transport has masked any key a server echoed
         raise ToolException(f"describe_image failed: the vision API call failed: {exc}") from exc

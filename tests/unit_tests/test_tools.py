@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
+from langchain_afarensis_vision.errors import InvalidRequestError
 from langchain_afarensis_vision.images import UnpreparedImageWarning, prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 from tests._mock_api import MockAPI, completion, error
@@ -440,6 +441,28 @@ async def test_api_errors_are_readable(
     assert result.startswith("describe_image failed: the vision API call failed: ")
     assert expected in result
     assert SECRET not in result
+
+
+def test_an_api_error_tells_the_agent_its_request_id(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool]
+) -> None:
+    api.queue(error(400, "image_url_unreachable", "Cannot fetch.", {"x-request-id": "req_77"}))
+    result = make_tool().invoke({"image": URL})
+    assert result.endswith("image_url_unreachable: Cannot fetch. (request id req_77)")
+
+
+def test_a_request_refused_before_sending_is_not_called_an_api_failure(
+    api: MockAPI,
+    make_tool: Callable[..., AfarensisDescribeImageTool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidRequestError("not sendable")
+
+    monkeypatch.setattr("langchain_afarensis_vision.tools.prepare_image", refuse)
+    result = make_tool().invoke({"image": "chart.png"})
+    assert result == "describe_image cannot send this request: not sendable"
+    assert api.requests == []
 
 
 def test_api_error_without_a_key_is_readable(images: Path) -> None:
