@@ -33,6 +33,12 @@ from typing import Final
 
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 
+IMAGE_SUFFIXES: Final = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
+    | {".ico", ".ppm", ".pgm", ".pbm", ".avif", ".heic", ".heif", ".tga", ".mpo"}
+)
+"""Suffixes (any case) of image files: what the loader's directory scan picks up, and what a
+refusal lists of an allowed directory."""
 SHOWN_CHARS: Final = 100
 """Most characters of a name or URL a refusal repeats."""
 _SHOWN_DIRS: Final = 4  # allowed directories a refusal names
@@ -123,11 +129,14 @@ def _some_entries(directory: Path, most: int = _SHOWN_ENTRIES) -> str:
 
 
 def _listed_name(entry: os.DirEntry[str]) -> str | None:
-    """A visible file's name, a folder's with ``/``; None for the rest (FIFOs, broken links)."""
+    """A visible image file's name, a folder's with ``/``; None for the rest (other files)."""
     if entry.name.startswith("."):
         return None
     try:
-        return entry.name + "/" if entry.is_dir() else entry.name if entry.is_file() else None
+        if entry.is_dir():
+            return entry.name + "/"
+        image = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+        return entry.name if image and entry.is_file() else None
     except OSError:  # a symlink loop
         return None
 

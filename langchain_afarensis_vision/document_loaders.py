@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._contract import Detail, is_fetched_url
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
+from langchain_afarensis_vision._paths import IMAGE_SUFFIXES
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
@@ -41,11 +42,6 @@ __all__ = [
 PathLike: TypeAlias = str | os.PathLike[str]
 OnError: TypeAlias = Literal["warn", "raise", "skip"]
 
-IMAGE_SUFFIXES: Final = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
-    | {".ico", ".ppm", ".pgm", ".pbm", ".avif", ".heic", ".heif", ".tga", ".mpo"}
-)
-"""Suffixes (any case) a directory scan picks up; globs and explicit paths are not filtered."""
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
 # Metadata that is None for an image URL: the API fetches it, not the loader.

@@ -290,6 +290,7 @@ def test_the_readme_example_names_resolve(
     """allowed_dirs=["./charts"]: 'flower.jpg' and 'charts/flower.jpg' both name the file."""
     (tmp_path / "charts").mkdir()
     (tmp_path / "charts" / "flower.jpg").write_bytes(png())
+    (tmp_path / "charts" / "notes.txt").write_text("not listed: not an image")
     monkeypatch.chdir(tmp_path)
     api.queue(completion(ANSWER))
     tool = AfarensisDescribeImageTool(llm=make_model(), allowed_dirs=["./charts"])
