@@ -372,6 +372,28 @@ def test_images_outside_user_and_tool_messages_are_refused() -> None:
     assert isinstance(raised.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("message", "role"),
+    [
+        pytest.param(SystemMessage(content=[{"type": "image", "url": URL}]), "system", id="system"),
+        pytest.param(AIMessage(content=[{"type": "image", "url": URL}]), "assistant", id="ai"),
+        pytest.param(
+            ChatMessage(role="developer", content=[{"type": "image", "url": URL}]),
+            "developer",
+            id="developer",
+        ),
+    ],
+)
+def test_token_counting_refuses_what_sending_refuses(message: BaseMessage, role: str) -> None:
+    match = f"not in {role} messages"
+    with pytest.raises(InvalidRequestError, match=match):
+        to_wire_messages([message], ImageOptions())
+    with pytest.raises(InvalidRequestError, match=match):
+        count_messages([message], None, "auto")
+    user = ChatMessage(role="user", content=[{"type": "image", "url": URL, "detail": "low"}])
+    assert count_messages([user], None, "auto") == 3 + 3 + 85
+
+
 def test_an_unsupported_message_type_is_a_refused_request() -> None:
     with pytest.raises(InvalidRequestError, match="Unsupported message type FunctionMessage"):
         to_wire_messages([FunctionMessage(content="x", name="f")], ImageOptions())
