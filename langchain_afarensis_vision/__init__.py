@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from langchain_afarensis_vision.document_loaders import (
         AfarensisImageLoader,
         ImageSkippedWarning,
+        NoImagesFoundWarning,
     )
     from langchain_afarensis_vision.errors import (
         AfarensisError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         BadRequestError,
         InternalServerError,
         InvalidImageError,
+        InvalidRequestError,
         MissingAPIKeyError,
         NotFoundError,
         PermissionDeniedError,
@@ -53,6 +55,7 @@ _MODULES: dict[str, str] = {
     "adescribe_images": "corpus",
     "describe_images": "corpus",
     "ImageSkippedWarning": "document_loaders",
+    "NoImagesFoundWarning": "document_loaders",
     "PreparedImage": "images",
     "estimate_image_tokens": "_contract",
     "prepare_image": "images",
@@ -75,7 +78,9 @@ __all__ = [
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
+    "InvalidRequestError",
     "MissingAPIKeyError",
+    "NoImagesFoundWarning",
     "NotFoundError",
     "PermissionDeniedError",
     "PreparedImage",

@@ -11,6 +11,7 @@ codes), so the two sides cannot drift apart. This module imports nothing from th
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from typing import Final, Literal, get_args
 
@@ -54,6 +55,14 @@ URL_SCHEMES: Final[frozenset[str]] = FETCHED_URL_SCHEMES | {DATA_URL_SCHEME}
 def url_scheme(url: str) -> str:
     """The lower-cased scheme of ``url`` (the text before its first ``:``; all of it if none)."""
     return url.partition(":")[0].lower()
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\x is a path
+
+
+def has_scheme(text: str) -> bool:
+    """Whether ``text`` starts with a URL scheme and ``:`` (a drive letter ``C:`` is no scheme)."""
+    return _SCHEME.match(text) is not None
 
 
 def is_data_url(url: str) -> bool:

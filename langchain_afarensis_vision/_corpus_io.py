@@ -26,7 +26,7 @@ from langchain_afarensis_vision.document_loaders import iter_image_sources
 
 __all__ = ["FINAL_ERRORS", "ResultStore", "iter_sources", "job_key"]
 
-FINAL_ERRORS: Final = frozenset({"InvalidImageError"})
+FINAL_ERRORS: Final = frozenset({"InvalidImageError", "InvalidRequestError"})
 """Error types recorded for good: the client refused the image, and would again."""
 
 

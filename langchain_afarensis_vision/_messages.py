@@ -32,14 +32,9 @@ from langchain_core.messages import (
 )
 
 from langchain_afarensis_vision import images
-from langchain_afarensis_vision._contract import (
-    Detail,
-    check_detail,
-    is_data_url,
-    is_fetched_url,
-    url_scheme,
-)
-from langchain_afarensis_vision._sources import decode_base64, decode_data_url
+from langchain_afarensis_vision._contract import Detail, is_data_url, is_fetched_url
+from langchain_afarensis_vision._sources import decode_base64, decode_data_url, not_a_url
+from langchain_afarensis_vision.errors import InvalidRequestError, checked_detail
 
 DEFAULT_QUESTION = (
     "Describe this image. Say what it shows (subjects, setting, any visible text), its main "
@@ -151,7 +146,7 @@ def _block_part(block: dict[str, Any], default_detail: Detail) -> Part:
             return _url_part(value["image_url"], value.get("detail") or default_detail)
         kind = value.get("type", kind)
     msg = f"Unsupported content block type {kind!r}. Accepted: {ACCEPTED_BLOCKS}."
-    raise ValueError(msg)
+    raise InvalidRequestError(msg)
 
 
 def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
@@ -164,26 +159,24 @@ def _image_block_part(block: dict[str, Any], default_detail: Detail) -> Part:
         if size is not None:
             width, height = size
             return SealedImage(block["base64"], block["mime_type"], width, height, detail)
-        return BinaryImage(decode_base64(block["base64"]), check_detail(detail))
+        return BinaryImage(decode_base64(block["base64"]), checked_detail(detail))
     if block.get("file_id") or block.get("id"):
         # An Anthropic {"source": {"type": "file"}} block arrives with the file id in "id".
         msg = (
             "Images given by file id are not supported by the Chat Completions API: "
             "pass the image as a URL, base64 data or a local file via prepare_image()."
         )
-        raise ValueError(msg)
+        raise InvalidRequestError(msg)
     msg = f"Image block has no 'url' or 'base64' field. Accepted: {ACCEPTED_BLOCKS}."
-    raise ValueError(msg)
+    raise InvalidRequestError(msg)
 
 
 def _url_part(url: str, detail: str) -> ImageUrl | BinaryImage:
-    checked = check_detail(detail)
+    checked = checked_detail(detail)
     if is_data_url(url):
         return BinaryImage(decode_data_url(url), checked)
     if not is_fetched_url(url):
-        scheme = url_scheme(url)
-        msg = f"Image URLs must be http(s) or data: URLs; got scheme {scheme!r} in {url[:80]!r}."
-        raise ValueError(msg)
+        raise not_a_url(url)
     return ImageUrl(url, checked)
 
 
@@ -213,8 +206,18 @@ def _text_only(parts: list[Part], role: str) -> str:
             f"Images are accepted in user and tool messages only, not in {role} messages: "
             "move the image into a HumanMessage."
         )
-        raise ValueError(msg)
+        raise InvalidRequestError(msg)
     return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def checked_parts(message: BaseMessage, default_detail: Detail) -> list[Part]:
+    """``message``'s parts, refused as sending it would be if it has images it may not carry."""
+    parts = message_parts(message, default_detail)
+    user = isinstance(message, ChatMessage) and _ROLE_BY_CHAT_ROLE.get(message.role) == "user"
+    if not (user or isinstance(message, HumanMessage | ToolMessage)):
+        role = message.role if isinstance(message, ChatMessage) else message.type
+        _text_only(parts, "assistant" if role == "ai" else role)
+    return parts
 
 
 def _user_message(message: BaseMessage, options: ImageOptions) -> dict[str, Any]:
@@ -291,7 +294,7 @@ def _simple_message(message: BaseMessage, options: ImageOptions) -> dict[str, An
         if message.role in {"assistant", "ai"}:
             return _assistant_message(AIMessage(content=message.content), options)
     msg = f"Unsupported message type {type(message).__name__}; use Human, AI, System or Tool."
-    raise TypeError(msg)
+    raise InvalidRequestError(msg)
 
 
 def to_wire_messages(

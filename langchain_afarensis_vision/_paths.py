@@ -2,9 +2,14 @@
 
 An agent's arguments come from a language model and are treated as hostile. Local files are
 read only inside ``allowed_dirs`` (none by default). A relative name is looked up in each
-allowed directory in order; ``..`` escapes, absolute paths elsewhere (refused before the file
-system is touched, so they cannot probe which files exist), ``~``, UNC paths and NUL bytes are
-refused. Symlinks are resolved and containment is checked again afterwards.
+allowed directory in order (``flower.jpg`` in ``charts/``), then, if it starts with an allowed
+directory's own name, below that directory (``charts/flower.jpg``), then relative to the working
+directory if that lands inside an allowed one (``data/charts/flower.jpg`` for ``data/charts``).
+``..`` escapes, absolute paths elsewhere (refused before the file system is touched, so they
+cannot probe which files exist), ``~``, UNC paths and NUL bytes are refused. Symlinks are
+resolved and containment is checked again afterwards. A refusal of a name that is missing or
+outside names the allowed directories and a few of their entries, so the agent can correct
+itself.
 
 The resolved path is then opened one component at a time from the allowed directory's own
 descriptor (``os.open(..., dir_fd=...)``), none of them following a symlink: a directory swapped
@@ -19,6 +24,7 @@ most the first :data:`SHOWN_CHARS` characters of a name (:func:`shown`, :mod:`._
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 from collections.abc import Sequence
@@ -27,8 +33,17 @@ from typing import Final
 
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 
+IMAGE_SUFFIXES: Final = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
+    | {".ico", ".ppm", ".pgm", ".pbm", ".avif", ".heic", ".heif", ".tga", ".mpo"}
+)
+"""Suffixes (any case) of image files: what the loader's directory scan picks up, and what a
+refusal lists of an allowed directory."""
 SHOWN_CHARS: Final = 100
 """Most characters of a name or URL a refusal repeats."""
+_SHOWN_DIRS: Final = 4  # allowed directories a refusal names
+_SHOWN_ENTRIES: Final = 6  # entries of an allowed directory a refusal names
+_SCANNED_ENTRIES: Final = 200  # at most this many are listed to choose them (a huge directory)
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 _O_FLAGS |= getattr(os, "O_BINARY", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -55,9 +70,12 @@ def shown(text: str, *, quoted: bool = True) -> str:
 def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
     """The real path of the file ``name`` names inside one of ``allowed_dirs``."""
     roots = _roots(allowed_dirs)
-    _check_path_syntax(name, [*roots, *map(Path, map(os.path.abspath, allowed_dirs))])
-    given = Path(name)
-    for candidate in [given] if given.is_absolute() else [root / name for root in roots]:
+    given_dirs = [Path(os.path.abspath(d)) for d in allowed_dirs]
+    try:
+        _check_path_syntax(name, [*roots, *given_dirs])
+    except ImageRefused as exc:
+        raise ImageRefused(f"{exc}.{names_hint(allowed_dirs)}") from None
+    for candidate in _candidates(name, roots, given_dirs):
         try:
             real = candidate.resolve(strict=True)
         except (FileNotFoundError, NotADirectoryError):
@@ -69,7 +87,58 @@ def find_local_file(name: str, allowed_dirs: Sequence[Path]) -> Path:
             msg = f"{shown(name)} leads outside the allowed directories (via a symlink)"
             raise ImageRefused(msg)
         return real
-    raise ImageRefused(f"there is no file {shown(name)} in the allowed directories")
+    msg = f"there is no file {shown(name)} in the allowed directories.{names_hint(allowed_dirs)}"
+    raise ImageRefused(msg)
+
+
+def _candidates(name: str, roots: Sequence[Path], given_dirs: Sequence[Path]) -> list[Path]:
+    """Where a name may be: in each root; below a root it starts with; from the working dir."""
+    given = Path(name)
+    if given.is_absolute():
+        return [given]
+    found = [root / name for root in roots]
+    first, *rest = Path(os.path.normpath(name)).parts
+    if rest:  # "charts/flower.jpg" for the allowed directory "./charts" (or "/srv/charts")
+        named = {d.name: d for d in given_dirs} | {root.name: root for root in roots}
+        found += [named[first] / Path(*rest)] if first in named else []
+    here = Path(os.path.abspath(name))  # lexically inside an allowed directory, or not tried
+    if any(here.is_relative_to(d) for d in [*roots, *given_dirs]):
+        found.append(here)
+    return found
+
+
+def names_hint(allowed_dirs: Sequence[Path]) -> str:
+    """What names the agent may give: relative to which directories, with a few entries each."""
+    parts = [f"{shown(os.fspath(d))}{_some_entries(Path(d))}" for d in allowed_dirs[:_SHOWN_DIRS]]
+    more = "; ..." if len(allowed_dirs) > _SHOWN_DIRS else ""
+    return " Give a file name relative to an allowed directory: " + "; ".join(parts) + more + "."
+
+
+def _some_entries(directory: Path, most: int = _SHOWN_ENTRIES) -> str:
+    """`` (holds 'a.png', 'sub/', ...)``: the first of its files and folders, by name."""
+    try:
+        with os.scandir(directory) as scan:
+            listed = list(itertools.islice(scan, _SCANNED_ENTRIES))
+    except OSError:
+        return " (missing)"
+    names = [name for name in map(_listed_name, listed) if name]
+    if not names:
+        return " (empty)"
+    more = ", ..." if len(names) > most else ""
+    return " (holds " + ", ".join(map(repr, sorted(names)[:most])) + more + ")"
+
+
+def _listed_name(entry: os.DirEntry[str]) -> str | None:
+    """A visible image file's name, a folder's with ``/``; None for the rest (other files)."""
+    if entry.name.startswith("."):
+        return None
+    try:
+        if entry.is_dir():
+            return entry.name + "/"
+        image = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+        return entry.name if image and entry.is_file() else None
+    except OSError:  # a symlink loop
+        return None
 
 
 def read_local_file(

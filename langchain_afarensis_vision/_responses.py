@@ -11,7 +11,7 @@ whole or in streamed pieces (which LangChain concatenates).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -28,7 +28,13 @@ PROVIDER = "afarensis"
 
 
 def usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
-    """The API's ``usage`` object as LangChain ``UsageMetadata``."""
+    """The API's ``usage`` object as LangChain ``UsageMetadata``.
+
+    ``input_token_details`` holds what ``prompt_tokens_details`` reports: ``cache_read``
+    (``cached_tokens``) and ``image`` (``image_tokens``, a provider-specific key, which
+    langchain-core allows beside its own), and is left out when there is neither. The whole
+    ``usage`` object is kept as ``response_metadata["token_usage"]``.
+    """
     if not usage:
         return None
     input_tokens = int(usage.get("prompt_tokens") or 0)
@@ -39,12 +45,18 @@ def usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
         total_tokens=int(usage.get("total_tokens") or input_tokens + output_tokens),
     )
     prompt_details = usage.get("prompt_tokens_details") or {}
-    details = InputTokenDetails()
-    if prompt_details.get("cached_tokens") is not None:
-        details["cache_read"] = int(prompt_details["cached_tokens"])
-    if prompt_details:
-        result["input_token_details"] = details
+    details: dict[str, int] = {
+        ours: int(prompt_details[theirs])
+        for theirs, ours in _INPUT_DETAILS.items()
+        if isinstance(prompt_details.get(theirs), int)
+    }
+    if details:
+        result["input_token_details"] = cast(InputTokenDetails, details)
     return result
+
+
+_INPUT_DETAILS = {"cached_tokens": "cache_read", "image_tokens": "image"}
+"""``prompt_tokens_details`` fields, by their ``input_token_details`` key."""
 
 
 def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
@@ -113,7 +125,9 @@ def parse_chunk(body: dict[str, Any]) -> ChatGenerationChunk | None:
     if not choices:
         if usage is None:
             return None
-        return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+        kept = {"token_usage": body.get("usage")}  # as invoke's response_metadata has it
+        chunk = AIMessageChunk(content="", usage_metadata=usage, response_metadata=kept)
+        return ChatGenerationChunk(message=chunk)
     choice = choices[0]
     delta = choice.get("delta") or {}
     finish_reason = choice.get("finish_reason")

@@ -42,6 +42,8 @@ from langchain_afarensis_vision._contract import (
     DATA_URL_SCHEME,
     FETCHED_URL_SCHEMES,
     MAX_IMAGE_BYTES,
+    has_scheme,
+    url_scheme,
 )
 from langchain_afarensis_vision._paths import (
     ImageRefused,
@@ -66,7 +68,6 @@ GetAddrInfo: TypeAlias = Callable[..., Sequence[tuple[Any, ...]]]
 """The shape of :func:`socket.getaddrinfo` (injectable for tests)."""
 
 MAX_REDIRECTS: Final = 5
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")  # two letters at least: C:\x is a path
 _HOST = re.compile(r"[a-z0-9._-]+")  # an ASCII (IDNA-encoded) host name
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
@@ -79,10 +80,9 @@ def input_kind(image: str) -> Literal["path", "url", "data"]:
     """Whether ``image`` names a local file, an http(s) URL or a ``data:`` URL."""
     if "\x00" in image:
         raise ImageRefused("the name contains a NUL byte")
-    scheme, colon, _ = image.partition(":")
-    if not colon or not _SCHEME.fullmatch(scheme):
+    if not has_scheme(image):
         return "path"
-    scheme = scheme.lower()
+    scheme = url_scheme(image)
     if scheme == DATA_URL_SCHEME:
         return "data"
     if scheme in FETCHED_URL_SCHEMES:
@@ -197,8 +197,12 @@ def check_passthrough_url(url: str, policy: UrlPolicy) -> str:
     parsed = parse_url(url)
     host = _host(parsed)
     ip = ipaddress.IPv4Address("127.0.0.1") if _is_localhost(host) else parse_ip(host)
-    if ip is not None:
-        policy.check_address(host, ip)
+    try:
+        if ip is not None:
+            policy.check_address(host, ip)
+    except ImageRefused as exc:
+        msg = f"{exc}: the API fetches image URLs itself and cannot reach it (allow_private_urls"
+        raise ImageRefused(msg + " lets it through, for an API on this network)") from None
     return url
 
 

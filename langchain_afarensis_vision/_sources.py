@@ -27,8 +27,15 @@ from typing import BinaryIO, Final, TypeAlias
 
 from PIL import Image, UnidentifiedImageError, features
 
-from ._contract import ANIMATABLE_FORMATS, API_FORMATS, ErrorCode, is_data_url
-from .errors import InvalidImageError
+from ._contract import (
+    ANIMATABLE_FORMATS,
+    API_FORMATS,
+    ErrorCode,
+    has_scheme,
+    is_data_url,
+    url_scheme,
+)
+from .errors import InvalidImageError, InvalidRequestError
 
 __all__ = [
     "DECODE_BUDGET",
@@ -43,6 +50,7 @@ __all__ = [
     "decoded_bytes",
     "draft_scale",
     "mapped_errors",
+    "not_a_url",
     "open_image",
     "orientation",
     "oriented",
@@ -77,6 +85,11 @@ ORIENTATION_TAG: Final = 0x0112
 _ROW_POINTER = 8  # Pillow keeps a pointer to every row
 _O_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _ICO_MAGIC = b"\x00\x00\x01\x00"
+_CHUNK: Final = 1024 * 1024  # file objects are read in pieces: no 64 MiB buffer up front
+_LOCAL_FILE_HINT: Final = (
+    "A local file goes as prepare_image(path).data_url (a data: URL), or put "
+    "prepare_image(path).content_block() in the message."
+)
 _DRAFTABLE = frozenset({"JPEG", "MPO"})
 # What Pillow stores a pixel in: one byte for 1, L, P; two for 16-bit; four for the rest.
 _BYTES_PER_PIXEL: Final = {"1": 1, "L": 1, "P": 1} | dict.fromkeys(
@@ -100,13 +113,12 @@ def read_source(
         data = bytes(source)
     elif isinstance(source, str) and is_data_url(source):
         data = decode_data_url(source)
+    elif isinstance(source, str) and _is_url(source) and not os.path.exists(source):
+        raise _url_given(source)
     elif isinstance(source, str | os.PathLike):
         data = _read_file(source)
     elif callable(getattr(source, "read", None)):
-        data = source.read(MAX_INPUT_BYTES + 1)
-        if not isinstance(data, bytes):
-            msg = "expected a binary file object (open(path, 'rb')); got a text one"
-            raise TypeError(msg)
+        data = _read_file_object(source)
     else:
         msg = (
             "expected a path, bytes, a binary file object, a data: URL or a PIL image; "
@@ -132,6 +144,70 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
         # Bounded even for a growing file or one of unknown size (/proc), and no 64 MiB buffer
         # for a small one (read(n) reserves n bytes up front); the caller refuses the excess.
         return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
+
+
+def _read_file_object(file: BinaryIO) -> bytes:
+    """What is left in a binary file object, in pieces, at most ``MAX_INPUT_BYTES + 1`` bytes.
+
+    A regular file too large is refused from its size before it is read; a raw stream that
+    returns short reads (a pipe) is read to its end.
+    """
+    if isinstance(file, io.TextIOBase) or "b" not in getattr(file, "mode", "b"):
+        raise _text_mode()
+    left = 0
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):  # no fileno()
+        info = os.fstat(file.fileno())
+        left = info.st_size - file.tell() if stat.S_ISREG(info.st_mode) else 0
+    if left > MAX_INPUT_BYTES:
+        raise too_large(f"the file object holds more than {MAX_INPUT_BYTES:,} bytes")
+    data = bytearray()
+    while len(data) <= MAX_INPUT_BYTES:
+        piece = file.read(min(_CHUNK, MAX_INPUT_BYTES + 1 - len(data)))
+        if isinstance(piece, str):
+            raise _text_mode()
+        if piece is None:  # a non-blocking raw stream with nothing to read now
+            raise InvalidImageError("the file object has no data ready (a non-blocking stream)")
+        if not isinstance(piece, bytes | bytearray | memoryview):
+            msg = f"the file object's read() returned {type(piece).__name__}, not bytes"
+            msg += " (an async file? read it and pass the bytes)"
+            raise TypeError(msg)
+        if not piece:
+            break
+        data += piece
+    return bytes(data)
+
+
+def _text_mode() -> TypeError:
+    return TypeError(
+        "expected a binary file object: open the file with open(path, 'rb'), or pass the path "
+        "itself; this one is in text mode"
+    )
+
+
+def not_a_url(url: str) -> InvalidRequestError:
+    """The refusal of ``url`` as an image URL (not http(s) or data:), saying what to do."""
+    scheme, shown = url_scheme(url), repr(url[:80]) + ("..." if len(url) > 80 else "")
+    if not has_scheme(url):
+        msg = f"Image URLs must be http(s) or data: URLs; {shown} looks like a local path. "
+        return InvalidRequestError(msg + _LOCAL_FILE_HINT)
+    msg = f"Image URLs must be http(s) or data: URLs; got scheme {scheme!r} in {shown}."
+    if scheme == "file":
+        msg += " The API cannot read this machine's files. " + _LOCAL_FILE_HINT
+    return InvalidRequestError(msg)
+
+
+def _is_url(text: str) -> bool:
+    return has_scheme(text) and text.partition(":")[2].startswith("//")
+
+
+def _url_given(url: str) -> InvalidRequestError:
+    msg = (
+        f"prepare_image takes paths, bytes, file objects, PIL images and data: URLs, not "
+        f"{url_scheme(url)}: URLs ({url[:80]!r}). Put an http(s) URL in the message as it is, "
+        "{'type': 'image_url', 'image_url': {'url': ...}}: the API fetches it. Or download it "
+        "and pass the bytes."
+    )
+    return InvalidRequestError(msg)
 
 
 def _regular_size(fd: int, path: str | os.PathLike[str]) -> int:

@@ -33,7 +33,7 @@ from langchain_afarensis_vision._messages import (
     ImageUrl,
     SealedImage,
     TextPart,
-    message_parts,
+    checked_parts,
 )
 from langchain_afarensis_vision._safety import ImageRefused, UrlPolicy, download
 from langchain_afarensis_vision._sources import read_image_size
@@ -72,7 +72,7 @@ def _url_tokens(url: str, detail: Detail, urls: UrlPolicy | None) -> int:
 
 def _message_tokens(message: BaseMessage, default_detail: Detail, urls: UrlPolicy | None) -> int:
     total = TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.name else 0)
-    for part in message_parts(message, default_detail):
+    for part in checked_parts(message, default_detail):  # as sending it would refuse it
         total += text_tokens(part.text) if isinstance(part, TextPart) else image_tokens(part, urls)
     if isinstance(message, AIMessage):
         for call in message.tool_calls:

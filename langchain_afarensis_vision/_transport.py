@@ -43,6 +43,7 @@ from langchain_afarensis_vision.errors import (
     APIStatusError,
     APITimeoutError,
     RateLimitError,
+    request_id,
     status_error_class,
 )
 
@@ -81,20 +82,24 @@ def _retryable(error: AfarensisError) -> bool:
 
 
 @contextmanager
-def _mapped_errors() -> Iterator[None]:
+def _mapped_errors(answered: httpx2.Response | None = None) -> Iterator[None]:
     """Raise httpx2's errors as this package's, with the key masked in the request they keep.
 
-    Every attempt sends a request of its own, so masking one never affects a retry.
+    Every attempt sends a request of its own, so masking one never affects a retry. An error
+    while reading an ``answered`` stream carries that answer's request id.
     """
     try:
         yield
     except httpx2.RequestError as exc:
         _forget_key(exc)
+        rid = request_id(answered.headers) if answered is not None else None
         if isinstance(exc, httpx2.SSEError):
-            raise APIConnectionError(f"Not an event stream: {exc}") from exc
+            raise APIConnectionError(f"Not an event stream: {exc}", request_id=rid) from exc
         if isinstance(exc, httpx2.TimeoutException):
-            raise APITimeoutError(f"Request timed out ({type(exc).__name__}).") from exc
-        raise APIConnectionError(f"Connection error: {str(exc) or type(exc).__name__}") from exc
+            msg = f"Request timed out ({type(exc).__name__})."
+            raise APITimeoutError(msg, request_id=rid) from exc
+        msg = f"Connection error: {str(exc) or type(exc).__name__}"
+        raise APIConnectionError(msg, request_id=rid) from exc
 
 
 def _forget_key(exc: httpx2.RequestError) -> None:
@@ -251,12 +256,12 @@ class Transport:
         """POST ``body`` and yield each ``data:`` event of the SSE answer, parsed."""
         response: httpx2.Response = self.post(path, body, stream=True)
         try:
-            with _mapped_errors():
+            with _mapped_errors(response):
                 for event in httpx2.EventSource(response):
-                    if (data := _event_data(event, _sent_key(response))) is None:
+                    if (data := _event_data(event, response)) is None:
                         return
                     yield data
-            raise _cut_short()
+            raise _cut_short(response)
         finally:
             response.close()
 
@@ -264,12 +269,12 @@ class Transport:
         """Async :meth:`stream`."""
         response: httpx2.Response = await self.apost(path, body, stream=True)
         try:
-            with _mapped_errors():
+            with _mapped_errors(response):
                 async for event in httpx2.EventSource(response):
-                    if (data := _event_data(event, _sent_key(response))) is None:
+                    if (data := _event_data(event, response)) is None:
                         return
                     yield data
-            raise _cut_short()
+            raise _cut_short(response)
         finally:
             await response.aclose()
 
@@ -310,24 +315,25 @@ def _answer(response: httpx2.Response, stream: bool) -> Any:
         return response.json()
     except ValueError as exc:
         msg = f"The API answered {response.status_code} with a body that is not JSON."
-        raise APIConnectionError(msg) from exc
+        raise APIConnectionError(msg, request_id=request_id(response.headers)) from exc
 
 
-def _event_data(event: httpx2.ServerSentEvent, secret: str | None) -> dict[str, Any] | None:
+def _event_data(event: httpx2.ServerSentEvent, response: httpx2.Response) -> dict[str, Any] | None:
     """The parsed ``data:`` of an event, or None at ``[DONE]``; an error event raises."""
+    secret = _sent_key(response)
     if event.data.strip() == "[DONE]":
         return None
     try:
         data = json.loads(event.data)
     except ValueError as exc:
         shown = mask(event.data, secret)[:200]
-        raise APIConnectionError(
-            f"The stream carried an event that is not JSON: {shown!r}"
-        ) from exc
+        msg = f"The stream carried an event that is not JSON: {shown!r}"
+        raise APIConnectionError(msg, request_id=request_id(response.headers)) from exc
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        raise _status_error(500, event.data.encode(), {}, secret)
+        raise _status_error(500, event.data.encode(), response.headers, secret)
     return data  # type: ignore[no-any-return]
 
 
-def _cut_short() -> APIConnectionError:
-    return APIConnectionError("The stream ended before [DONE]: the connection was cut mid-answer.")
+def _cut_short(response: httpx2.Response) -> APIConnectionError:
+    msg = "The stream ended before [DONE]: the connection was cut mid-answer."
+    return APIConnectionError(msg, request_id=request_id(response.headers))

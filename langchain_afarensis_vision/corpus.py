@@ -17,12 +17,13 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any, Final, ParamSpec
 
-from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._corpus_io import ResultStore, iter_sources
 from langchain_afarensis_vision._corpus_job import Job, rate_limited
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, estimate_seconds
@@ -30,6 +31,8 @@ from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.document_loaders import NoImagesFoundWarning
+from langchain_afarensis_vision.errors import checked_detail
 
 __all__ = ["CorpusSummary", "adescribe_images", "describe_images"]
 
@@ -91,7 +94,7 @@ async def adescribe_images(
     )
     options = {
         "question": question,
-        "detail": check_detail(detail),
+        "detail": checked_detail(detail),
         "max_tokens": max_tokens,
         "budget_tokens": budget_tokens,
         "dry_run": dry_run,
@@ -176,7 +179,9 @@ def _count(sources: Iterable[str | os.PathLike[str]], show: bool | None) -> int:
     draw = sys.stderr.isatty() if show is None else show
     if not draw or not isinstance(sources, list | tuple):
         return 0
-    return sum(1 for _ in iter_sources(sources))
+    with warnings.catch_warnings():  # said once, by the job itself
+        warnings.simplefilter("ignore", NoImagesFoundWarning)
+        return sum(1 for _ in iter_sources(sources))
 
 
 def _executor(workers: int | None) -> Executor | None:

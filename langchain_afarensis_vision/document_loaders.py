@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import glob
 import os
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_afarensis_vision._contract import Detail, check_detail, is_fetched_url
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
+from langchain_afarensis_vision._contract import Detail, is_fetched_url
+from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
+from langchain_afarensis_vision._paths import IMAGE_SUFFIXES
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
     EVERY_REQUEST_FAILS,
     AfarensisError,
     InvalidImageError,
+    checked_detail,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
@@ -31,6 +34,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "AfarensisImageLoader",
     "ImageSkippedWarning",
+    "NoImagesFoundWarning",
     "image_files",
     "iter_image_sources",
 ]
@@ -38,13 +42,18 @@ __all__ = [
 PathLike: TypeAlias = str | os.PathLike[str]
 OnError: TypeAlias = Literal["warn", "raise", "skip"]
 
-IMAGE_SUFFIXES: Final = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
-    | {".ico", ".ppm", ".pgm", ".pbm", ".avif", ".heic", ".heif", ".tga", ".mpo"}
-)
-"""Suffixes (any case) a directory scan picks up; globs and explicit paths are not filtered."""
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
+# Metadata that is None for an image URL: the API fetches it, not the loader.
+_URL_UNKNOWN: Final = [
+    "width",
+    "height",
+    "source_width",
+    "source_height",
+    "format",
+    "mime_type",
+    "bytes_sent",
+]
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
 
 
@@ -63,14 +72,15 @@ class AfarensisImageLoader(BaseLoader):
 
     ``paths`` takes files, globs (``**`` recurses), ``@list.txt`` files and directories
     (image files by suffix, sorted by name, a directory's own files before its
-    subdirectories', which come with ``recursive=True``; hidden files ignored), one or a
-    list (:func:`iter_image_sources`). Each image goes through
-    :func:`~.images.prepare_image` and is sent with ``question``; the answer becomes
-    ``page_content``. Metadata: ``source``, ``width`` and ``height`` (as sent),
-    ``source_width``, ``source_height``, ``format`` (of the file, e.g. ``"JPEG"``),
-    ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens`` and ``model`` (as
-    the API reports it). Animated images are refused unless the model has
-    ``image_first_frame=True``.
+    subdirectories', which come with ``recursive=True``; hidden files ignored), and ``http(s)``
+    URLs, one or a list (:func:`iter_image_sources`). Each image goes through
+    :func:`~.images.prepare_image` and is sent with ``question`` (a URL is sent as it is, for
+    the API to fetch); the answer becomes ``page_content``. Metadata: ``source``, ``width``
+    and ``height`` (as sent), ``source_width``, ``source_height``, ``format`` (of the file,
+    e.g. ``"JPEG"``), ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens``
+    and ``model`` (as the API reports it); for a URL only ``source``, ``detail``, ``model`` and
+    ``image_tokens`` (as the API reports it, else None) are known, the rest is None. Animated
+    images are refused unless the model has ``image_first_frame=True``.
 
     ``lazy_load`` describes one image at a time. ``alazy_load`` prepares and sends at most
     ``max_concurrency`` images at once and yields in input order, from a sliding window of
@@ -129,7 +139,7 @@ class AfarensisImageLoader(BaseLoader):
         )
         self.llm = ChatAfarensis() if llm is None else llm
         self.question = question
-        self.detail = check_detail(detail)
+        self.detail = checked_detail(detail)
         self.recursive = recursive
         self.max_concurrency = max_concurrency
         self.on_error: OnError = on_error
@@ -180,25 +190,37 @@ class AfarensisImageLoader(BaseLoader):
     # -- one image: prepare -> ask -> Document (the only step that differs is the await) ------
 
     def _describe(self, source: str) -> Document:
-        prepared = prepare_image(source, self.detail, first_frame=self.llm.image_first_frame)
-        return self._document(source, prepared, self.llm.invoke(self._messages(prepared)))
+        prepared = self._prepare(source)
+        return self._document(source, prepared, self.llm.invoke(self._messages(source, prepared)))
 
     async def _adescribe(self, source: str, slots: asyncio.Semaphore) -> Document | None:
         try:
             async with slots:  # the image is read and prepared only once it may be sent
-                prepared = await asyncio.to_thread(
-                    prepare_image, source, self.detail, first_frame=self.llm.image_first_frame
-                )
-                reply = await self.llm.ainvoke(self._messages(prepared))
+                prepared = await asyncio.to_thread(self._prepare, source)
+                reply = await self.llm.ainvoke(self._messages(source, prepared))
         except _SKIPPABLE as error:
             self._failed(source, error)
             return None
         return self._document(source, prepared, reply)
 
-    def _messages(self, prepared: PreparedImage) -> list[HumanMessage]:
-        return [question_message(self.question, prepared)]
+    def _prepare(self, source: str) -> PreparedImage | None:
+        """The prepared image, or None for an http(s) URL (the API fetches it)."""
+        if is_fetched_url(source):
+            return None
+        return prepare_image(source, self.detail, first_frame=self.llm.image_first_frame)
 
-    def _document(self, source: str, prepared: PreparedImage, reply: AIMessage) -> Document:
+    def _messages(self, source: str, prepared: PreparedImage | None) -> list[HumanMessage]:
+        image = ImageUrl(source, self.detail) if prepared is None else prepared
+        return [question_message(self.question, image)]
+
+    def _document(self, source: str, prepared: PreparedImage | None, reply: AIMessage) -> Document:
+        model = reply.response_metadata.get("model_name") or self.llm.model
+        if prepared is None:  # a URL: only what the API reports is known
+            usage = reply.usage_metadata
+            details: dict[str, Any] = dict(usage.get("input_token_details") or {}) if usage else {}
+            metadata = {"source": source, **dict.fromkeys(_URL_UNKNOWN), "detail": self.detail}
+            metadata |= {"image_tokens": details.get("image"), "model": model}
+            return Document(page_content=reply.text, metadata=metadata)
         metadata = {
             "source": source,
             "width": prepared.width,
@@ -210,7 +232,7 @@ class AfarensisImageLoader(BaseLoader):
             "bytes_sent": len(prepared.data),
             "detail": prepared.detail,
             "image_tokens": prepared.tokens,
-            "model": reply.response_metadata.get("model_name") or self.llm.model,
+            "model": model,
         }
         return Document(page_content=reply.text, metadata=metadata)
 
@@ -243,21 +265,51 @@ def iter_image_sources(entries: Iterable[PathLike], recursive: bool = False) -> 
     A directory gives its image files by suffix (sorted, its own files before its
     subdirectories', which come with ``recursive``; hidden ones skipped), a glob its files
     (``**`` recurses), ``@list.txt`` the sources it lists (one a line; blank lines and ``#``
-    comments skipped); an ``http(s)`` URL or any other path is given as it is. The loader, the
-    CLI and the corpus job all name images this way.
+    comments skipped); an ``http(s)`` URL or any other path is given as it is. A glob, directory
+    or list that names nothing gives a :class:`NoImagesFoundWarning` (a path that does not exist
+    fails later, when it is read). The loader, the CLI and the corpus job all name images this
+    way.
     """
     for entry in entries:
         text = os.fspath(entry)
         if text.startswith("@"):
-            yield from iter_image_sources(_listed(text[1:]), recursive)
+            listed = iter_image_sources(_listed(text[1:]), recursive)
+            yield from _warn_if_none(text, listed, lambda: "lists no sources")
         elif is_fetched_url(text):
             yield text
         elif os.path.isdir(text):
-            yield from _image_files_in(text, recursive)
+            files = _image_files_in(text, recursive)
+            yield from _warn_if_none(text, files, functools.partial(_no_images_in, text, recursive))
         elif not os.path.exists(text) and any(char in text for char in "*?["):
-            yield from sorted(p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+            found = sorted(p for p in glob.iglob(text, recursive=True) if os.path.isfile(p))
+            yield from _warn_if_none(text, iter(found), lambda: "matches no file")
         else:
             yield text
+
+
+class NoImagesFoundWarning(UserWarning):
+    """A glob, directory or ``@list`` that named no image: ``entry`` is what was given."""
+
+    def __init__(self, entry: str, reason: str) -> None:
+        super().__init__(f"{entry!r} {reason}")
+        self.entry = entry
+
+
+def _warn_if_none(entry: str, sources: Iterator[str], why: Callable[[], str]) -> Iterator[str]:
+    """``sources``, then a :class:`NoImagesFoundWarning` if there were none."""
+    found = False
+    for source in sources:
+        found = True
+        yield source
+    if not found:
+        warnings.warn(NoImagesFoundWarning(entry, why()), stacklevel=3)
+
+
+def _no_images_in(directory: str, recursive: bool) -> str:
+    reason = "holds no image files (picked by suffix: .png, .jpg, .webp, .gif, .tif, ...)"
+    if not recursive and any(p.is_dir() for p in Path(directory).iterdir()):
+        reason += "; its subdirectories are scanned with recursive=True"
+    return reason
 
 
 def _listed(path: str) -> Iterator[str]:

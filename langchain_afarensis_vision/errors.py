@@ -2,10 +2,11 @@
 
 The tree::
 
-    AfarensisError                 .message, .response (None or APIResponseInfo)
+    AfarensisError                 .message, .response (None or APIResponseInfo), .request_id
     ├── MissingAPIKeyError         no key configured: set AFARENSIS_API_KEY or pass api_key=
     ├── RequestTooLargeError       costs more tokens than the rate limit allows in a minute
-    ├── InvalidImageError          client side, also a ValueError; .code (an ErrorCode) says why
+    ├── InvalidRequestError        refused before sending, also a ValueError; .code (an ErrorCode)
+    │   └── InvalidImageError      an image that cannot be sent; .code says why
     ├── APIConnectionError         no response: DNS, refused, reset, dropped mid-stream
     │   └── APITimeoutError        no response in time
     └── APIStatusError             the API answered with an error status
@@ -26,6 +27,16 @@ Handle them the way the Afarensis docs do::
         else:
             print(error.message)
 
+``InvalidRequestError`` is everything the client refuses before sending, with the code the API
+would answer with: an unknown ``detail``, an image URL that is not http(s) or data: (a local
+path, ``file://``), an image outside user and tool messages, a content block or message type the
+API does not take (``invalid_value``), and bad images (:class:`InvalidImageError`). Only
+programming errors in arguments (a constructor's ``max_concurrency=0``, ``prepare_image`` given
+an object that is no image source) stay plain ``ValueError``/``TypeError``.
+
+``request_id`` is the ``x-request-id`` the API answered with (None without an answer): quote it
+when asking the API's operators about a failed call. It is also shown in the message.
+
 No exception text, repr or attribute ever carries the API key: response headers are kept
 without ``authorization`` and ``cookie`` fields, request headers are not kept at all, and a key
 the server echoes back (in its error body or a header) is masked as ``[API key]``.
@@ -34,11 +45,12 @@ the server echoes back (in its error body or a header) is masked as ``[API key]`
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from langchain_afarensis_vision._contract import ErrorCode
+from langchain_afarensis_vision._contract import Detail, ErrorCode, check_detail
 from langchain_afarensis_vision._redact import mask
 
 __all__ = [
@@ -51,6 +63,7 @@ __all__ = [
     "BadRequestError",
     "InternalServerError",
     "InvalidImageError",
+    "InvalidRequestError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -59,6 +72,8 @@ __all__ = [
 ]
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
+REQUEST_ID_HEADER: Final = "x-request-id"
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces, at most 128
 
 
 @dataclass(frozen=True)
@@ -81,11 +96,37 @@ class APIResponseInfo:
         kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
         return cls(status=status, data=mask(data, secret), headers=mask(kept, secret))
 
+    @property
+    def request_id(self) -> str | None:
+        """The ``x-request-id`` header, if the API sent a sane one (printable, at most 128)."""
+        return request_id(self.headers)
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The ``x-request-id`` in ``headers`` (any case), if it is printable ASCII of at most 128."""
+    value = headers.get(REQUEST_ID_HEADER)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == REQUEST_ID_HEADER), None)
+    return value if value is not None and _REQUEST_ID.fullmatch(value) else None
+
 
 class AfarensisError(Exception):
-    """Base class of every error this package raises."""
+    """Base class of every error this package raises.
 
-    def __init__(self, message: str, *, response: APIResponseInfo | None = None) -> None:
+    ``request_id`` is the API's ``x-request-id`` for the answer (``response``'s, or given for
+    an answer that broke off), None when there was no answer; ``message`` ends with it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: APIResponseInfo | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.request_id = request_id or (response.request_id if response else None)
+        if self.request_id:
+            message = f"{message} (request id {self.request_id})"
         super().__init__(message)
         self.message = message
         self.response = response
@@ -99,7 +140,19 @@ class RequestTooLargeError(AfarensisError, ValueError):
     """A request that costs more tokens than the rate limit allows in a whole minute."""
 
 
-class InvalidImageError(AfarensisError, ValueError):
+class InvalidRequestError(AfarensisError, ValueError):
+    """A request the client refuses to send; raised before anything reaches the network.
+
+    ``code`` is the API's own error code for the same problem (``invalid_value`` for a bad
+    field, a content block or a message it does not take).
+    """
+
+    def __init__(self, message: str, *, code: ErrorCode = ErrorCode.INVALID_VALUE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidImageError(InvalidRequestError):
     """An image that cannot be sent; raised before anything reaches the network.
 
     ``code`` is the API's own error code for the same problem: ``invalid_image_format``,
@@ -107,8 +160,7 @@ class InvalidImageError(AfarensisError, ValueError):
     """
 
     def __init__(self, message: str, *, code: ErrorCode = ErrorCode.INVALID_IMAGE) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 class APIConnectionError(AfarensisError):
@@ -195,3 +247,11 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+def checked_detail(detail: str) -> Detail:
+    """``detail`` as a :data:`~._contract.Detail`, or an :class:`InvalidRequestError`."""
+    try:
+        return check_detail(detail)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None

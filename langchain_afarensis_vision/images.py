@@ -40,7 +40,6 @@ from ._contract import (
     API_FORMATS,
     MAX_IMAGE_BYTES,
     Detail,
-    check_detail,
     effective_size,
     estimate_image_tokens,
 )
@@ -58,6 +57,7 @@ from ._sources import (
     read_source,
     too_large,
 )
+from .errors import checked_detail
 
 __all__ = [
     "BUDGET",
@@ -186,13 +186,13 @@ def prepare_image(
     """Validate, orient, resize and encode an image for the API.
 
     ``source`` is a path, bytes, a binary file object, a ``data:`` URL (its declared type is
-    ignored: the bytes are sniffed) or a PIL image. A PNG, JPEG, WEBP or static GIF already
-    within its effective size, upright and at most 20 MB is sent untouched, metadata included
-    (a JPEG keeps any GPS tags); anything else is re-encoded without metadata at exactly its
-    effective size: PNG if it has transparency or came from a lossless format, else JPEG.
-    Results for encoded inputs are kept by content (SHA-256) in a bounded cache of the
-    :data:`CACHE_ENTRIES` most recent, so an agent loop that resends the same photo every turn
-    prepares it once.
+    ignored: the bytes are sniffed) or a PIL image (an http(s) URL goes in a message as it is).
+    A PNG, JPEG, WEBP or static GIF already within its effective size, upright and at most 20 MB
+    is sent untouched, metadata included (a JPEG keeps any GPS tags); anything else is
+    re-encoded without metadata at exactly its effective size: PNG if it has transparency or
+    came from a lossless format, else JPEG. Results for encoded inputs are kept by content
+    (SHA-256) in a bounded cache of the :data:`CACHE_ENTRIES` most recent, so an agent loop
+    that resends the same photo every turn prepares it once.
 
     Args:
         source: The image.
@@ -203,11 +203,11 @@ def prepare_image(
     Raises:
         InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data),
             ``animated_gif_not_supported`` or ``image_too_large`` (over
-            :data:`~._sources.MAX_INPUT_BYTES` encoded or :data:`~._sources.MAX_PIXELS`
-            decoded).
-        FileNotFoundError: if ``source`` is a path that does not exist.
+            :data:`~._sources.MAX_INPUT_BYTES` encoded or :data:`~._sources.MAX_PIXELS`).
+        InvalidRequestError: an unknown ``detail``, or an http(s) URL as ``source``.
+        FileNotFoundError, TypeError: no such file; no image source (a text-mode file).
     """
-    detail = check_detail(detail)
+    detail = checked_detail(detail)
     if isinstance(source, Image.Image):
         with mapped_errors():
             return _prepare(source, None, detail, first_frame)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ArgsSchema, BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from langchain_afarensis_vision import _safety
 from langchain_afarensis_vision._contract import (
@@ -30,8 +32,21 @@ from langchain_afarensis_vision._contract import (
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
 from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
 from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import (
+    AfarensisError,
+    InvalidImageError,
+    InvalidRequestError,
+)
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
+
+
+def _invalid_arguments(error: ValidationError | ValidationErrorV1) -> str:
+    """What was wrong with the agent's arguments: each field and what it accepts (no values)."""
+    problems = [
+        f"{'.'.join(map(str, problem['loc'])) or 'the arguments'}: {problem['msg']}"
+        for problem in error.errors()[:5]
+    ]
+    return "describe_image refused the arguments: " + "; ".join(problems)
 
 
 class DescribeImageInput(BaseModel):
@@ -90,17 +105,28 @@ class AfarensisDescribeImageTool(BaseTool):
     args_schema: ArgsSchema | None = DescribeImageInput
     handle_tool_error: bool | str | Callable[[ToolException], Any] | None = True
     """Return refusals and failures to the agent as text (``False`` raises them)."""
+    handle_validation_error: (
+        bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None
+    ) = _invalid_arguments
+    """Return arguments that do not fit the schema (``detail='medium'``) to the agent as text,
+    naming the field and what it accepts (``False`` raises the ``ValidationError``)."""
 
     llm: ChatAfarensis
     """The vision model that answers."""
     allowed_dirs: Sequence[Path] = ()
-    """Directories local images may come from (none: local files are refused)."""
+    """Directories local images may come from (none: local files are refused); one may be
+    given on its own. A name is
+    looked up in each, below one it starts with (``charts/a.png`` for ``./charts``), or from
+    the working directory if that lands inside one."""
     max_file_bytes: int = MAX_INPUT_BYTES
     """Largest local file read."""
     download_urls: bool = False
-    """Fetch http(s) images here instead of letting the API fetch them."""
+    """Fetch http(s) images here instead of letting the API fetch them. When False, URLs go to
+    the API untouched, but ``localhost`` and non-public IP literals are refused (the API
+    cannot reach them) unless ``allow_private_urls`` allows them."""
     allow_private_urls: bool | list[str] = False
-    """Allow non-public addresses: ``True``, or a list of hosts and networks (``10.0.0.0/8``)."""
+    """Allow non-public addresses, in either mode: ``True``, or a list of hosts and networks
+    (``"127.0.0.1"``, ``"10.0.0.0/8"``, ``"images.internal"``)."""
     max_download_bytes: int = MAX_IMAGE_BYTES
     """Largest image downloaded or taken from a data: URL."""
     download_timeout: float = 10.0
@@ -109,6 +135,12 @@ class AfarensisDescribeImageTool(BaseTool):
     """Client for downloads (default: a fresh one that ignores proxy settings)."""
     getaddrinfo: _safety.GetAddrInfo = Field(default=socket.getaddrinfo, exclude=True)
     """Name resolver for downloads (``socket.getaddrinfo``)."""
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _one_directory(cls, value: Any) -> Any:
+        """``allowed_dirs="./charts"``: one directory, not the characters of its name."""
+        return [value] if isinstance(value, str | os.PathLike) else value
 
     def _run(
         self,
@@ -199,5 +231,7 @@ def _tool_errors() -> Iterator[None]:
         raise ToolException(f"describe_image refused the image: {exc}") from exc
     except InvalidImageError as exc:
         raise ToolException(f"describe_image cannot use this image ({exc.code}): {exc}") from exc
+    except InvalidRequestError as exc:  # refused before sending, like a bad image
+        raise ToolException(f"describe_image cannot send this request: {exc}") from exc
     except AfarensisError as exc:  # the transport has masked any key a server echoed
         raise ToolException(f"describe_image failed: the vision API call failed: {exc}") from exc

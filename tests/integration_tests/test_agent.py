@@ -176,7 +176,9 @@ def test_agent_asking_for_etc_passwd_is_refused(
     assert refusal.status == "error"
     assert str(refusal.content) == (
         "describe_image refused the image: "
-        "'../../etc/passwd' leads outside the allowed directories ('..')"
+        "'../../etc/passwd' leads outside the allowed directories ('..'). "
+        f"Give a file name relative to an allowed directory: '{tool.allowed_dirs[0]}' "
+        "(holds 'chart.png')."
     )
     assert final.content == "I may not read that file."
     assert server[1] == ["/v1/chat/completions"]  # only the first run's: none for this one

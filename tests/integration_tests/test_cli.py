@@ -119,6 +119,9 @@ def test_serve_prints_how_to_connect(capsys: pytest.CaptureFixture[str]) -> None
     assert not thread.is_alive()
 
 
+@pytest.mark.filterwarnings(
+    "ignore::langchain_afarensis_vision.document_loaders.NoImagesFoundWarning"
+)
 def test_no_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["describe", str(tmp_path)]) == 1
     assert "No images found" in capsys.readouterr().err

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from langchain_afarensis_vision import cli
+from langchain_afarensis_vision import cli, describe_images
 from langchain_afarensis_vision._corpus_io import ResultStore, iter_sources, job_key
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, estimate_seconds
+from langchain_afarensis_vision.document_loaders import NoImagesFoundWarning
 
 
 def _record(source: str, key: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -40,6 +41,14 @@ def test_sources_files_folders_globs_urls_and_lists(tmp_path: Path) -> None:
         "notes.txt",
         "missing.png",
     ]
+
+
+def test_a_corpus_run_on_sources_that_name_nothing_warns_once(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with pytest.warns(NoImagesFoundWarning, match="'nope/\\*.jpg' matches no file") as records:
+        summary = describe_images(["nope/*.jpg"], out=out, dry_run=True, show_progress=True)
+    assert len(records) == 1  # the bar's count does not say it again
+    assert summary.sources == 0
 
 
 def test_the_key_covers_content_question_detail_model_and_max_tokens() -> None:

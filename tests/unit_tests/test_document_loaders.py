@@ -26,6 +26,8 @@ from langchain_afarensis_vision._sources import decode_data_url
 from langchain_afarensis_vision.document_loaders import (
     AfarensisImageLoader,
     ImageSkippedWarning,
+    NoImagesFoundWarning,
+    iter_image_sources,
 )
 from langchain_afarensis_vision.errors import (
     AuthenticationError,
@@ -212,7 +214,92 @@ def test_glob_with_recursive_stars(
     assert [d.metadata["source"] for d in documents] == ["photos/a.jpg", "photos/sub/deeper/b.jpg"]
     assert [d.page_content for d in documents] == ["a JPEG 128x128 image", "a JPEG 480x360 image"]
 
-    assert AfarensisImageLoader("photos/*.png", llm=make_model()).load() == []
+    with pytest.warns(NoImagesFoundWarning, match="'photos/\\*.png' matches no file"):
+        assert AfarensisImageLoader("photos/*.png", llm=make_model()).load() == []
+
+
+def test_image_urls_go_to_the_api_untouched(api: MockAPI, make_model: Make, folder: Path) -> None:
+    """iter_image_sources gives URLs as they are: the loader sends them for the API to fetch."""
+    url = "https://example.com/photos/cat.jpg"
+    usage = {"prompt_tokens": 300, "completion_tokens": 3, "total_tokens": 303}
+    usage["prompt_tokens_details"] = {"text_tokens": 45, "image_tokens": 255}  # type: ignore[assignment]
+    answer = completion("a cat", model=MODEL)
+    api.queue({**answer, "usage": usage}, describe)
+    loader = AfarensisImageLoader([url, folder / "hopper.png"], llm=make_model(), detail="low")
+    first, second = loader.load()
+    image = api.bodies[0]["messages"][0]["content"][1]
+    assert image == {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+    assert first.page_content == "a cat"
+    assert first.metadata == {
+        "source": url,
+        **dict.fromkeys(["width", "height", "source_width", "source_height", "format"]),
+        **dict.fromkeys(["mime_type", "bytes_sent"]),
+        "detail": "low",
+        "image_tokens": 255,  # as the API reported it
+        "model": MODEL,
+    }
+    assert list(first.metadata) == list(expected_metadata(folder / "hopper.png"))
+    assert second.metadata == expected_metadata(folder / "hopper.png", "low")
+
+
+async def test_image_urls_go_to_the_api_untouched_async(api: MockAPI, make_model: Make) -> None:
+    api.queue(completion("a cat", model=MODEL))
+    loader = AfarensisImageLoader("http://example.com/cat.jpg", llm=make_model())
+    (document,) = [d async for d in loader.alazy_load()]
+    assert document.metadata["source"] == "http://example.com/cat.jpg"
+    assert document.metadata["image_tokens"] is None  # not reported by this API answer
+    assert (
+        api.bodies[0]["messages"][0]["content"][1]["image_url"]["url"]
+        == "http://example.com/cat.jpg"
+    )
+
+
+def test_sources_that_name_nothing_warn(
+    api: MockAPI, make_model: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AfarensisImageLoader("nope/*.jpg") used to return [] without a word."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "nested" / "sub").mkdir(parents=True)
+    shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
+    (tmp_path / "none.txt").write_text("# nothing listed\n\n")
+    loader = AfarensisImageLoader(["nope/*.jpg", "empty", "nested", "@none.txt"], llm=make_model())
+    with pytest.warns(NoImagesFoundWarning) as records:
+        documents = loader.load()
+    assert documents == []
+    assert [str(r.message) for r in records] == [
+        "'nope/*.jpg' matches no file",
+        "'empty' holds no image files (picked by suffix: .png, .jpg, .webp, .gif, .tif, ...)",
+        "'nested' holds no image files (picked by suffix: .png, .jpg, .webp, .gif, .tif, ...); "
+        "its subdirectories are scanned with recursive=True",
+        "'@none.txt' lists no sources",
+    ]
+    assert [r.message.entry for r in records] == ["nope/*.jpg", "empty", "nested", "@none.txt"]  # type: ignore[union-attr]
+    assert api.requests == []
+
+
+async def test_sources_that_name_nothing_warn_async(make_model: Make) -> None:
+    with pytest.warns(NoImagesFoundWarning, match="matches no file"):
+        assert await AfarensisImageLoader("nope/*.jpg", llm=make_model()).aload() == []
+
+
+def test_sources_that_name_something_do_not_warn(
+    api: MockAPI, make_model: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nested" / "sub").mkdir(parents=True)
+    shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
+    (tmp_path / "one.txt").write_text("nested/sub/a.jpg\n")
+    api.queue(describe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        entries = ["nested/*/*.jpg", "nested", "@one.txt", "https://example.com/a.jpg"]
+        assert list(iter_image_sources(entries, recursive=True)) == [
+            "nested/sub/a.jpg",
+            "nested/sub/a.jpg",
+            "nested/sub/a.jpg",
+            "https://example.com/a.jpg",
+        ]
 
 
 def test_directory_scan_is_flat_unless_recursive_and_ignores_hidden_and_other_files(

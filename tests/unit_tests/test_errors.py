@@ -20,6 +20,7 @@ from langchain_afarensis_vision.errors import (
     BadRequestError,
     InternalServerError,
     InvalidImageError,
+    InvalidRequestError,
     MissingAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
@@ -32,7 +33,8 @@ BASES: dict[type[Exception], tuple[type, ...]] = {
     AfarensisError: (Exception,),
     MissingAPIKeyError: (AfarensisError,),
     RequestTooLargeError: (AfarensisError, ValueError),
-    InvalidImageError: (AfarensisError, ValueError),
+    InvalidRequestError: (AfarensisError, ValueError),
+    InvalidImageError: (InvalidRequestError,),
     APIConnectionError: (AfarensisError,),
     APITimeoutError: (APIConnectionError,),
     APIStatusError: (AfarensisError,),
@@ -228,3 +230,48 @@ def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
     error = status_error({"error": {"code": "rate_limit_exceeded"}}, 429, headers)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == seconds
+
+
+# -- request ids and client-side refusals ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({"x-request-id": "req_abc123"}, "req_abc123", id="plain"),
+        pytest.param({"X-Request-ID": "req_1"}, "req_1", id="any-case"),
+        pytest.param({}, None, id="absent"),
+        pytest.param({"x-request-id": ""}, None, id="empty"),
+        pytest.param({"x-request-id": "req 1\nInjected: yes"}, None, id="not-printable"),
+        pytest.param({"x-request-id": "r" * 129}, None, id="too-long"),
+    ],
+)
+def test_request_id_from_the_answer(headers: dict[str, str], expected: str | None) -> None:
+    error = status_error({"error": {"code": "invalid_value"}}, 400, headers)
+    assert error.request_id == expected
+    assert error.response is not None
+    assert error.response.request_id == expected
+    assert (f"(request id {expected})" in error.message) is (expected is not None)
+    assert str(error) == error.message
+
+
+def test_request_id_never_shows_the_key() -> None:
+    info = APIResponseInfo.build(400, {}, {"x-request-id": "sk-secret-key"}, "sk-secret-key")
+    error = status_error_class(400)("Error code: 400", response=info)
+    assert "sk-secret-key" not in error.message
+    assert error.request_id is None  # masked to "[API key]", which has a space: not an id
+
+
+def test_errors_without_an_answer_have_no_request_id() -> None:
+    assert AfarensisError("no key").request_id is None
+    assert APIConnectionError("cut", request_id="req_9").message == "cut (request id req_9)"
+
+
+def test_invalid_request_error() -> None:
+    error = InvalidRequestError("bad field")
+    assert error.code is ErrorCode.INVALID_VALUE
+    assert isinstance(error, ValueError)
+    assert isinstance(InvalidImageError("x"), InvalidRequestError)
+    with pytest.raises(InvalidRequestError, match="detail must be one of low, high, auto"):
+        errors.checked_detail("medium")
+    assert errors.checked_detail("low") == "low"

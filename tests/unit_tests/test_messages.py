@@ -11,6 +11,7 @@ from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     ChatMessage,
+    FunctionMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
@@ -19,6 +20,7 @@ from langchain_core.messages.content import create_image_block
 from PIL import Image
 
 from langchain_afarensis_vision import images
+from langchain_afarensis_vision._contract import ErrorCode
 from langchain_afarensis_vision._messages import (
     ImageOptions,
     SealedImage,
@@ -27,7 +29,7 @@ from langchain_afarensis_vision._messages import (
     to_wire_messages,
 )
 from langchain_afarensis_vision._tokens import count_messages
-from langchain_afarensis_vision.errors import InvalidImageError
+from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError, InvalidRequestError
 from tests._schema import assert_valid
 
 
@@ -272,45 +274,63 @@ def test_invalid_tool_calls_are_sent_back_verbatim() -> None:
     [
         pytest.param(
             [{"type": "file", "base64": "AAAA", "mime_type": "application/pdf"}],
-            ValueError,
+            InvalidRequestError,
             "Unsupported content block type 'file'. Accepted:",
             id="pdf-file-block",
         ),
         pytest.param(
             [{"type": "video_url", "video_url": {"url": URL}}],
-            ValueError,
+            InvalidRequestError,
             "Unsupported content block type 'video_url'",
             id="unknown-block",
         ),
         pytest.param(
             [{"type": "image", "file_id": "file-abc"}],
-            ValueError,
+            InvalidRequestError,
             "file id are not supported",
             id="v1-file-id",
         ),
         pytest.param(
             [{"type": "image", "source": {"type": "file", "file_id": "file-abc"}}],
-            ValueError,
+            InvalidRequestError,
             "file id are not supported",
             id="anthropic-file",
         ),
         pytest.param(
             [{"type": "image_url", "image_url": {"url": URL, "detail": "ultra"}}],
-            ValueError,
+            InvalidRequestError,
             "detail must be one of low, high, auto",
             id="bad-detail",
         ),
         pytest.param(
             [{"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}}],
-            ValueError,
+            InvalidRequestError,
             "http\\(s\\) or data: URLs",
             id="ftp-url",
         ),
         pytest.param(
             [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}],
-            ValueError,
-            "scheme 'file'",
+            InvalidRequestError,
+            "scheme 'file'.*cannot read this machine's files.*prepare_image\\(path\\).data_url",
             id="file-url",
+        ),
+        pytest.param(
+            [{"type": "image_url", "image_url": {"url": "holiday.jpg"}}],
+            InvalidRequestError,
+            "'holiday.jpg' looks like a local path.*prepare_image\\(path\\).data_url",
+            id="local-path-as-url",
+        ),
+        pytest.param(
+            [{"type": "image_url", "image_url": {"url": "C:\\photos\\holiday.jpg"}}],
+            InvalidRequestError,
+            "looks like a local path",
+            id="windows-path-as-url",
+        ),
+        pytest.param(
+            [{"type": "image_url", "image_url": {"url": URL, "detail": "medium"}}],
+            InvalidRequestError,
+            "detail must be one of low, high, auto; got 'medium'",
+            id="detail-medium",
         ),
         pytest.param(
             [{"type": "image", "base64": "not base64!!", "mime_type": "image/png"}],
@@ -345,8 +365,38 @@ def test_refused_content(content: list[Any], error: type[Exception], match: str)
 
 
 def test_images_outside_user_and_tool_messages_are_refused() -> None:
-    with pytest.raises(ValueError, match="not in system messages"):
+    with pytest.raises(InvalidRequestError, match="not in system messages") as raised:
         to_wire_messages([SystemMessage(content=[{"type": "image", "url": URL}])], ImageOptions())
+    assert raised.value.code == ErrorCode.INVALID_VALUE
+    assert isinstance(raised.value, AfarensisError)
+    assert isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("message", "role"),
+    [
+        pytest.param(SystemMessage(content=[{"type": "image", "url": URL}]), "system", id="system"),
+        pytest.param(AIMessage(content=[{"type": "image", "url": URL}]), "assistant", id="ai"),
+        pytest.param(
+            ChatMessage(role="developer", content=[{"type": "image", "url": URL}]),
+            "developer",
+            id="developer",
+        ),
+    ],
+)
+def test_token_counting_refuses_what_sending_refuses(message: BaseMessage, role: str) -> None:
+    match = f"not in {role} messages"
+    with pytest.raises(InvalidRequestError, match=match):
+        to_wire_messages([message], ImageOptions())
+    with pytest.raises(InvalidRequestError, match=match):
+        count_messages([message], None, "auto")
+    user = ChatMessage(role="user", content=[{"type": "image", "url": URL, "detail": "low"}])
+    assert count_messages([user], None, "auto") == 3 + 3 + 85
+
+
+def test_an_unsupported_message_type_is_a_refused_request() -> None:
+    with pytest.raises(InvalidRequestError, match="Unsupported message type FunctionMessage"):
+        to_wire_messages([FunctionMessage(content="x", name="f")], ImageOptions())
 
 
 def test_inline_images_are_prepared_before_sending() -> None:

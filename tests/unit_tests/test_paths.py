@@ -72,6 +72,65 @@ def test_paths_refused(tree: Path, name: str, reason: str) -> None:
         load(name.format(tree=tree), tree)
 
 
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        pytest.param("allowed/chart.png", "allowed/chart.png", id="starts-with-the-dir-name"),
+        pytest.param("./allowed/sub/nested.png", "allowed/sub/nested.png", id="dot-dir-name"),
+        pytest.param("allowed2/other.png", "allowed2/other.png", id="second-dir-name"),
+    ],
+)
+def test_names_starting_with_an_allowed_directory(
+    tree: Path, name: str, found: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tree / "outside")  # not relative to the working directory
+    assert load(name, tree).source == str((tree / found).resolve())
+
+
+def test_names_relative_to_the_working_directory(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's case: allowed_dirs=["./charts"], and the agent says "charts/flower.jpg"."""
+    monkeypatch.chdir(tree.parent)
+    name = f"{tree.name}/allowed/sub/nested.png"
+    assert load(name, tree).source == str((tree / "allowed/sub/nested.png").resolve())
+    policy = ImagePolicy([Path(f"./{tree.name}/allowed")])
+    assert _safety.load_image(name, policy).data == (tree / "allowed/sub/nested.png").read_bytes()
+
+
+def test_names_through_the_directory_name_are_still_contained(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tree)
+    with pytest.raises(ImageRefused, match="via a symlink"):
+        load("allowed/link_out.png", tree)
+    with pytest.raises(ImageRefused, match="no file"):
+        load("outside/secret.png", tree)  # exists from the working directory, but not allowed
+    with pytest.raises(ImageRefused, match=re.escape("'..'")):
+        load("allowed/../../outside/secret.png", tree)
+
+
+def test_a_missing_name_is_told_which_names_it_may_use(tree: Path) -> None:
+    with pytest.raises(ImageRefused) as raised:
+        load("charts/flower.jpg", tree)
+    message = str(raised.value)
+    assert message.startswith("there is no file 'charts/flower.jpg' in the allowed directories.")
+    assert "Give a file name relative to an allowed directory: " in message
+    allowed = f"'{tree / 'allowed'}' (holds 'big.png', 'chart.png', 'dir/', 'dir_out/', "
+    allowed += "'link_in.png', 'link_out.png', ...)"
+    assert allowed in message
+    assert f"'{tree / 'allowed2'}' (holds 'other.png')" in message
+
+
+def test_a_name_outside_is_told_which_names_it_may_use(tree: Path) -> None:
+    for name in ("/etc/passwd", "../outside/secret.png"):
+        with pytest.raises(ImageRefused, match=r"relative to an allowed directory.*'other\.png'"):
+            load(name, tree)
+    policy = ImagePolicy([tree / "gone", tree / "allowed2"])
+    with pytest.raises(ImageRefused, match=r"gone' \(missing\);"):
+        _safety.load_image("nope.png", policy)
+
+
 def test_no_allowed_dirs_refuses_every_path(tree: Path) -> None:
     with pytest.raises(ImageRefused, match="given no allowed directories"):
         _safety.load_image(str(tree / "allowed" / "chart.png"), ImagePolicy())

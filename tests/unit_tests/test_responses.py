@@ -105,6 +105,31 @@ def call(arguments: str, *, name: str = "get_weather", call_id: str = "call_1") 
             },
             id="cached-0",
         ),
+        pytest.param(
+            {
+                "prompt_tokens": 800,
+                "completion_tokens": 3,
+                "total_tokens": 803,
+                "prompt_tokens_details": {"text_tokens": 35, "image_tokens": 765},
+            },
+            {
+                "input_tokens": 800,
+                "output_tokens": 3,
+                "total_tokens": 803,
+                "input_token_details": {"image": 765},
+            },
+            id="image-tokens-as-the-local-server-reports-them",
+        ),
+        pytest.param(
+            {
+                "prompt_tokens": 100,
+                "completion_tokens": 2,
+                "total_tokens": 102,
+                "prompt_tokens_details": {"text_tokens": 100},
+            },
+            {"input_tokens": 100, "output_tokens": 2, "total_tokens": 102},
+            id="no-empty-details",
+        ),
     ],
 )
 def test_usage_metadata(usage: dict[str, Any] | None, expected: UsageMetadata | None) -> None:
@@ -249,7 +274,7 @@ def test_usage_chunk_with_no_choices() -> None:
     message = chunk_message(body)
     assert message.content == ""
     assert message.usage_metadata == {"input_tokens": 90, "output_tokens": 4, "total_tokens": 94}
-    assert message.response_metadata == {}
+    assert message.response_metadata == {"token_usage": body["usage"]}
 
 
 @pytest.mark.parametrize(
@@ -273,7 +298,7 @@ def test_stream_metadata_and_usage_come_once() -> None:
     full = merged(events)
     assert full.content == "A red square."
     assert full.usage_metadata == {"input_tokens": 90, "output_tokens": 4, "total_tokens": 94}
-    assert full.response_metadata == METADATA
+    assert full.response_metadata == {**METADATA, "token_usage": events[-1]["usage"]}
 
 
 def test_tool_call_deltas() -> None:

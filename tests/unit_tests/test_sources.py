@@ -6,6 +6,8 @@ import base64
 import functools
 import io
 import os
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from langchain_afarensis_vision._sources import (
     read_image_size,
     read_source,
 )
-from langchain_afarensis_vision.errors import InvalidImageError
+from langchain_afarensis_vision.errors import InvalidImageError, InvalidRequestError
 from langchain_afarensis_vision.images import prepare_image
 from tests import hostile_images as hostile
 from tests._support import SHARED_IMAGES, raised_beside_fifo
@@ -49,6 +51,69 @@ def test_read_source_refuses_text_files_and_other_types(tmp_path: Path) -> None:
         read_source(42)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         read_source(tmp_path / "missing.png")
+
+
+def test_prepare_image_takes_binary_file_objects_of_every_kind(tmp_path: Path) -> None:
+    data = (SHARED_IMAGES / "hopper.jpg").read_bytes()
+    path = tmp_path / "hopper.jpg"
+    path.write_bytes(data)
+    expected = prepare_image(data)
+    with path.open("rb") as buffered, open(path, "rb", buffering=0) as raw:
+        assert prepare_image(buffered) == expected
+        assert prepare_image(raw) == expected
+    with tempfile.SpooledTemporaryFile() as spooled:
+        spooled.write(data)
+        spooled.seek(0)
+        assert prepare_image(spooled) == expected  # type: ignore[arg-type]
+
+
+def test_a_pipe_with_short_reads_is_read_to_its_end() -> None:
+    """A raw pipe returns what is there on each read: the image must not come out truncated."""
+    data = (SHARED_IMAGES / "hopper.png").read_bytes()
+    reader, writer = os.pipe()
+
+    def feed() -> None:
+        with open(writer, "wb", buffering=0) as out:
+            for start in range(0, len(data), 1000):
+                out.write(data[start : start + 1000])
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    with open(reader, "rb", buffering=0) as pipe:
+        assert read_source(pipe) == data
+    thread.join()
+
+
+def test_a_large_file_object_is_refused_by_its_size_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    with path.open("wb") as file:
+        file.truncate(MAX_INPUT_BYTES + 10)  # sparse
+    with path.open("rb") as file, pytest.raises(InvalidImageError) as raised:
+        read_source(file)
+    assert raised.value.code == "image_too_large"
+    assert "file object holds more than" in str(raised.value)
+
+
+def test_a_text_mode_file_gets_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "hopper.jpg"
+    path.write_bytes((SHARED_IMAGES / "hopper.jpg").read_bytes())
+    with path.open() as text, pytest.raises(TypeError, match=r"open\(path, 'rb'\)"):
+        prepare_image(text)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="text mode"):
+        prepare_image(io.StringIO("abc"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/holiday.jpg", "http://127.0.0.1/a.png", "ftp://host/a.png"]
+)
+def test_prepare_image_given_a_url_says_what_to_do(url: str) -> None:
+    with pytest.raises(InvalidRequestError, match=r"not \w+: URLs.*the API fetches it"):
+        prepare_image(url)
+
+
+def test_prepare_image_given_a_missing_path_is_still_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        prepare_image(str(tmp_path / "holiday.jpg"))
 
 
 def test_a_fifo_path_is_refused_without_blocking(tmp_path: Path) -> None:

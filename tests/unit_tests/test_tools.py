@@ -15,9 +15,11 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from PIL import Image
+from pydantic import ValidationError
 
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
+from langchain_afarensis_vision.errors import InvalidRequestError
 from langchain_afarensis_vision.images import UnpreparedImageWarning, prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 from tests._mock_api import MockAPI, completion, error
@@ -279,6 +281,65 @@ def test_refusals_are_readable_and_nothing_is_sent(
     assert api.requests == []
 
 
+def test_the_readme_example_names_resolve(
+    api: MockAPI,
+    make_model: Callable[..., ChatAfarensis],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """allowed_dirs=["./charts"]: 'flower.jpg' and 'charts/flower.jpg' both name the file."""
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "flower.jpg").write_bytes(png())
+    (tmp_path / "charts" / "notes.txt").write_text("not listed: not an image")
+    monkeypatch.chdir(tmp_path)
+    api.queue(completion(ANSWER))
+    tool = AfarensisDescribeImageTool(llm=make_model(), allowed_dirs=["./charts"])
+    assert AfarensisDescribeImageTool(llm=make_model(), allowed_dirs="./charts").allowed_dirs == [
+        Path("charts")
+    ]
+    assert tool.invoke({"image": "charts/flower.jpg"}) == ANSWER
+    assert tool.invoke({"image": "flower.jpg"}) == ANSWER
+    refusal = tool.invoke({"image": "images/flower.jpg"})
+    assert refusal == (
+        "describe_image refused the image: there is no file 'images/flower.jpg' in the allowed "
+        "directories. Give a file name relative to an allowed directory: 'charts' "
+        "(holds 'flower.jpg')."
+    )
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/a.png", "http://localhost/a.png"])
+def test_local_urls_are_refused_saying_why_and_how_to_allow_them(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool], url: str
+) -> None:
+    refusal = make_tool().invoke({"image": url})
+    assert "the address 127.0.0.1" in refusal
+    assert "is not public" in refusal
+    assert "the API fetches image URLs itself and cannot reach it" in refusal
+    assert "allow_private_urls" in refusal
+    assert api.requests == []
+    api.queue(completion(ANSWER))
+    assert make_tool(allow_private_urls=["127.0.0.1"]).invoke({"image": url}) == ANSWER
+    assert image_part(api)["url"] == url  # passed to the API untouched, not fetched here
+
+
+def test_arguments_that_do_not_fit_come_back_as_text(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool]
+) -> None:
+    """An LLM may say detail='medium': the agent hears what is accepted, the loop goes on."""
+    tool = make_tool()
+    assert tool.invoke({"image": "chart.png", "detail": "medium"}) == (
+        "describe_image refused the arguments: detail: Input should be 'low', 'high' or 'auto'"
+    )
+    message = tool.invoke(call({"question": "x" * 10_000}))
+    assert isinstance(message, ToolMessage)
+    assert message.status == "error"
+    assert message.content == "describe_image refused the arguments: image: Field required"
+    assert api.requests == []
+    with pytest.raises(ValidationError):
+        make_tool(handle_validation_error=False).invoke({"image": "chart.png", "detail": "x"})
+
+
 LONG = 200_000
 
 
@@ -381,6 +442,28 @@ async def test_api_errors_are_readable(
     assert result.startswith("describe_image failed: the vision API call failed: ")
     assert expected in result
     assert SECRET not in result
+
+
+def test_an_api_error_tells_the_agent_its_request_id(
+    api: MockAPI, make_tool: Callable[..., AfarensisDescribeImageTool]
+) -> None:
+    api.queue(error(400, "image_url_unreachable", "Cannot fetch.", {"x-request-id": "req_77"}))
+    result = make_tool().invoke({"image": URL})
+    assert result.endswith("image_url_unreachable: Cannot fetch. (request id req_77)")
+
+
+def test_a_request_refused_before_sending_is_not_called_an_api_failure(
+    api: MockAPI,
+    make_tool: Callable[..., AfarensisDescribeImageTool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidRequestError("not sendable")
+
+    monkeypatch.setattr("langchain_afarensis_vision.tools.prepare_image", refuse)
+    result = make_tool().invoke({"image": "chart.png"})
+    assert result == "describe_image cannot send this request: not sendable"
+    assert api.requests == []
 
 
 def test_api_error_without_a_key_is_readable(images: Path) -> None:

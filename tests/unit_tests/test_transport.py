@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -263,3 +264,49 @@ def test_abatch_keeps_every_result_in_order(api: MockAPI, make_model: Make) -> N
         "BadRequestError",
         "echo d",
     ]
+
+
+# -- the server's request id ----------------------------------------------------------------------
+
+RID = {"x-request-id": "req_0123abcd"}
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 429, 500])
+def test_status_errors_carry_the_request_id(api: MockAPI, make_model: Make, status: int) -> None:
+    api.queue(error(status, "invalid_value", "the reason", headers=RID))
+    with pytest.raises(APIStatusError) as raised:
+        make_model().invoke("hi")
+    assert raised.value.request_id == "req_0123abcd"
+    assert raised.value.message.endswith("the reason (request id req_0123abcd)")
+
+
+async def test_async_status_errors_carry_the_request_id(api: MockAPI, make_model: Make) -> None:
+    api.queue(error(400, "invalid_image", headers=RID))
+    with pytest.raises(BadRequestError) as raised:
+        await make_model().ainvoke("hi")
+    assert raised.value.request_id == "req_0123abcd"
+
+
+def test_a_stream_cut_short_carries_the_request_id(api: MockAPI, make_model: Make) -> None:
+    cut = sse(text_stream("Hel"), done=False)
+    api.queue(httpx2.Response(200, content=cut.content, headers={**cut.headers, **RID}))
+    with pytest.raises(APIConnectionError, match="before \\[DONE\\]") as raised:
+        list(make_model().stream("hi"))
+    assert raised.value.request_id == "req_0123abcd"
+
+
+def test_an_error_event_in_a_stream_carries_the_request_id(api: MockAPI, make_model: Make) -> None:
+    body = {"error": {"message": "overloaded", "type": "server_error", "code": None}}
+    text = f"data: {json.dumps(body)}\n\n"
+    api.queue(httpx2.Response(200, text=text, headers={"content-type": "text/event-stream", **RID}))
+    with pytest.raises(InternalServerError) as raised:
+        list(make_model().stream("hi"))
+    assert raised.value.request_id == "req_0123abcd"
+
+
+def test_no_request_id_without_the_header(api: MockAPI, make_model: Make) -> None:
+    api.queue(error(400, "invalid_value"))
+    with pytest.raises(BadRequestError) as raised:
+        make_model().invoke("hi")
+    assert raised.value.request_id is None
+    assert "request id" not in raised.value.message
