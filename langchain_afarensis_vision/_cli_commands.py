@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +30,7 @@ from langchain_afarensis_vision._cli_records import (
 )
 from langchain_afarensis_vision._cli_show import (
     REPEATS_NOTE,
+    WIDTH,
     Repeats,
     describe_summary,
     fact_line,
@@ -114,7 +116,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     else:
         print(describe_summary(records))
         if repeats.trimmed:
-            print(REPEATS_NOTE)
+            print(textwrap.fill(REPEATS_NOTE, WIDTH))
     if left := len(sources) - len(records):
         images = "image" if left == 1 else "images"
         print(

@@ -18,10 +18,13 @@ from langchain_afarensis_vision._contract import ErrorType
 INDENT: Final = "    "
 WIDTH: Final = 100
 _REFUSALS: Final = frozenset({ErrorType.INVALID_REQUEST.value, FILE_ERROR, NOT_OFFLINE})
+_VERBS: Final = {FILE_ERROR: "unreadable", NOT_OFFLINE: "skipped"}
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])(\s+)")
+_NUMBER: Final = re.compile(r"(?<![\w-])\d")
+"""A number standing alone (``85 of 255``, ``Image 1``), not in a name (``gpt-4``)."""
 REPEATS_NOTE: Final = (
-    "(… marks sentences left out of an answer because the first answer began or ended with "
-    "them too: they are printed once, there.)"
+    "(… marks sentences without numbers left out of an answer because the first answer began "
+    "or ended with them too: they are printed once, there.)"
 )
 
 
@@ -41,7 +44,7 @@ def fact_line(record: Record) -> str:
     """What the image is and what it costs (or why it cannot be sent)."""
     shown = name(record)
     if refused_before_sending(record):
-        verb = "skipped" if record["error"]["type"] == NOT_OFFLINE else "refused"
+        verb = _VERBS.get(record["error"]["type"], "refused")
         return f"{shown:<26} {verb} {error_text(record)}"
     if record["format"] is None:
         return f"{shown:<26} a URL: the API fetches it itself"
@@ -66,8 +69,10 @@ class Repeats:
     """Leaves out of each answer the sentences it begins or ends with as the first one did.
 
     The local engine starts every answer with the same introduction and (without OCR) ends it
-    with the same hint: said once, with the first answer, the measurements stand out. What is
-    left out is marked ``…`` where it was; ``trimmed`` says whether anything was.
+    with the same hint: said once, with the first answer, the measurements stand out. Only
+    sentences without a number are left out (one with a number is a measurement, even when two
+    images measure alike), and at least one sentence is always kept. What is left out is marked
+    ``…`` where it was; ``trimmed`` says whether anything was.
     """
 
     def __init__(self) -> None:
@@ -94,9 +99,10 @@ class Repeats:
 
 
 def _common(ours: Sequence[str], theirs: Sequence[str]) -> int:
+    """How many sentences ``ours`` begins with as ``theirs`` does (numbers never: they measure)."""
     count = 0
     for mine, first in zip(ours[:-1], theirs, strict=False):  # keep at least one sentence
-        if mine != first:
+        if mine != first or _NUMBER.search(mine):
             break
         count += 1
     return count

@@ -47,6 +47,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _max_tokens(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_OUTPUT_TOKENS:
+        msg = f"the model writes at most {MAX_OUTPUT_TOKENS} tokens; got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -80,7 +88,7 @@ def _model_options(command: argparse.ArgumentParser, max_tokens: bool = True) ->
     if max_tokens:
         command.add_argument(
             "--max-tokens",
-            type=_positive,
+            type=_max_tokens,
             default=DEFAULT_MAX_TOKENS,
             help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
         )
@@ -88,7 +96,7 @@ def _model_options(command: argparse.ArgumentParser, max_tokens: bool = True) ->
 
 def _json_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--json", action="store_true", help="print one JSON array of records (see the README)"
+        "--json", action="store_true", help="print a JSON array: one record of fields per image"
     )
 
 

@@ -333,11 +333,12 @@ def test_demo_on_a_folder_given(tmp_path: Path) -> None:
     [
         ["describe"],
         ["describe", "--max-tokens", "0", HOPPER],
+        ["describe", "--max-tokens", "5000", HOPPER],
         ["tokens", "--detail", "ultra", HOPPER],
         ["serve", "--port", "70000"],
         ["frobnicate"],
     ],
-    ids=["no-images", "max-tokens", "detail", "port", "command"],
+    ids=["no-images", "max-tokens", "over-max-tokens", "detail", "port", "command"],
 )
 def test_bad_options_exit_2(args: list[str]) -> None:
     run = run_cli(*args)
