@@ -294,6 +294,23 @@ def test_tokens_table_never_says_sent() -> None:
     assert "sent" not in (all_ok.out + shared.out).lower()
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "tokens", *[str(SHARED_IMAGES)] * 100],  # > a 64 KiB pipe,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().startswith("Each image")
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(60) == 1
+    assert "Traceback" not in err
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
