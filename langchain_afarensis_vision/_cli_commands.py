@@ -54,9 +54,9 @@ def sample_images() -> str:
     return str(Path(str(resources.files("langchain_afarensis_vision") / SAMPLES)))
 
 
-def _sources(paths: list[str]) -> list[str]:
+def _sources(paths: list[str], recursive: bool) -> list[str]:
     try:
-        sources = image_files(paths)
+        sources = image_files(paths, recursive)
     except OSError as error:  # an unreadable @list
         raise UsageError(f"{error.strerror or error}: {error.filename}") from None
     if not sources:
@@ -71,7 +71,7 @@ def _exit_code(records: list[Record]) -> int:
 def cmd_tokens(args: argparse.Namespace) -> int:
     """What each image costs and what would go out for it, offline."""
     records = []
-    for source in _sources(args.paths):
+    for source in _sources(args.paths, args.recursive):
         record = prepared_record(source, args.detail, args.first_frame)[1]
         if is_fetched_url(source):
             not_offline(record)
@@ -88,7 +88,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     """Ask about each image (``demo``: the sample images, on the local server)."""
-    sources = _sources(args.paths or [sample_images()])
+    sources = _sources(args.paths or [sample_images()], args.recursive)
     options = {
         "model": args.model,
         "max_tokens": args.max_tokens,

@@ -68,7 +68,11 @@ def _port(text: str) -> int:
     return value
 
 
-def _image_options(command: argparse.ArgumentParser) -> None:
+def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> None:
+    if recursive:  # caption always walks folders recursively
+        command.add_argument(
+            "--recursive", "-r", action="store_true", help="look in subfolders of folders too"
+        )
     command.add_argument(
         "--detail",
         choices=DETAILS,
@@ -154,11 +158,14 @@ def _caption_parser(commands: Any) -> None:
         "run it again to resume.",
     )
     caption.add_argument(
-        "sources", nargs="+", metavar="SOURCE", help="file, folder, glob, URL or @list.txt"
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="image files, folders (with their subfolders), globs, http(s) URLs, or @list.txt",
     )
     caption.add_argument("--out", "-o", required=True, help="the JSONL file (resumed if it exists)")
     _model_options(caption)
-    _image_options(caption)
+    _image_options(caption, recursive=False)
     caption.add_argument(
         "--concurrency", type=_positive, default=8, help="requests at once at most [8]"
     )

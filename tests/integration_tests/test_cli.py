@@ -284,6 +284,14 @@ def test_tokens_is_offline_exact_and_fails_on_a_refusal() -> None:
     assert "answer" not in jpg
 
 
+def test_tokens_looks_in_subfolders_with_recursive(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "hopper.png").write_bytes(Path(HOPPER).read_bytes())
+    (tmp_path / "top.png").write_bytes(Path(HOPPER).read_bytes())
+    assert len(_records(run_cli("tokens", "--json", str(tmp_path)))) == 1
+    assert len(_records(run_cli("tokens", "--json", "-r", str(tmp_path)))) == 2
+
+
 def test_tokens_table_never_says_sent() -> None:
     all_ok = run_cli("tokens", HOPPER, str(SHARED_IMAGES / "flower.jpg"))
     assert all_ok.code == 0, all_ok
