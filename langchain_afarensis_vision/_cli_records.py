@@ -46,6 +46,7 @@ from langchain_afarensis_vision.errors import (
     APITimeoutError,
     AuthenticationError,
     InvalidImageError,
+    NotFoundError,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 
@@ -130,8 +131,7 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
     record.update(answer=None, model=None, usage=None)
     if isinstance(error, APIStatusError):
         message = error.message
-        if isinstance(error, AuthenticationError) and base_url is not None:
-            message = f"{message} (check {API_KEY_ENV})"
+        message = f"{message}{_status_hint(error, base_url)}"
         fields = _error(error.type, error.code, error.status_code, message)
         assert error.response is not None
         fields["request_id"] = error.response.headers.get(REQUEST_ID_HEADER)
@@ -142,6 +142,19 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
     else:
         fields = _error(type(error).__name__, None, None, error.message)
     record["error"] = fields
+
+
+def _status_hint(error: APIStatusError, base_url: str | None) -> str:
+    """Where to look: the key, the base URL, or ``--model`` (nothing on the local server)."""
+    if base_url is None:
+        return ""
+    if isinstance(error, AuthenticationError):
+        return f" (check {API_KEY_ENV})"
+    if isinstance(error, NotFoundError) and error.code == ErrorCode.MODEL_NOT_FOUND:
+        return " (--model names another)"
+    if isinstance(error, NotFoundError):
+        return f" (check {BASE_URL_ENV}={base_url}: the API's base URL ends in /v1)"
+    return ""
 
 
 def _error(kind: str | None, code: str | None, status: int | None, message: str) -> Record:

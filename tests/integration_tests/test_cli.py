@@ -218,6 +218,19 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     assert "sent:" not in text.out
 
 
+def test_a_wrong_base_url_or_model_says_where_to_look(api_env: dict[str, str]) -> None:
+    base_url = api_env["AFARENSIS_BASE_URL"].removesuffix("/v1")
+    run = run_cli("describe", "--json", HOPPER, env={**api_env, "AFARENSIS_BASE_URL": base_url})
+    assert run.code == 1
+    message = _records(run)[0]["error"]["message"]
+    assert f"check AFARENSIS_BASE_URL={base_url}: the API's base URL ends in /v1" in message
+    run = run_cli("describe", "--json", "--model", "gpt-5", HOPPER, env=api_env)
+    assert run.code == 1
+    error = _records(run)[0]["error"]
+    assert (error["code"], error["status"]) == ("model_not_found", 404)
+    assert "--model" in error["message"]
+
+
 def test_a_connection_failure_names_the_url_and_the_variable() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     run = run_cli("describe", HOPPER, env={"AFARENSIS_API_KEY": "sk-x", "AFARENSIS_BASE_URL": url})
