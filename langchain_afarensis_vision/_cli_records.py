@@ -19,8 +19,8 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
 ``error.type`` is the API's (``invalid_request_error``, ``authentication_error``,
 ``rate_limit_exceeded``, ``server_error``; an image refused before sending has the type and
 code the API would give it), or ``connection_error``, ``timeout`` or ``file_error`` when no
-answer came, or ``url_not_fetched`` (``tokens`` does not download URLs); ``status`` is the
-HTTP status, or null when there was none.
+answer came, or ``url_not_fetched`` (``tokens`` does not download URLs), or the class name
+of another client error; ``status`` is the HTTP status, or null when there was none.
 """
 
 from __future__ import annotations
