@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from langchain_afarensis_vision._contract import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
@@ -44,6 +45,14 @@ def local_server_module() -> ModuleType:
     return server
 
 
+@dataclass(frozen=True)
+class Target:
+    """The model to ask, and the API base URL to name when it cannot be reached (None: local)."""
+
+    model: ChatAfarensis
+    base_url: str | None
+
+
 @contextlib.contextmanager
 def connect(local: bool, why: str = "--local was given", **options: Any) -> Iterator[Target]:
     """A model for the configured API or, with ``local``, for an embedded local server.
@@ -73,14 +82,6 @@ def connect(local: bool, why: str = "--local was given", **options: Any) -> Iter
         )
         model = ChatAfarensis(base_url=running.base_url, api_key=running.api_key, **options)
         yield Target(model, None)
-
-
-class Target:
-    """The model to ask, and the API base URL to name when it cannot be reached (None: local)."""
-
-    def __init__(self, model: ChatAfarensis, base_url: str | None) -> None:
-        self.model = model
-        self.base_url = base_url
 
 
 def serve(
