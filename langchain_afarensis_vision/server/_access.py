@@ -8,7 +8,8 @@ on the ``langchain_afarensis_vision.server`` logger once it is answered::
     POST /v1/chat/completions 200 41.2 ms model=gpt-4-vision-preview images=1 tokens=262 id=req_...
 
 The line holds the method, path, status, time, and what the route noted with :func:`note` (the
-model, the image count, the tokens billed): never a header (so never the key), a query string,
+model, the image count, the tokens billed), written as the answer's last bytes go out (so it
+is there once a client has the answer): never a header (so never the key), a query string,
 or any part of a body (so never image data).
 """
 
@@ -65,7 +66,15 @@ class RequestLog:
         notes: dict[str, object] = {}
         scope.setdefault("state", {})[_NOTES] = notes
         status = 0
+        logged = False
         began = time.perf_counter()
+
+        def log(complete: bool) -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                seconds = time.perf_counter() - began
+                LOGGER.info(_line(scope, status, complete, seconds, notes, request_id))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -73,6 +82,10 @@ class RequestLog:
                 status = message["status"]
                 headers = [*message.get("headers", []), (_HEADER, request_id.encode())]
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log(
+                    complete=True
+                )  # before the client has it all: its line is there once it has the answer
             await send(message)
 
         try:
@@ -83,11 +96,21 @@ class RequestLog:
             response = await self.unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            LOGGER.info(_line(scope, status, time.perf_counter() - began, notes, request_id))
+            log(
+                complete=False
+            )  # no answer, or not all of it: the client left, or the connection dropped
 
 
-def _line(scope: Scope, status: int, seconds: float, notes: dict[str, Any], request_id: str) -> str:
-    shown = status or "-"  # no answer: the client left, or the connection was dropped
+def _line(
+    scope: Scope,
+    status: int,
+    complete: bool,
+    seconds: float,
+    notes: dict[str, Any],
+    request_id: str,
+) -> str:
+    # No answer (the client left, the connection was dropped), or an answer cut short.
+    shown = f"{status or '-'}{'' if complete else ' (incomplete)'}"
     facts = "".join(f" {name}={notes[name]}" for name in _SHOWN if name in notes)
     return (
         f"{scope['method']} {scope['path']} {shown} {seconds * 1000:.1f} ms{facts} id={request_id}"

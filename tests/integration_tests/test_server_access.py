@@ -4,8 +4,10 @@ neither the key nor any image data in the line."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
+import time
 from collections.abc import Callable
 
 import httpx2
@@ -14,7 +16,7 @@ import pytest
 
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer, create_app
 from tests._schema import assert_valid
-from tests._support import SHARED_IMAGES
+from tests._support import OPENAPI_SPEC, SHARED_IMAGES
 from tests.integration_tests.conftest import (
     assert_error,
     authed,
@@ -142,3 +144,31 @@ def test_the_animation_refusal_is_the_apis_not_this_librarys(client: httpx2.Clie
     message = assert_error(refused, 400, "animated_gif_not_supported")["error"]["message"]
     assert "animated GIF images are not supported" in message
     assert "first_frame" not in message
+
+
+def test_a_stream_cut_short_is_logged_as_incomplete(
+    start_server: Callable[..., LocalAfarensisServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    server = start_server(faults=Faults(cut_stream_rate=1.0), ocr=False)
+    with authed(server) as client, pytest.raises(httpx2.TransportError):
+        client.post("/chat/completions", json=body(user("Hi"), stream=True)).read()
+    deadline = time.monotonic() + 10
+    while not [r for r in caplog.records if r.name == LOGGER] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert " 200 (incomplete) " in line
+
+
+def test_the_wire_schema_leaves_response_headers_open() -> None:
+    """The OpenAPI spec declares no response headers, so ``x-request-id`` (like the
+    ``x-ratelimit-*`` ones) breaks nothing in it; if it ever declares some, check ours here."""
+    spec = json.loads(OPENAPI_SPEC.read_text())
+    declared = [
+        (path, method, status)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation.get("responses", {}).items()
+        if "headers" in response
+    ]
+    assert declared == []
