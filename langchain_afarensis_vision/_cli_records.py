@@ -110,7 +110,7 @@ def prepared_record(
 
 def not_offline(record: Record) -> None:
     """Mark a URL that an offline command cannot measure (only the API downloads it)."""
-    message = "a URL is downloaded by the API: its size and cost are known only once sent"
+    message = "a URL is downloaded by the API: only the API learns its size and cost"
     record["error"] = _error(NOT_OFFLINE, None, None, message)
 
 

@@ -312,7 +312,10 @@ def test_tokens_table_never_says_sent() -> None:
     assert shared.code == 1
     assert "11 of 12 images accepted (1 refused)" in shared.out
     assert "refused (animated_gif_not_supported)" in shared.out
-    assert "sent" not in (all_ok.out + shared.out).lower()
+    url = run_cli("tokens", "http://127.0.0.1:9/photo.jpg")  # nothing is fetched
+    assert url.code == 1
+    assert "skipped (url_not_fetched)" in url.out
+    assert "sent" not in (all_ok.out + shared.out + url.out).lower()
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
