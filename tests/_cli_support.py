@@ -9,6 +9,7 @@ this venv's console script with the new interpreter in its ``#!`` line.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import sysconfig
 import venv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 ENTRY_POINT = BIN / "afarensis-vision"
@@ -50,6 +52,21 @@ def run_cli(
         check=False,
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def one_error_line(run: Run, code: int) -> str:
+    """The one line a run wrote on stderr, having exited with ``code`` (and no traceback)."""
+    assert run.code == code, run
+    assert "Traceback" not in run.err, run.err
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    return lines[0]
+
+
+def json_records(run: Run) -> list[dict[str, Any]]:
+    """The records a ``--json`` run printed."""
+    records: list[dict[str, Any]] = json.loads(run.out)
+    return records
 
 
 def plain_install(root: Path) -> Path:

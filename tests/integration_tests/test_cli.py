@@ -9,21 +9,16 @@ jsonschema: see ``tests/_cli_support.py``); against a local server standing in f
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import re
-import signal
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from langchain_afarensis_vision import __version__, cli
 from langchain_afarensis_vision.server import LocalAfarensisServer
-from tests._cli_support import ENTRY_POINT, Run, plain_install, run_cli
+from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
 from tests._support import SHARED_IMAGES
 from tests.integration_tests.conftest import ImageHost
 
@@ -56,19 +51,6 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _one_line(run: Run, code: int) -> str:
-    assert run.code == code, run
-    assert "Traceback" not in run.err, run.err
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1, run.err
-    return lines[0]
-
-
-def _records(run: Run) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = json.loads(run.out)
-    return records
-
-
 # -- without the server extra, without a key -------------------------------------------------
 
 
@@ -95,7 +77,7 @@ def test_the_plain_install_lacks_the_server_extra(plain_entry: Path) -> None:
 def test_without_the_extra_one_line_names_it(
     plain_entry: Path, args: list[str], tmp_path: Path
 ) -> None:
-    line = _one_line(run_cli(*args, entry=plain_entry, cwd=tmp_path), 2)
+    line = one_error_line(run_cli(*args, entry=plain_entry, cwd=tmp_path), 2)
     assert "'server' extra" in line
     assert 'pip install ".[server]"' in line
 
@@ -103,14 +85,14 @@ def test_without_the_extra_one_line_names_it(
 def test_without_a_key_describe_names_the_variable_and_local(plain_entry: Path) -> None:
     for entry in (plain_entry, ENTRY_POINT):
         run = run_cli("describe", HOPPER, entry=entry)
-        line = _one_line(run, 2)
+        line = one_error_line(run, 2)
         assert "AFARENSIS_API_KEY" in line
         assert "--local" in line
         assert run.out == ""  # no offline answers in place of the API's
 
 
 def test_without_a_key_caption_does_not_fall_back_either(tmp_path: Path) -> None:
-    line = _one_line(run_cli("caption", HOPPER, "-o", str(tmp_path / "out.jsonl")), 2)
+    line = one_error_line(run_cli("caption", HOPPER, "-o", str(tmp_path / "out.jsonl")), 2)
     assert "AFARENSIS_API_KEY" in line
     assert not (tmp_path / "out.jsonl").exists()
 
@@ -137,7 +119,7 @@ def test_describe_json_records_are_fields(api_env: dict[str, str]) -> None:
     )
     assert run.code == 0, run
     assert run.err == ""  # no embedded server announced
-    (record,) = _records(run)
+    (record,) = json_records(run)
     assert {
         k: record[k]
         for k in (
@@ -202,7 +184,7 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     env = {**api_env, "AFARENSIS_API_KEY": "sk-wrong-key-000000000000"}
     run = run_cli("describe", "--json", HOPPER, HOPPER, env=env)
     assert run.code == 1
-    (record,) = _records(run)  # stopped after the first: every request would fail alike
+    (record,) = json_records(run)  # stopped after the first: every request would fail alike
     error = record["error"]
     assert {k: error[k] for k in ("type", "code", "status")} == {
         "type": "authentication_error",
@@ -222,11 +204,11 @@ def test_a_wrong_base_url_or_model_says_where_to_look(api_env: dict[str, str]) -
     base_url = api_env["AFARENSIS_BASE_URL"].removesuffix("/v1")
     run = run_cli("describe", "--json", HOPPER, env={**api_env, "AFARENSIS_BASE_URL": base_url})
     assert run.code == 1
-    message = _records(run)[0]["error"]["message"]
+    message = json_records(run)[0]["error"]["message"]
     assert f"check AFARENSIS_BASE_URL={base_url}: the API's base URL ends in /v1" in message
     run = run_cli("describe", "--json", "--model", "gpt-5", HOPPER, env=api_env)
     assert run.code == 1
-    error = _records(run)[0]["error"]
+    error = json_records(run)[0]["error"]
     assert (error["code"], error["status"]) == ("model_not_found", 404)
     assert "--model" in error["message"]
 
@@ -238,7 +220,7 @@ def test_a_connection_failure_names_the_url_and_the_variable() -> None:
     flat = " ".join(run.out.split())
     assert f"cannot reach {url} (set AFARENSIS_BASE_URL to use another)" in flat
     assert "0 of 1 images described (0 refused before sending, 1 failed)" in run.out
-    (record,) = _records(
+    (record,) = json_records(
         run_cli(
             "describe",
             "--json",
@@ -254,7 +236,7 @@ def test_describe_takes_http_urls(api_env: dict[str, str], image_host: ImageHost
     image_host.routes["/cli/hopper.png"] = (200, Path(HOPPER).read_bytes(), "image/png")
     run = run_cli("describe", "--json", image_host.url("/cli/hopper.png"), env=api_env)
     assert run.code == 0, run
-    (record,) = _records(run)
+    (record,) = json_records(run)
     assert record["image"] == image_host.url("/cli/hopper.png")
     assert record["format"] is None  # the API fetched it: nothing was read here
     assert "128 x 128" in record["answer"]
@@ -273,7 +255,7 @@ def test_an_animation_is_refused_with_the_clis_option_and_sent_with_it(
     assert "1 of 2 images described (1 refused before sending, 0 failed)" in refused.out
     sent = run_cli("describe", "--first-frame", "--json", ANIMATED, env=api_env)
     assert sent.code == 0, sent
-    assert _records(sent)[0]["mime_type"] in ("image/png", "image/gif")
+    assert json_records(sent)[0]["mime_type"] in ("image/png", "image/gif")
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -283,7 +265,7 @@ def test_tokens_is_offline_exact_and_fails_on_a_refusal() -> None:
     images = [str(SHARED_IMAGES / n) for n in ("hopper.tif", "iss634.gif", "flower.jpg")]
     run = run_cli("tokens", "--json", "--detail", "low", *images)
     assert run.code == 1  # one refused
-    tif, gif, jpg = _records(run)
+    tif, gif, jpg = json_records(run)
     assert (tif["format"], tif["mime_type"], tif["source_bytes"], tif["image_tokens"]) == (
         "TIFF",
         "image/png",
@@ -301,8 +283,8 @@ def test_tokens_looks_in_subfolders_with_recursive(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "hopper.png").write_bytes(Path(HOPPER).read_bytes())
     (tmp_path / "top.png").write_bytes(Path(HOPPER).read_bytes())
-    assert len(_records(run_cli("tokens", "--json", str(tmp_path)))) == 1
-    assert len(_records(run_cli("tokens", "--json", "-r", str(tmp_path)))) == 2
+    assert len(json_records(run_cli("tokens", "--json", str(tmp_path)))) == 1
+    assert len(json_records(run_cli("tokens", "--json", "-r", str(tmp_path)))) == 2
 
 
 def test_tokens_table_never_says_sent() -> None:
@@ -361,7 +343,7 @@ def test_demo_runs_anywhere_on_its_sample_images_and_says_the_disclaimer_once(
 def test_demo_on_a_folder_given(tmp_path: Path) -> None:
     run = run_cli("demo", "--json", str(SHARED_IMAGES), cwd=tmp_path)
     assert run.code == 1  # the animated GIF is refused
-    records = _records(run)
+    records = json_records(run)
     assert len(records) == 12
     assert sum(r["error"] is None for r in records) == 11
 
@@ -390,7 +372,7 @@ def test_bad_options_exit_2(args: list[str]) -> None:
 
 def test_no_images_found_is_a_usage_error(tmp_path: Path) -> None:
     for command in ("describe", "tokens", "demo"):
-        line = _one_line(run_cli(command, str(tmp_path), env={"AFARENSIS_API_KEY": "sk-x"}), 2)
+        line = one_error_line(run_cli(command, str(tmp_path), env={"AFARENSIS_API_KEY": "sk-x"}), 2)
         assert "no images found" in line
 
 
@@ -407,83 +389,3 @@ def test_version_and_help_on_every_option() -> None:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
     options = {a.dest for a in commands.choices["describe"]._actions}
     assert {"model", "max_tokens", "first_frame", "detail", "json", "local"} <= options
-
-
-# -- serve -----------------------------------------------------------------------------------
-
-
-def _serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """``afarensis-vision serve`` started, and the variables it printed for clients."""
-    process = subprocess.Popen(
-        [str(ENTRY_POINT), "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    exports: dict[str, str] = {}
-    for line in process.stdout:
-        if line.startswith("export "):
-            name, value = line.removeprefix("export ").strip().split("=", 1)
-            exports[name] = value
-        if line.startswith("Press Ctrl+C"):
-            break
-    return process, exports
-
-
-@pytest.fixture
-def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    process, exports = _serve("--api-key", "sk-cli-serve-secret-key-0123456789")
-    try:
-        yield process, exports
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-def test_serve_logs_each_request_without_the_key_or_the_image(
-    served: tuple[subprocess.Popen[str], dict[str, str]],
-) -> None:
-    process, env = served
-    key = env["AFARENSIS_API_KEY"]
-    described = run_cli("describe", "--json", HOPPER, env=env)
-    assert described.code == 0, described
-    wrong = run_cli("describe", HOPPER, env={**env, "AFARENSIS_API_KEY": "sk-wrong-but-secret-42"})
-    assert wrong.code == 1
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    assert "Stopping." in out
-    lines = err.strip().splitlines()
-    tokens = _records(described)[0]["usage"]["total_tokens"]
-    assert re.search(
-        r" INFO POST /v1/chat/completions 200 [0-9.]+ ms model=gpt-4-vision-preview images=1 "
-        rf"tokens={tokens} id=req_[0-9a-f]{{32}}$",
-        lines[0],
-    ), lines
-    assert re.search(
-        r" INFO POST /v1/chat/completions 401 [0-9.]+ ms id=req_[0-9a-f]{32}$", lines[1]
-    ), lines
-    encoded = base64.b64encode(Path(HOPPER).read_bytes()).decode()
-    for secret in (key, key[-12:], "sk-wrong-but-secret-42", encoded[:32], encoded[-32:]):
-        assert secret not in err
-
-
-def test_serve_stops_cleanly_on_sigterm_and_log_level_warning_is_quiet() -> None:
-    process, exports = _serve("--log-level", "warning")
-    assert run_cli("describe", HOPPER, env=exports).code == 0
-    process.terminate()
-    _, err = process.communicate(timeout=20)
-    assert process.returncode == 0
-    assert "POST" not in err
-
-
-def test_serve_on_a_busy_port_is_one_line() -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        line = _one_line(run_cli("serve", "--port", str(port)), 2)
-    assert f"cannot listen on 127.0.0.1:{port}" in line
-    assert "--port 0" in line
