@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-IMAGES ?= ../shared/images
+IMAGES ?=
+DIST_VENV := build/dist-venv
 
-.PHONY: help install demo test lint format bench cassettes notebooks clean
+.PHONY: help install demo test lint format bench cassettes notebooks dist clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the package with its test and dev tools
 
-demo: $(STAMP) ## Run the main job on the sample images (offline)
+demo: $(STAMP) ## Describe the sample images on the embedded local server (offline; IMAGES=folder for yours)
 	$(BIN)/afarensis-vision demo $(IMAGES)
 
 test: $(STAMP) ## Run the test suite (offline)
@@ -49,5 +50,14 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) ## Run the benchmarks against the alternatives (not part of make test)
 	$(BIN)/python benchmarks/run_all.py
 
-clean: ## Remove .venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+dist: $(STAMP) ## Build the wheel and sdist into dist/, twine-check them, try the wheel in a fresh venv
+	rm -rf dist $(DIST_VENV)
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install --quiet "$$(ls dist/*.whl)[server]"
+	cd $(DIST_VENV) && bin/afarensis-vision --version && bin/afarensis-vision demo > /dev/null
+	@echo "dist/: $$(ls dist | tr '\n' ' ')- installed in a fresh venv, demo ran from outside the checkout"
+
+clean: ## Remove .venv, build outputs and caches
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

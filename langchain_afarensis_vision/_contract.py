@@ -24,6 +24,8 @@ DEFAULT_MODEL: Final = "gpt-4-vision-preview"
 DEFAULT_BASE_URL: Final = "https://api.afarensis.com/v1"
 API_KEY_ENV: Final = "AFARENSIS_API_KEY"
 BASE_URL_ENV: Final = "AFARENSIS_BASE_URL"
+REQUEST_ID_HEADER: Final = "x-request-id"
+"""The response header naming the request (the openai SDK reads it into ``_request_id``)."""
 
 API_FORMATS: Final[dict[str, str]] = {
     "PNG": "image/png",

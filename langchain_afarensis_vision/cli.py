@@ -1,261 +1,266 @@
 """``afarensis-vision``: the command line, thin glue over the package.
 
 Commands:
-    describe IMAGE...   ask the model about each image (``--local`` for the embedded server)
-    demo [FOLDER...]    describe every image in a folder on the embedded local server
-    tokens IMAGE...     what would be sent for each image, and its token cost, offline
+    describe IMAGE...   ask the model about each image (files, folders, globs, URLs, @lists)
+    demo [IMAGE...]     describe the sample images (or yours) on the embedded local server
+    tokens IMAGE...     what would go out for each image, and its token cost, offline
     caption SOURCE...   describe a whole collection into a JSONL file: rate-limited, resumable
     serve               run the local Afarensis-compatible server in the foreground
+
+Exit codes, the same for every command: 0 when everything asked for was done, 1 when any image
+failed or was refused (or a run stopped early), 2 for a usage error (bad options, no images, no
+API key, a missing extra), with one line saying what to do.
+
+The modules behind it: :mod:`._cli_commands` (the commands), :mod:`._cli_records` (what
+``--json`` prints), :mod:`._cli_show` (what a person reads), :mod:`._cli_local` (the API or
+the local server).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from langchain_afarensis_vision._contract import API_KEY_ENV, DETAILS, Detail
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message
-from langchain_afarensis_vision._progress import Progress
-from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.document_loaders import image_files
-from langchain_afarensis_vision.errors import AfarensisError, InvalidImageError
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision._cli_local import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    LOG_LEVELS,
+    UsageError,
+    serve,
+)
+from langchain_afarensis_vision._contract import DEFAULT_MODEL, DETAILS, MAX_OUTPUT_TOKENS
+from langchain_afarensis_vision._version import __version__
 
-
-def _facts(path: Path, prepared: PreparedImage) -> dict[str, Any]:
-    w, h = prepared.source_size
-    return {
-        "image": path.name,
-        "source": f"{prepared.source_format} {w}x{h}",
-        "sent": f"{prepared.mime_type} {prepared.width}x{prepared.height}",
-        "bytes_before": prepared.source_bytes,
-        "bytes_after": len(prepared.data),
-        "tokens": prepared.tokens,
-        "changed": prepared.changed,
-    }
-
-
-def _prepare(path: Path, detail: Detail) -> tuple[PreparedImage | None, dict[str, Any]]:
-    try:
-        prepared = prepare_image(path, detail)
-    except (InvalidImageError, OSError) as exc:
-        code = getattr(exc, "code", "unreadable")
-        return None, {"image": path.name, "refused": code, "reason": str(exc)}
-    return prepared, _facts(path, prepared)
-
-
-def _fact_line(row: dict[str, Any]) -> str:
-    if "refused" in row:
-        return f"{row['image']:<26} refused ({row['refused']}): {row['reason']}"
-    sizes = f"{row['bytes_before']:,} -> {row['bytes_after']:,} bytes"
-    note = "" if row["changed"] else " (sent as is)"
-    return (
-        f"{row['image']:<26} {row['source']:<18} -> {row['sent']:<20} {sizes:>26}"
-        f" {row['tokens']:>5} tokens{note}"
-    )
-
-
-def _summary(rows: list[dict[str, Any]]) -> str:
-    sent = [r for r in rows if "refused" not in r]
-    before = sum(r["bytes_before"] for r in sent)
-    after = sum(r["bytes_after"] for r in sent)
-    tokens = sum(r["tokens"] for r in sent)
-    return (
-        f"{len(sent)} of {len(rows)} images sent: {before:,} bytes became {after:,}; "
-        f"{tokens:,} image tokens."
-    )
-
-
-def _cmd_tokens(args: argparse.Namespace) -> int:
-    rows = [_prepare(path, args.detail)[1] for path in [Path(p) for p in image_files(args.paths)]]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"What would be sent (detail={args.detail}):")
-    for row in rows:
-        print(_fact_line(row))
-    print(_summary(rows))
-    return 0
-
-
-@contextlib.contextmanager
-def _model(local: bool, say: bool) -> Iterator[ChatAfarensis]:
-    """A ChatAfarensis for the configured API, or for an embedded local server."""
-    if not local and os.environ.get(API_KEY_ENV):
-        yield ChatAfarensis()
-        return
-    from langchain_afarensis_vision.server import LocalAfarensisServer
-
-    with LocalAfarensisServer() as server:
-        if say:
-            reason = "--local was given" if local else f"{API_KEY_ENV} is not set"
-            print(
-                f"Using the embedded local Afarensis server at {server.base_url} ({reason}): "
-                "answers come from its offline engine, not GPT-4V.",
-                file=sys.stderr,
-            )
-        yield ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
-
-
-def _describe(model: ChatAfarensis, prepared: PreparedImage, question: str) -> str:
-    return model.invoke([question_message(question, prepared)]).text
-
-
-def _cmd_describe(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in image_files(args.paths)]
-    if not paths:
-        print("No images found.", file=sys.stderr)
-        return 1
-    failures = 0
-    rows: list[dict[str, Any]] = []
-    # A bar on a terminal's stderr, unless the per-image lines are printed to the same terminal.
-    show_bar = None if args.json or not sys.stdout.isatty() else False
-    with (
-        _model(args.local, say=True) as model,
-        Progress(len(paths), "Describing images", enabled=show_bar) as progress,
-    ):
-        for path in paths:
-            prepared, row = _prepare(path, args.detail)
-            if prepared is not None:
-                try:
-                    row["answer"] = _describe(model, prepared, args.question)
-                except AfarensisError as exc:
-                    row["error"] = exc.message
-            failures += "refused" in row or "error" in row
-            rows.append(row)
-            progress.advance()
-            if not args.json:
-                print(_fact_line(row))
-                if "refused" not in row:
-                    print(f"    {row.get('answer') or row.get('error')}\n")
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(_summary(rows))
-    return 1 if failures == len(paths) else 0
-
-
-def _cmd_caption(args: argparse.Namespace) -> int:
-    from langchain_afarensis_vision.corpus import describe_images
-
-    options = {
-        "out": args.out,
-        "question": args.question,
-        "detail": args.detail,
-        "max_tokens": args.max_tokens,
-        "concurrency": args.concurrency,
-        "requests_per_minute": args.rpm,
-        "tokens_per_minute": args.tpm,
-        "budget_tokens": args.budget_tokens,
-        "dry_run": args.dry_run,
-    }
-    try:
-        if args.dry_run:  # nothing is sent: no server, no key needed
-            summary = describe_images(args.sources, llm=ChatAfarensis(), **options)
-        else:
-            with _model(args.local, say=True) as model:
-                summary = describe_images(args.sources, llm=model, **options)
-    except (ValueError, OSError) as error:  # e.g. an unreadable @list or --out
-        print(f"afarensis-vision caption: {error}", file=sys.stderr)
-        return 2
-    except AfarensisError as error:  # every image would fail alike (the key, the model)
-        print(f"afarensis-vision caption: stopped: {error.message}", file=sys.stderr)
-        return 1
-    if summary.stopped:
-        print(summary.stopped, file=sys.stderr)
-    print(summary.line())
-    return summary.exit_code
+DEFAULT_MAX_TOKENS = 300
+_IMAGES_HELP = "image files, folders, globs, http(s) URLs, or @list.txt (one a line)"
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        msg = f"must be a positive integer; got {text}"
+        msg = f"must be a positive integer; got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
 
+def _max_tokens(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_OUTPUT_TOKENS:
+        msg = f"the model writes at most {MAX_OUTPUT_TOKENS} tokens; got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        msg = f"must be a port number from 0 to 65535; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> None:
+    if recursive:  # caption always walks folders recursively
+        command.add_argument(
+            "--recursive", "-r", action="store_true", help="look in subfolders of folders too"
+        )
+    command.add_argument(
+        "--detail",
+        choices=DETAILS,
+        default="auto",
+        help="the detail level: low (85 tokens, 512 px), high, or auto (as high) [auto]",
+    )
+    command.add_argument(
+        "--first-frame",
+        action="store_true",
+        help="send the first frame of an animated GIF/WEBP/PNG instead of refusing it",
+    )
+
+
+def _model_options(command: argparse.ArgumentParser, max_tokens: bool = True) -> None:
+    command.add_argument(
+        "--question", "-q", default=None, help="what to ask about each image [describe it]"
+    )
+    command.add_argument("--model", default=DEFAULT_MODEL, help=f"the model [{DEFAULT_MODEL}]")
+    if max_tokens:
+        command.add_argument(
+            "--max-tokens",
+            type=_max_tokens,
+            default=DEFAULT_MAX_TOKENS,
+            help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
+        )
+
+
+def _json_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--json", action="store_true", help="print a JSON array: one record of fields per image"
+    )
+
+
+def _describe_parsers(commands: Any) -> None:
+    from langchain_afarensis_vision._cli_commands import cmd_describe, cmd_tokens
+
+    describe = commands.add_parser(
+        "describe",
+        help="ask the model about images",
+        description="Ask the Afarensis API (AFARENSIS_API_KEY, AFARENSIS_BASE_URL) about each "
+        "image, or the embedded local server with --local.",
+    )
+    describe.add_argument("paths", nargs="+", metavar="IMAGE", help=_IMAGES_HELP)
+    describe.add_argument(
+        "--local",
+        action="store_true",
+        help="ask the embedded local server (offline answers; needs the 'server' extra)",
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="describe sample images on the embedded local server",
+        description="Describe the package's sample images (or yours) on the embedded local "
+        "server: offline, no key needed (needs the 'server' extra).",
+    )
+    demo.add_argument(
+        "paths", nargs="*", metavar="IMAGE", help=f"{_IMAGES_HELP} [the sample images]"
+    )
+    demo.set_defaults(local=True)
+    for command in (describe, demo):
+        _model_options(command)
+        _image_options(command)
+        _json_option(command)
+        command.set_defaults(run=cmd_describe)
+    tokens = commands.add_parser(
+        "tokens",
+        help="what each image costs, and what would go out for it (offline)",
+        description="Prepare each image as describe would, offline: its size, format and "
+        "token cost. No request is made.",
+    )
+    tokens.add_argument("paths", nargs="+", metavar="IMAGE", help=_IMAGES_HELP)
+    _image_options(tokens)
+    _json_option(tokens)
+    tokens.set_defaults(run=cmd_tokens)
+
+
 def _caption_parser(commands: Any) -> None:
+    from langchain_afarensis_vision._cli_commands import cmd_caption
+
     caption = commands.add_parser(
-        "caption", help="describe many images into a JSONL file (rate-limited, resumable)"
+        "caption",
+        help="describe many images into a JSONL file (rate-limited, resumable)",
+        description="Describe a whole collection into a JSONL file, within the rate limits; "
+        "run it again to resume.",
     )
     caption.add_argument(
-        "sources", nargs="+", metavar="SOURCE", help="file, folder, glob, URL or @list.txt"
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="image files, folders (with their subfolders), globs, http(s) URLs, or @list.txt",
     )
     caption.add_argument("--out", "-o", required=True, help="the JSONL file (resumed if it exists)")
-    caption.add_argument("--question", "-q", default=DEFAULT_QUESTION)
-    caption.add_argument("--detail", choices=DETAILS, default="auto")
-    caption.add_argument("--max-tokens", type=_positive, default=300)
-    caption.add_argument("--concurrency", type=_positive, default=8)
+    _model_options(caption)
+    _image_options(caption, recursive=False)
+    caption.add_argument(
+        "--concurrency", type=_positive, default=8, help="requests at once at most [8]"
+    )
     caption.add_argument("--rpm", type=_positive, default=None, help="cap requests per minute")
     caption.add_argument("--tpm", type=_positive, default=None, help="cap tokens per minute")
     caption.add_argument(
-        "--budget-tokens", type=_positive, default=None, help="stop before billing more"
+        "--budget-tokens", type=_positive, default=None, help="stop before billing more tokens"
     )
     caption.add_argument("--dry-run", action="store_true", help="prepare and count, send nothing")
-    caption.add_argument("--local", action="store_true", help="use an embedded local server")
-    caption.set_defaults(run=_cmd_caption)
+    caption.add_argument(
+        "--local", action="store_true", help="use the embedded local server (offline answers)"
+    )
+    caption.set_defaults(run=cmd_caption)
+
+
+def _serve_parser(commands: Any) -> None:
+    serve_command = commands.add_parser(
+        "serve",
+        help="run the local Afarensis-compatible server",
+        description="Run the local Afarensis-compatible server in the foreground until Ctrl+C "
+        "(needs the 'server' extra). Each request is logged on stderr.",
+    )
+    serve_command.add_argument(
+        "--host", default="127.0.0.1", help="the interface to listen on [127.0.0.1]"
+    )
+    serve_command.add_argument(
+        "--port", type=_port, default=8000, help="the port; 0 picks a free one [8000]"
+    )
+    serve_command.add_argument(
+        "--api-key", default=None, help="the key to accept [a generated one, printed]"
+    )
+    serve_command.add_argument(
+        "--rpm", type=_positive, default=None, help="requests per minute limit [none]"
+    )
+    serve_command.add_argument(
+        "--tpm", type=_positive, default=None, help="tokens per minute limit [none]"
+    )
+    serve_command.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="beyond loopback, fetch image URLs on private and loopback addresses too",
+    )
+    serve_command.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="info logs each request (never the key or image data) [info]",
+    )
+    serve_command.set_defaults(run=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from langchain_afarensis_vision.server import serve_main
-
-    return serve_main(
+    return serve(
         args.host,
         args.port,
         args.api_key,
         args.rpm,
         args.tpm,
         allow_private_urls=args.allow_private_urls,
+        log_level=args.log_level,
     )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="afarensis-vision", description="Afarensis GPT-4 with Vision from the command line."
+        prog="afarensis-vision",
+        description="Afarensis GPT-4 with Vision from the command line. Exit codes: 0 done, "
+        "1 some image failed or was refused, 2 usage error.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    describe = commands.add_parser("describe", help="ask the model about images")
-    describe.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
-    describe.add_argument("--question", "-q", default=DEFAULT_QUESTION)
-    describe.add_argument("--local", action="store_true", help="use an embedded local server")
-    describe.set_defaults(run=_cmd_describe)
-    demo = commands.add_parser("demo", help="describe a folder of images on the local server")
-    demo.add_argument("paths", nargs="*", metavar="FOLDER", default=["../shared/images"])
-    demo.add_argument("--question", "-q", default=DEFAULT_QUESTION)
-    demo.set_defaults(run=_cmd_describe, local=True)
-    tokens = commands.add_parser("tokens", help="what would be sent, and its cost, offline")
-    tokens.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
-    tokens.set_defaults(run=_cmd_tokens)
-    for command in (describe, demo, tokens):
-        command.add_argument("--detail", choices=DETAILS, default="auto")
-        command.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _describe_parsers(commands)
     _caption_parser(commands)
-    serve = commands.add_parser("serve", help="run the local Afarensis-compatible server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--api-key", default=None, help="the key to accept (default: generated)")
-    serve.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
-    serve.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
-    serve.add_argument(
-        "--allow-private-urls",
-        action="store_true",
-        help="beyond loopback, fetch image URLs on private and loopback addresses too",
-    )
-    serve.set_defaults(run=_cmd_serve)
+    _serve_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line."""
+    """Run the command line; return its exit code."""
     args = _parser().parse_args(argv)
-    return int(args.run(args))
+    if getattr(args, "question", "") is None:
+        from langchain_afarensis_vision._messages import DEFAULT_QUESTION
+
+        args.question = DEFAULT_QUESTION
+    try:
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"afarensis-vision {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader left (``| head``): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

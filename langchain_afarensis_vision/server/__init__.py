@@ -16,12 +16,12 @@ Example:
         print(model.invoke("Hello").content)
     ```
 
-Needs the ``server`` extra: ``pip install "langchain-afarensis-vision[server]"``.
+Needs the ``server`` extra: ``pip install ".[server]"`` in a clone of the repository.
 """
 
 from __future__ import annotations
 
-INSTALL_HINT = 'pip install "langchain-afarensis-vision[server]"'
+INSTALL_HINT = 'pip install ".[server]" in a clone of langchain-afarensis-vision'
 
 try:
     import jsonschema  # noqa: F401

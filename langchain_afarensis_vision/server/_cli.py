@@ -34,6 +34,7 @@ def serve_main(
     tpm: int | None = None,
     *,
     allow_private_urls: bool = False,
+    log_level: str = "warning",
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until interrupted (or until ``stop`` is set); print how to point clients at it.
@@ -48,6 +49,9 @@ def serve_main(
         rpm: Requests per minute allowed (None: no limit).
         tpm: Tokens per minute allowed (None: no limit).
         allow_private_urls: Fetch image URLs on any address, even bound beyond loopback.
+        log_level: ``debug`` also turns on uvicorn's own debug log; each request is logged at
+            ``info`` on the ``langchain_afarensis_vision.server`` logger (configure logging to
+            see it: ``afarensis-vision serve`` does).
         stop: Set it to stop the server (for tests); Ctrl+C works too.
 
     Returns:
@@ -60,6 +64,7 @@ def serve_main(
         requests_per_minute=rpm,
         tokens_per_minute=tpm,
         allow_private_urls=allow_private_urls,
+        log_level="debug" if log_level.lower() == "debug" else "warning",
     )
     server.start()
     if (warning := exposure_warning(host, allow_private_urls)) is not None:

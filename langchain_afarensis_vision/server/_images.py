@@ -73,7 +73,7 @@ def read_header(data: bytes) -> Header:
         _sources.check_decoded_bytes(canvas[0] * canvas[1] * 4)
     with _sources.mapped_errors(), _opened(data) as image:
         mime = API_FORMATS[str(image.format)]
-        _sources.check_frames(image, first_frame=False)
+        _check_still(image)
         jpeg = mime == API_FORMATS["JPEG"]
         _sources.check_pixels(image.size, 64 if jpeg else 1)
         decoded = _sources.decoded_bytes(image, _draft_target(image) if jpeg else None)
@@ -82,6 +82,15 @@ def read_header(data: bytes) -> Header:
         size = _sources.oriented(image.size, orientation)
         info = ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
     return Header(info, decoded)
+
+
+def _check_still(image: Image.Image) -> None:
+    """Refuse an animation with the API's words (the client's refusal adds its own hint)."""
+    try:
+        _sources.check_frames(image, first_frame=False)
+    except InvalidImageError as refused:
+        message = f"animated {image.format} images are not supported"
+        raise InvalidImageError(message, code=refused.code) from None
 
 
 def decode_image(data: bytes) -> None:

@@ -12,7 +12,8 @@ The event loop only reads bodies and writes answers: every step that costs CPU (
 images, the engine) runs in the worker pool of :mod:`._work`, so ``/health`` and other requests
 are answered while one is at work.
 
-Every chat-completion answer past authentication carries the six ``x-ratelimit-*`` headers.
+Every chat-completion answer past authentication carries the six ``x-ratelimit-*`` headers, and
+every answer an ``x-request-id`` (:mod:`._access`, which also logs each request).
 ``GET /health`` answers ``{"status": "ok"}`` without a key. Unknown paths and methods, and
 unexpected failures, are answered with ``ErrorResponse`` bodies too.
 """
@@ -34,6 +35,7 @@ from starlette.routing import Route
 
 from langchain_afarensis_vision._contract import CONTEXT_WINDOW
 from langchain_afarensis_vision.server import _bodies
+from langchain_afarensis_vision.server._access import RequestLog, note
 from langchain_afarensis_vision.server._downloads import Downloader
 from langchain_afarensis_vision.server._errors import (
     APIError,
@@ -92,7 +94,10 @@ def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Sta
             Route("/health", _health, methods=["GET"]),
         ],
         middleware=[
-            Middleware(FaultMiddleware, faults=settings.faults, seed=settings.seed, limiter=limiter)
+            Middleware(RequestLog, unexpected=_unexpected),
+            Middleware(
+                FaultMiddleware, faults=settings.faults, seed=settings.seed, limiter=limiter
+            ),
         ],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
@@ -125,6 +130,7 @@ async def _chat_completions(request: Request) -> Response:
         return _error(error, state.limiter.state().headers())
     meta = _bodies.Meta.of(chat, state.settings.created or int(time.time()))
     usage = _bodies.usage(prompt, answer, chat.n)
+    note(request, tokens=usage["total_tokens"])
     if chat.stream:
         events = _bodies.chunks(meta, answer, chat.n, usage if chat.include_usage else None)
         return StreamingResponse(
@@ -141,6 +147,7 @@ async def _complete(
     settings, work = state.settings, state.work
     raw = await _read_body(request, settings.max_body_bytes)
     chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens)
+    note(request, model=chat.model, images=len(chat.images))
 
     def admit(image_tokens: int, exact: bool) -> None:
         _check_context(chat, image_tokens, exact)

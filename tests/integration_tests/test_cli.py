@@ -1,127 +1,391 @@
-"""``afarensis-vision``: tokens offline, describe on the configured API or an embedded server,
-demo, and serve."""
+"""``afarensis-vision`` as users meet it: the installed entry point, run in a subprocess.
+
+With and without the ``server`` extra (a venv that really lacks starlette, uvicorn and
+jsonschema: see ``tests/_cli_support.py``); against a local server standing in for the API
+(``AFARENSIS_BASE_URL``), against a closed port, and on the embedded server (``--local``,
+``demo``). Exit codes: 0 done, 1 an image failed or was refused, 2 a usage error.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
+import argparse
+import re
+import socket
+import subprocess
 from pathlib import Path
 
-import httpx2
 import pytest
 
-from langchain_afarensis_vision import cli
+from langchain_afarensis_vision import __version__, cli
 from langchain_afarensis_vision.server import LocalAfarensisServer
-from langchain_afarensis_vision.server._cli import serve_main
+from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
 from tests._support import SHARED_IMAGES
+from tests.integration_tests.conftest import ImageHost
 
 pytestmark = pytest.mark.enable_socket
 
+HOPPER = str(SHARED_IMAGES / "hopper.png")
+ANIMATED = str(SHARED_IMAGES / "iss634.gif")
+INTRO = "I am the local Afarensis engine"
+NO_OCR = "OCR is not available"
 
-def _json_out(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
-    out = capsys.readouterr().out
-    rows: list[dict[str, object]] = json.loads(out)
-    return rows
+
+@pytest.fixture(scope="session")
+def plain_entry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``afarensis-vision`` installed without the ``server`` extra."""
+    return plain_install(tmp_path_factory.mktemp("plain-install"))
 
 
-def test_tokens_is_offline_and_exact(capsys: pytest.CaptureFixture[str]) -> None:
-    images = [str(SHARED_IMAGES / n) for n in ("hopper.tif", "iss634.gif", "flower.jpg")]
-    assert cli.main(["tokens", "--json", "--detail", "low", *images]) == 0
-    rows = _json_out(capsys)
-    assert rows[0] == {
-        "image": "hopper.tif",
-        "source": "TIFF 128x128",
-        "sent": "image/png 128x128",
-        "bytes_before": 49597,
-        "bytes_after": rows[0]["bytes_after"],
-        "tokens": 85,
-        "changed": True,
+@pytest.fixture
+def api_env(afarensis_server: LocalAfarensisServer) -> dict[str, str]:
+    """The environment that points the CLI at a local server standing in for the API."""
+    return {
+        "AFARENSIS_API_KEY": afarensis_server.api_key,
+        "AFARENSIS_BASE_URL": afarensis_server.base_url,
     }
-    assert rows[1]["refused"] == "animated_gif_not_supported"
-    assert rows[2]["tokens"] == 85
-    assert rows[2]["changed"] is False
 
 
-def test_tokens_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["tokens", str(SHARED_IMAGES)]) == 0
-    out = capsys.readouterr().out
-    assert "11 of 12 images sent" in out
-    assert "refused (animated_gif_not_supported)" in out
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def test_describe_without_a_key_uses_an_embedded_server_and_says_so(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert cli.main(["describe", "--json", str(SHARED_IMAGES / "flower2.jpg")]) == 0
-    captured = capsys.readouterr()
-    assert "AFARENSIS_API_KEY is not set" in captured.err
-    assert "not GPT-4V" in captured.err
-    (row,) = json.loads(captured.out)
-    assert "300 x 225" in row["answer"]
+# -- without the server extra, without a key -------------------------------------------------
 
 
-def test_describe_uses_the_configured_api(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with LocalAfarensisServer(ocr=False) as server:
-        monkeypatch.setenv("AFARENSIS_API_KEY", server.api_key)
-        monkeypatch.setenv("AFARENSIS_BASE_URL", server.base_url)
-        args = ["describe", "-q", "Colours?", "--detail", "high", str(SHARED_IMAGES / "hopper.png")]
-        assert cli.main(args) == 0
-    captured = capsys.readouterr()
-    assert captured.err == ""  # no embedded server announced
-    assert "detail 'high'" in captured.out
-    assert "1 of 1 images sent" in captured.out
+def test_the_plain_install_lacks_the_server_extra(plain_entry: Path) -> None:
+    python = plain_entry.parent / "python"
+    probe = (
+        "import importlib.util as u; "
+        "print([u.find_spec(m) is None for m in ('starlette', 'uvicorn', 'jsonschema')])"
+    )
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[True, True, True]"
 
 
-def test_describe_reports_errors_per_image(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with LocalAfarensisServer(ocr=False) as server:
-        monkeypatch.setenv("AFARENSIS_API_KEY", "sk-wrong")
-        monkeypatch.setenv("AFARENSIS_BASE_URL", server.base_url)
-        assert cli.main(["describe", "--json", str(SHARED_IMAGES / "hopper.png")]) == 1
-    (row,) = _json_out(capsys)
-    assert "401" in str(row["error"])
-
-
-def test_demo_describes_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["demo", str(SHARED_IMAGES)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("I am the local Afarensis engine") == 11
-    assert "11 of 12 images sent" in out
-
-
-def test_serve_prints_how_to_connect(capsys: pytest.CaptureFixture[str]) -> None:
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_main, kwargs={"port": 0, "stop": stop})
-    thread.start()
-    try:
-        deadline, out = time.monotonic() + 10, ""
-        while "AFARENSIS_API_KEY=" not in out:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-            out += capsys.readouterr().out
-        lines = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in out.splitlines()
-            if line.startswith("export ")
-        )
-        models = httpx2.get(
-            lines["AFARENSIS_BASE_URL"] + "/models",
-            headers={"authorization": f"Bearer {lines['AFARENSIS_API_KEY']}"},
-        )
-        assert models.json()["data"][0]["id"] == "gpt-4-vision-preview"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-    assert not thread.is_alive()
-
-
-@pytest.mark.filterwarnings(
-    "ignore::langchain_afarensis_vision.document_loaders.NoImagesFoundWarning"
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe", "--local", HOPPER],
+        ["demo"],
+        ["serve", "--port", "0"],
+        ["caption", "--local", HOPPER, "-o", "x.jsonl"],
+    ],
+    ids=["describe-local", "demo", "serve", "caption-local"],
 )
-def test_no_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["describe", str(tmp_path)]) == 1
-    assert "No images found" in capsys.readouterr().err
+def test_without_the_extra_one_line_names_it(
+    plain_entry: Path, args: list[str], tmp_path: Path
+) -> None:
+    line = one_error_line(run_cli(*args, entry=plain_entry, cwd=tmp_path), 2)
+    assert "'server' extra" in line
+    assert 'pip install ".[server]"' in line
+
+
+def test_without_a_key_describe_names_the_variable_and_local(plain_entry: Path) -> None:
+    for entry in (plain_entry, ENTRY_POINT):
+        run = run_cli("describe", HOPPER, entry=entry)
+        line = one_error_line(run, 2)
+        assert "AFARENSIS_API_KEY" in line
+        assert "--local" in line
+        assert run.out == ""  # no offline answers in place of the API's
+
+
+def test_without_a_key_caption_does_not_fall_back_either(tmp_path: Path) -> None:
+    line = one_error_line(run_cli("caption", HOPPER, "-o", str(tmp_path / "out.jsonl")), 2)
+    assert "AFARENSIS_API_KEY" in line
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_tokens_works_without_the_extra(plain_entry: Path) -> None:
+    run = run_cli("tokens", HOPPER, entry=plain_entry)
+    assert run.code == 0, run
+    assert "255 image tokens" in run.out
+
+
+# -- the API: answers, failures, URLs --------------------------------------------------------
+
+
+def test_describe_json_records_are_fields(api_env: dict[str, str]) -> None:
+    run = run_cli(
+        "describe",
+        "--json",
+        "--detail",
+        "low",
+        "--max-tokens",
+        "40",
+        str(SHARED_IMAGES / "hopper.tif"),
+        env=api_env,
+    )
+    assert run.code == 0, run
+    assert run.err == ""  # no embedded server announced
+    (record,) = json_records(run)
+    assert {
+        k: record[k]
+        for k in (
+            "image",
+            "format",
+            "source_width",
+            "source_height",
+            "mime_type",
+            "width",
+            "height",
+            "changed",
+            "detail",
+            "image_tokens",
+            "model",
+            "error",
+        )
+    } == {
+        "image": str(SHARED_IMAGES / "hopper.tif"),
+        "format": "TIFF",
+        "source_width": 128,
+        "source_height": 128,
+        "mime_type": "image/png",
+        "width": 128,
+        "height": 128,
+        "changed": True,
+        "detail": "low",
+        "image_tokens": 85,
+        "model": "gpt-4-vision-preview",
+        "error": None,
+    }
+    assert record["source_bytes"] == 49597
+    assert isinstance(record["bytes"], int)
+    usage = record["usage"]
+    assert usage["input_tokens"] > 85
+    assert 0 < usage["output_tokens"] <= 40
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert INTRO in record["answer"]
+
+
+def test_describe_with_a_question_a_model_and_the_text_view(api_env: dict[str, str]) -> None:
+    run = run_cli(
+        "describe",
+        "-q",
+        "Colours?",
+        "--model",
+        "gpt-4-1106-vision-preview",
+        "--detail",
+        "high",
+        HOPPER,
+        env=api_env,
+    )
+    assert run.code == 0, run
+    answer = [line for line in run.out.splitlines() if line.startswith("    ")]
+    assert answer
+    assert "detail 'high'" in run.out
+    assert "1 of 1 images described" in run.out
+
+
+def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
+    api_env: dict[str, str],
+) -> None:
+    env = {**api_env, "AFARENSIS_API_KEY": "sk-wrong-key-000000000000"}
+    run = run_cli("describe", "--json", HOPPER, HOPPER, env=env)
+    assert run.code == 1
+    (record,) = json_records(run)  # stopped after the first: every request would fail alike
+    error = record["error"]
+    assert {k: error[k] for k in ("type", "code", "status")} == {
+        "type": "authentication_error",
+        "code": "invalid_api_key",
+        "status": 401,
+    }
+    assert "AFARENSIS_API_KEY" in error["message"]
+    assert re.fullmatch(r"req_[0-9a-f]{32}", error["request_id"])
+    assert "1 image not sent" in run.err
+    text = run_cli("describe", HOPPER, env=env)
+    assert text.code == 1
+    assert "0 of 1 images described (0 refused before sending, 1 failed)" in text.out
+    assert "sent:" not in text.out
+
+
+def test_a_wrong_base_url_or_model_says_where_to_look(api_env: dict[str, str]) -> None:
+    base_url = api_env["AFARENSIS_BASE_URL"].removesuffix("/v1")
+    run = run_cli("describe", "--json", HOPPER, env={**api_env, "AFARENSIS_BASE_URL": base_url})
+    assert run.code == 1
+    message = json_records(run)[0]["error"]["message"]
+    assert f"check AFARENSIS_BASE_URL={base_url}: the API's base URL ends in /v1" in message
+    run = run_cli("describe", "--json", "--model", "gpt-5", HOPPER, env=api_env)
+    assert run.code == 1
+    error = json_records(run)[0]["error"]
+    assert (error["code"], error["status"]) == ("model_not_found", 404)
+    assert "--model" in error["message"]
+
+
+def test_a_connection_failure_names_the_url_and_the_variable() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    run = run_cli("describe", HOPPER, env={"AFARENSIS_API_KEY": "sk-x", "AFARENSIS_BASE_URL": url})
+    assert run.code == 1, run
+    flat = " ".join(run.out.split())
+    assert f"cannot reach {url} (set AFARENSIS_BASE_URL to use another)" in flat
+    assert "0 of 1 images described (0 refused before sending, 1 failed)" in run.out
+    (record,) = json_records(
+        run_cli(
+            "describe",
+            "--json",
+            HOPPER,
+            env={"AFARENSIS_API_KEY": "sk-x", "AFARENSIS_BASE_URL": url},
+        )
+    )
+    assert record["error"]["type"] == "connection_error"
+    assert record["error"]["status"] is None
+
+
+def test_describe_takes_http_urls(api_env: dict[str, str], image_host: ImageHost) -> None:
+    image_host.routes["/cli/hopper.png"] = (200, Path(HOPPER).read_bytes(), "image/png")
+    run = run_cli("describe", "--json", image_host.url("/cli/hopper.png"), env=api_env)
+    assert run.code == 0, run
+    (record,) = json_records(run)
+    assert record["image"] == image_host.url("/cli/hopper.png")
+    assert record["format"] is None  # the API fetched it: nothing was read here
+    assert "128 x 128" in record["answer"]
+    text = run_cli("describe", image_host.url("/cli/hopper.png"), env=api_env)
+    assert "a URL: the API fetches it itself" in text.out
+    assert "http:/127" not in text.out + text.err
+
+
+def test_an_animation_is_refused_with_the_clis_option_and_sent_with_it(
+    api_env: dict[str, str],
+) -> None:
+    refused = run_cli("describe", ANIMATED, HOPPER, env=api_env)
+    assert refused.code == 1  # one of two refused
+    assert "--first-frame sends its first frame" in refused.out
+    assert "first_frame=True" not in refused.out
+    assert "1 of 2 images described (1 refused before sending, 0 failed)" in refused.out
+    sent = run_cli("describe", "--first-frame", "--json", ANIMATED, env=api_env)
+    assert sent.code == 0, sent
+    assert json_records(sent)[0]["mime_type"] in ("image/png", "image/gif")
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def test_tokens_is_offline_exact_and_fails_on_a_refusal() -> None:
+    images = [str(SHARED_IMAGES / n) for n in ("hopper.tif", "iss634.gif", "flower.jpg")]
+    run = run_cli("tokens", "--json", "--detail", "low", *images)
+    assert run.code == 1  # one refused
+    tif, gif, jpg = json_records(run)
+    assert (tif["format"], tif["mime_type"], tif["source_bytes"], tif["image_tokens"]) == (
+        "TIFF",
+        "image/png",
+        49597,
+        85,
+    )
+    assert gif["error"]["code"] == "animated_gif_not_supported"
+    assert gif["error"]["type"] == "invalid_request_error"
+    assert gif["error"]["status"] is None
+    assert jpg["changed"] is False
+    assert "answer" not in jpg
+
+
+def test_tokens_looks_in_subfolders_with_recursive(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "hopper.png").write_bytes(Path(HOPPER).read_bytes())
+    (tmp_path / "top.png").write_bytes(Path(HOPPER).read_bytes())
+    assert len(json_records(run_cli("tokens", "--json", str(tmp_path)))) == 1
+    assert len(json_records(run_cli("tokens", "--json", "-r", str(tmp_path)))) == 2
+
+
+def test_tokens_table_never_says_sent() -> None:
+    all_ok = run_cli("tokens", HOPPER, str(SHARED_IMAGES / "flower.jpg"))
+    assert all_ok.code == 0, all_ok
+    shared = run_cli("tokens", str(SHARED_IMAGES))
+    assert shared.code == 1
+    assert "11 of 12 images accepted (1 refused)" in shared.out
+    assert "refused (animated_gif_not_supported)" in shared.out
+    url = run_cli("tokens", "http://127.0.0.1:9/photo.jpg")  # nothing is fetched
+    assert url.code == 1
+    assert "skipped (url_not_fetched)" in url.out
+    assert "sent" not in (all_ok.out + shared.out + url.out).lower()
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "tokens", *[str(SHARED_IMAGES)] * 100],  # > a 64 KiB pipe,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().startswith("Each image")
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(60) == 1
+    assert "Traceback" not in err
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def test_demo_runs_anywhere_on_its_sample_images_and_says_the_disclaimer_once(
+    tmp_path: Path,
+) -> None:
+    run = run_cli("demo", cwd=tmp_path)
+    assert run.code == 0, run
+    assert "(the demo always uses it)" in run.err
+    assert "--local was given" not in run.err
+    assert "5 of 5 images described" in run.out
+    assert run.out.count(INTRO) == 1
+    assert run.out.count(NO_OCR) <= 1
+    assert run.out.count("Image 1: a ") == 5  # the measurements, once per image
+    lines = run.out.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.endswith(("tokens", "(unchanged)"))]
+    assert len(starts) == 5
+    for start in starts:  # every line of an answer is indented, up to the blank line after it
+        end = lines.index("", start)
+        assert end > start + 1
+        assert all(line.startswith("    ") for line in lines[start + 1 : end])
+
+
+def test_demo_on_a_folder_given(tmp_path: Path) -> None:
+    run = run_cli("demo", "--json", str(SHARED_IMAGES), cwd=tmp_path)
+    assert run.code == 1  # the animated GIF is refused
+    records = json_records(run)
+    assert len(records) == 12
+    assert sum(r["error"] is None for r in records) == 11
+
+
+# -- usage errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe"],
+        ["describe", "--max-tokens", "0", HOPPER],
+        ["describe", "--max-tokens", "5000", HOPPER],
+        ["tokens", "--detail", "ultra", HOPPER],
+        ["serve", "--port", "70000"],
+        ["frobnicate"],
+    ],
+    ids=["no-images", "max-tokens", "over-max-tokens", "detail", "port", "command"],
+)
+def test_bad_options_exit_2(args: list[str]) -> None:
+    run = run_cli(*args)
+    assert run.code == 2, run
+    assert "usage:" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_no_images_found_is_a_usage_error(tmp_path: Path) -> None:
+    for command in ("describe", "tokens", "demo"):
+        line = one_error_line(run_cli(command, str(tmp_path), env={"AFARENSIS_API_KEY": "sk-x"}), 2)
+        assert "no images found" in line
+
+
+def test_version_and_help_on_every_option() -> None:
+    version = run_cli("--version")
+    assert (version.code, version.out.strip()) == (0, f"afarensis-vision {__version__}")
+    helped = run_cli("describe", "--help")
+    assert helped.code == 0
+    assert "--first-frame" in helped.out
+    commands = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == {"describe", "demo", "tokens", "caption", "serve"}
+    for name, parser in commands.choices.items():
+        for action in parser._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    options = {a.dest for a in commands.choices["describe"]._actions}
+    assert {"model", "max_tokens", "first_frame", "detail", "json", "local"} <= options

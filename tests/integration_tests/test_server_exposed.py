@@ -187,4 +187,5 @@ def test_serve_warns_beyond_loopback_and_passes_the_flag(
     monkeypatch.setattr("langchain_afarensis_vision.server.serve_main", fake_serve_main)
     assert cli.main(["serve", "--host", "0.0.0.0", "--allow-private-urls"]) == 0
     assert called["args"][0] == "0.0.0.0"
-    assert called["kwargs"] == {"allow_private_urls": True}
+    assert called["kwargs"]["allow_private_urls"] is True
+    assert called["kwargs"]["log_level"] == "info"

@@ -116,7 +116,7 @@ def test_missing_extra_names_the_install_command() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout
-    assert 'pip install "langchain-afarensis-vision[server]"' in out
+    assert 'pip install ".[server]" in a clone of langchain-afarensis-vision' in out
 
 
 def test_ocr_can_be_off(client: httpx2.Client) -> None:

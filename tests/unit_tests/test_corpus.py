@@ -147,7 +147,7 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     out = tmp_path / "out.jsonl"
     args = ["caption", str(SHARED_IMAGES), "--out", str(out), "--dry-run", "--tpm", "6600"]
-    assert cli.main([*args, "--detail", "low"]) == 0
+    assert cli.main([*args, "--detail", "low"]) == 1  # one image would be refused
     line = capsys.readouterr().out
     assert "Dry run: 12 images" in line
     assert "1 refused; 11 to send: 935 image tokens" in line  # 11 x 85 at detail low
