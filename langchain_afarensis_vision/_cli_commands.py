@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import textwrap
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +43,7 @@ from langchain_afarensis_vision._contract import is_fetched_url
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.document_loaders import image_files
+from langchain_afarensis_vision.document_loaders import NoImagesFoundWarning, image_files
 from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError
 
 SAMPLES: Final = "samples"
@@ -56,11 +57,15 @@ def sample_images() -> str:
 
 def _sources(paths: list[str], recursive: bool) -> list[str]:
     try:
-        sources = image_files(paths, recursive)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", NoImagesFoundWarning)
+            sources = image_files(paths, recursive)
     except OSError as error:  # an unreadable @list
         raise UsageError(f"{error.strerror or error}: {error.filename}") from None
     if not sources:
         raise UsageError(f"no images found in {', '.join(paths)}")
+    for warning in said:  # some entries named nothing: say which, once each
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     return sources
 
 
@@ -176,11 +181,11 @@ def cmd_caption(args: argparse.Namespace) -> int:
         else:
             with connect(args.local, **model_options) as target:
                 summary = describe_images(args.sources, llm=target.model, **options)
-    except (ValueError, OSError) as error:  # e.g. an unreadable @list or --out
-        raise UsageError(str(error)) from None
     except AfarensisError as error:  # every image would fail alike (the key, the model)
         print(f"afarensis-vision caption: stopped: {error.message}", file=sys.stderr)
         return EXIT_FAILED
+    except (ValueError, OSError) as error:  # e.g. an unreadable @list or --out
+        raise UsageError(str(error)) from None
     if summary.stopped:
         print(summary.stopped, file=sys.stderr)
     print(summary.line())

@@ -33,7 +33,6 @@ from langchain_core.messages import AIMessage
 from langchain_afarensis_vision._contract import (
     API_KEY_ENV,
     BASE_URL_ENV,
-    REQUEST_ID_HEADER,
     Detail,
     ErrorCode,
     ErrorType,
@@ -45,7 +44,7 @@ from langchain_afarensis_vision.errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    InvalidImageError,
+    InvalidRequestError,
     NotFoundError,
 )
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
@@ -84,7 +83,7 @@ def prepared_record(
         return None, record
     try:
         prepared = prepare_image(source, detail, first_frame=first_frame)
-    except InvalidImageError as refused:
+    except InvalidRequestError as refused:  # the image (or how it is named) is refused
         message = _LIBRARY_HINT.sub("", refused.message)  # the CLI gives its own (_HINTS)
         record["error"] = _error(ErrorType.INVALID_REQUEST, refused.code, None, message)
         return None, record
@@ -133,8 +132,7 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
         message = error.message
         message = f"{message}{_status_hint(error, base_url)}"
         fields = _error(error.type, error.code, error.status_code, message)
-        assert error.response is not None
-        fields["request_id"] = error.response.headers.get(REQUEST_ID_HEADER)
+        fields["request_id"] = error.request_id
     elif isinstance(error, APIConnectionError):
         kind = "timeout" if isinstance(error, APITimeoutError) else "connection_error"
         where = f"cannot reach {base_url} (set {BASE_URL_ENV} to use another): " if base_url else ""

@@ -19,8 +19,10 @@ the local server).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -251,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.question = DEFAULT_QUESTION
     try:
-        return int(args.run(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_one_line, args.command)
+            return int(args.run(args))
     except UsageError as error:
         print(f"afarensis-vision {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -261,6 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left (``| head``): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+def _one_line(command: str, message: Warning | str, *_: object) -> None:
+    """A warning as one line on stderr (e.g. an entry that names no image), not Python's two."""
+    print(f"afarensis-vision {command}: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

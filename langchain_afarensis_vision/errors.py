@@ -48,9 +48,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-from langchain_afarensis_vision._contract import Detail, ErrorCode, check_detail
+from langchain_afarensis_vision._contract import (
+    REQUEST_ID_HEADER,
+    Detail,
+    ErrorCode,
+    check_detail,
+)
 from langchain_afarensis_vision._redact import mask
 
 __all__ = [
@@ -72,7 +77,6 @@ __all__ = [
 ]
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
-REQUEST_ID_HEADER: Final = "x-request-id"
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces, at most 128
 
 

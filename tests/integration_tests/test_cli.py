@@ -389,3 +389,12 @@ def test_version_and_help_on_every_option() -> None:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
     options = {a.dest for a in commands.choices["describe"]._actions}
     assert {"model", "max_tokens", "first_frame", "detail", "json", "local"} <= options
+
+
+def test_an_entry_that_names_nothing_is_one_warning_line(tmp_path: Path) -> None:
+    run = run_cli("tokens", HOPPER, str(tmp_path / "nope" / "*.jpg"))
+    assert run.code == 0, run
+    [line] = run.err.strip().splitlines()
+    assert line.startswith("afarensis-vision tokens: warning: ")
+    assert "nope" in line
+    assert "Warning" not in line  # not Python's two-line warning format
