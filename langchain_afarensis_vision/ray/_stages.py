@@ -1,0 +1,268 @@
+"""The two stages of :func:`describe_dataset`: prepare (CPU tasks), then ask (request actors).
+
+**Prepare** (:func:`prepare_batch`, a ``map_batches`` function): each row's image (bytes, a
+decoded array from ``read_images``, a ``data:`` URL, or an ``http(s)`` URL the API fetches)
+gets its resume key; rows the previous output already holds are dropped; the rest go through
+:func:`~..images.prepare_image` once, and the prepared bytes travel on in the ``_prepared``
+column. **Ask** (:class:`Describe`, a ``map_batches`` class run as an actor pool): each actor
+keeps up to ``in_flight`` requests going at once on an event loop of its own, through one
+async ``ChatAfarensis`` whose limiter is the cluster's (:class:`~._budget.ClusterRateLimiter`).
+A row that fails gets its ``error``; only errors every request would meet (no key, a wrong
+key) fail the dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+import ray
+from PIL import Image
+from pydantic import SecretStr
+
+from langchain_afarensis_vision._contract import Detail, is_data_url, is_fetched_url
+from langchain_afarensis_vision._corpus_io import FINAL_ERRORS, job_key
+from langchain_afarensis_vision._messages import ImageUrl, question_message
+from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
+from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.ray._budget import ClusterRateLimiter
+
+__all__ = ["ERROR", "Describe", "Request", "Secrets", "done_keys", "prepare_batch"]
+
+ERROR: Final = pa.struct([("type", pa.string()), ("code", pa.string()), ("message", pa.string())])
+PREPARED: Final = pa.struct(
+    [
+        ("data", pa.binary()),
+        ("mime_type", pa.string()),
+        ("source_format", pa.string()),
+        ("source_width", pa.int64()),
+        ("source_height", pa.int64()),
+        ("source_bytes", pa.int64()),
+        ("changed", pa.bool_()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is asked of every image (and so part of every resume key)."""
+
+    question: str
+    detail: Detail
+    model: str
+    max_tokens: int
+    first_frame: bool
+
+    def key(self, content: str) -> str:
+        return job_key(content, self.question, self.detail, self.model, self.max_tokens)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The model's settings and key, put in Ray's object store (never in task arguments)."""
+
+    settings: dict[str, Any]
+    api_key: SecretStr | None
+
+    def __repr__(self) -> str:
+        return "Secrets(...)"
+
+
+# -- stage 1: prepare ------------------------------------------------------------------------
+
+
+def prepare_batch(
+    table: pa.Table, *, column: str, request: Request, done: Any, keep_image: bool
+) -> pa.Table:
+    """Key, skip what is done, and prepare each row's image (a ``map_batches`` function)."""
+    finished = _done_set(done)
+    keep: list[bool] = []
+    columns: dict[str, list[Any]] = {n: [] for n in ("sha256", "key", "width", "height")}
+    columns |= {"image_tokens": [], "error": [], "_prepared": []}
+    for value in _values(table.column(column)):
+        sha256, key, outcome = _prepare_one(value, request)
+        keep.append(key not in finished)
+        if not keep[-1]:
+            continue
+        prepared = outcome if isinstance(outcome, PreparedImage) else None
+        columns["sha256"].append(sha256)
+        columns["key"].append(key)
+        columns["width"].append(prepared.width if prepared else None)
+        columns["height"].append(prepared.height if prepared else None)
+        columns["image_tokens"].append(prepared.tokens if prepared else None)
+        columns["error"].append(outcome if isinstance(outcome, dict) else None)
+        columns["_prepared"].append(_packed(prepared) if prepared else None)
+    out = table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
+    if not keep_image and not _is_text(table.schema.field(column).type):
+        out = out.drop_columns([column])
+    types = {"width": pa.int64(), "height": pa.int64(), "image_tokens": pa.int64()}
+    types |= {"error": ERROR, "_prepared": PREPARED}
+    for name, values in columns.items():
+        out = out.append_column(name, pa.array(values, types.get(name, pa.string())))
+    return out.append_column("detail", pa.array([request.detail] * out.num_rows, pa.string()))
+
+
+def _prepare_one(value: Any, request: Request) -> tuple[str | None, str, Any]:
+    """``(sha256, key, PreparedImage | error dict | None)`` for one image; None: a URL."""
+    if isinstance(value, str) and is_fetched_url(value):
+        return None, request.key(value), None
+    if isinstance(value, str) and is_data_url(value):
+        return _prepared(value, hashlib.sha256(value.encode()).hexdigest(), request)
+    if isinstance(value, bytes):
+        return _prepared(value, hashlib.sha256(value).hexdigest(), request)
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(repr((value.shape, value.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(value).data)
+        return _prepared(value, digest.hexdigest(), request)
+    text = repr(value)[:80]
+    message = (
+        f"expected image bytes, a decoded image array, a data: URL or an http(s) URL; got "
+        f"{text}. Read files with ray.data.read_binary_files or read_images."
+    )
+    return None, request.key(text), _error("InvalidImageError", "invalid_image", message)
+
+
+def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]:
+    key = request.key(sha256)
+    try:
+        source = Image.fromarray(value) if isinstance(value, np.ndarray) else value
+        return sha256, key, prepare_image(source, request.detail, first_frame=request.first_frame)
+    except InvalidImageError as error:
+        return sha256, key, _error("InvalidImageError", str(error.code), error.message)
+    except (ValueError, TypeError) as error:  # an array Pillow cannot take as an image
+        return sha256, key, _error("InvalidImageError", "invalid_image", str(error))
+
+
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return list(column.to_pylist())
+    if _is_text(column.type):
+        return list(column.to_pylist())
+    values: list[Any] = []
+    for chunk in column.chunks:  # Ray's tensor columns (read_images): one array a row
+        values.extend(chunk.to_numpy())
+    return values
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _packed(image: PreparedImage) -> dict[str, Any]:
+    width, height = image.source_size
+    return {
+        "data": image.data,
+        "mime_type": image.mime_type,
+        "source_format": image.source_format,
+        "source_width": width,
+        "source_height": height,
+        "source_bytes": image.source_bytes,
+        "changed": image.changed,
+    }
+
+
+def _unpacked(packed: dict[str, Any], row: dict[str, Any], detail: Detail) -> PreparedImage:
+    return PreparedImage(
+        data=packed["data"],
+        mime_type=packed["mime_type"],
+        width=row["width"],
+        height=row["height"],
+        detail=detail,
+        tokens=row["image_tokens"],
+        source_format=packed["source_format"],
+        source_size=(packed["source_width"], packed["source_height"]),
+        source_bytes=packed["source_bytes"],
+        changed=packed["changed"],
+    )
+
+
+def _error(kind: str, code: str | None, message: str) -> dict[str, Any]:
+    return {"type": kind, "code": code, "message": message}
+
+
+_DONE_CACHE: dict[str, frozenset[str]] = {}  # per worker process: the done keys, read once
+
+
+def _done_set(done: Any) -> frozenset[str]:
+    if done is None:
+        return frozenset()
+    name = done.hex()
+    if name not in _DONE_CACHE:
+        _DONE_CACHE.clear()
+        _DONE_CACHE[name] = ray.get(done)
+    return _DONE_CACHE[name]
+
+
+def done_keys(previous: Any) -> frozenset[str]:
+    """The keys of a previous output's rows that need no new request (described or refused)."""
+    keys: set[str] = set()
+    for batch in previous.select_columns(["key", "error"]).iter_batches(batch_format="pyarrow"):
+        for key, error in zip(
+            batch.column("key").to_pylist(), batch.column("error").to_pylist(), strict=True
+        ):
+            if error is None or error.get("type") in FINAL_ERRORS:
+                keys.add(key)
+    return frozenset(keys)
+
+
+# -- stage 2: ask ----------------------------------------------------------------------------
+
+
+class Describe:
+    """A request actor: up to ``in_flight`` requests at once, on the actor's event loop.
+
+    Ray runs several of its batches at a time (the UDF is async); each batch's rows go at once.
+    """
+
+    def __init__(
+        self, secrets: Any, budget: Any, request: Request, column: str, in_flight: int
+    ) -> None:
+        given: Secrets = ray.get(secrets[0])
+        self.request, self.column = request, column
+        self.llm = ChatAfarensis(
+            **given.settings,
+            api_key=given.api_key,
+            max_tokens=request.max_tokens,
+            rate_limiter=ClusterRateLimiter(budget),
+        )
+        self.slots = asyncio.Semaphore(in_flight)
+
+    async def __call__(self, table: pa.Table) -> pa.Table:
+        return await self._batch(table)
+
+    async def _batch(self, table: pa.Table) -> pa.Table:
+        rows = table.to_pylist()
+        answers = await asyncio.gather(*(self._one(row) for row in rows))
+        out = table.drop_columns(["_prepared", "error"])
+        names = ("description", "prompt_tokens", "completion_tokens", "model", "error")
+        types = (pa.string(), pa.int64(), pa.int64(), pa.string(), ERROR)
+        for index, (name, kind) in enumerate(zip(names, types, strict=True)):
+            out = out.append_column(name, pa.array([a[index] for a in answers], kind))
+        return out
+
+    async def _one(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        if row["error"] is not None:
+            return None, None, None, self.request.model, row["error"]
+        if row["_prepared"] is not None:
+            image: PreparedImage | ImageUrl = _unpacked(row["_prepared"], row, self.request.detail)
+        else:
+            image = ImageUrl(row[self.column], self.request.detail)
+        async with self.slots:
+            try:
+                reply = await self.llm.ainvoke([question_message(self.request.question, image)])
+            except EVERY_REQUEST_FAILS:
+                raise
+            except (AfarensisError, OSError) as error:
+                code = getattr(error, "code", None)
+                failure = _error(
+                    type(error).__name__, None if code is None else str(code), str(error)
+                )
+                return None, None, None, self.request.model, failure
+        usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
+        model = reply.response_metadata.get("model_name") or self.request.model
+        return reply.text, usage["input_tokens"], usage["output_tokens"], model, None

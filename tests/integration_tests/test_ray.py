@@ -1,0 +1,174 @@
+"""describe_dataset on Ray (local mode, two CPUs) against the local server: rows kept, one
+budget for four request actors, failures as rows, the corpus job's answers, resume, no key
+anywhere Ray writes or shows."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+ray = pytest.importorskip("ray")
+cloudpickle = pytest.importorskip("ray.cloudpickle")
+
+from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
+from langchain_afarensis_vision.ray import RateBudget, describe_dataset  # noqa: E402
+from langchain_afarensis_vision.server import LocalAfarensisServer  # noqa: E402
+
+pytestmark = [
+    pytest.mark.enable_socket,
+    pytest.mark.allow_hosts(["127.0.0.1"]),
+    # Ray's own deprecations, raised inside Ray about Ray's settings:
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
+]
+
+
+def _png(n: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), (n % 256, (n * 7) % 256, (n * 13) % 256)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One local Ray for the module (starting it takes seconds); its session folder."""
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+        configure_logging=False,
+        log_to_driver=False,
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield Path(ray._private.worker._global_node.get_session_dir_path())
+    ray.shutdown()
+
+
+def _model(server: LocalAfarensisServer) -> ChatAfarensis:
+    return ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
+
+
+def _folder(root: Path, count: int) -> Path:
+    folder = root / "images"
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"img{n:03d}.png").write_bytes(_png(n))
+    return folder
+
+
+def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
+    cluster: Path, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, 6)
+    (folder / "broken.png").write_bytes(_png(0)[:40])
+    with LocalAfarensisServer(ocr=False) as server:
+        ds = ray.data.read_binary_files(str(folder), include_paths=True)
+        gone = ray.data.from_items([{"url": "http://127.0.0.1:9/gone.png"}])
+        rows = describe_dataset(ds, llm=_model(server), detail="low", max_tokens=40).take_all()
+        [missing] = describe_dataset(gone, llm=_model(server), max_tokens=40).take_all()
+        summary = describe_images(
+            [folder], out=tmp_path / "out.jsonl", llm=_model(server), detail="low",
+            max_tokens=40, workers=0,
+        )  # fmt: skip
+    assert summary.sent == 6
+    by_name = {Path(row["path"]).name: row for row in rows}
+    assert sorted(by_name) == sorted(p.name for p in folder.iterdir())  # every row, once
+    assert "bytes" not in rows[0]  # the image column is dropped by default
+    broken = by_name.pop("broken.png")
+    assert broken["error"]["type"] == "InvalidImageError"
+    assert broken["description"] is None
+    lines = {Path(line["source"]).name: line for line in _lines(tmp_path / "out.jsonl")}
+    for name, row in by_name.items():
+        line = lines[name]
+        assert row["error"] is None
+        for field in ("sha256", "key", "description", "width", "height", "image_tokens"):
+            assert row[field] == line[field], (name, field)
+        assert (row["prompt_tokens"], row["completion_tokens"]) == (
+            line["prompt_tokens"],
+            line["completion_tokens"],
+        )
+    assert missing["url"] == "http://127.0.0.1:9/gone.png"  # URL columns are kept
+    assert missing["error"]["type"] == "BadRequestError"
+    assert missing["description"] is None
+
+
+def test_resume_skips_rows_already_described(cluster: Path, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 8)
+    with LocalAfarensisServer(ocr=False) as server:
+        first = ray.data.read_binary_files(sorted(str(p) for p in folder.iterdir())[:5])
+        describe_dataset(first, llm=_model(server), max_tokens=30).write_parquet(
+            str(tmp_path / "out")
+        )
+        everything = ray.data.read_binary_files(str(folder), include_paths=True)
+        previous = ray.data.read_parquet(str(tmp_path / "out"))
+        rest = describe_dataset(everything, llm=_model(server), max_tokens=30, done=previous)
+        rest.write_parquet(str(tmp_path / "out"))
+        requests = server.rate_limits()  # no limits: nothing to count; the rows tell
+    assert requests is not None
+    rows = ray.data.read_parquet(str(tmp_path / "out")).take_all()
+    assert len(rows) == 8
+    assert len({row["key"] for row in rows}) == 8
+    assert all(row["error"] is None for row in rows)
+
+
+def test_four_actors_share_one_budget_within_the_limit(cluster: Path, tmp_path: Path) -> None:
+    """A run costing about 1.5 minutes of the token limit: every row, 429s at most 1%."""
+    count = 60
+    folder = _folder(tmp_path, count)
+    # Each request: 130 prompt tokens (85 for the image at low) + 60 max_tokens = 190.
+    tpm = 190 * 40
+    with LocalAfarensisServer(ocr=False, tokens_per_minute=tpm) as server:
+        budget = RateBudget()  # the limits are learned from the headers
+        ds = ray.data.read_binary_files(str(folder), override_num_blocks=8)
+        out = describe_dataset(
+            ds, llm=_model(server), detail="low", max_tokens=60, budget=budget, actors=4,
+            in_flight=8, batch_size=4,
+        )  # fmt: skip
+        rows = out.take_all()
+        stats = budget.stats()
+    assert len(rows) == count
+    assert all(row["error"] is None and row["description"] for row in rows)
+    assert stats["limit_tokens"] == tpm
+    assert stats["rate_limited"] <= count // 100
+    assert stats["clients"] == 4  # four request actors, one budget
+    assert stats["exchanges"] < stats["asks"]  # asks go to the actor in batches
+
+
+def test_the_key_is_nowhere_ray_writes_or_shows(cluster: Path, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 2)
+    with LocalAfarensisServer(ocr=False) as server:
+        ds = ray.data.read_binary_files(str(folder))
+        out = describe_dataset(ds, llm=_model(server), max_tokens=20)
+        rows = out.take_all()
+        key = server.api_key
+    assert all(row["error"] is None for row in rows)
+    shown = repr(out) + str(out.stats()) + str(out._logical_plan.dag)
+    assert key not in shown
+    # What Ray pickles into the tasks and actors: each operator's function arguments.
+    operator: Any = out._logical_plan.dag
+    arguments: list[Any] = []
+    while operator is not None:
+        for name in ("fn_args", "fn_kwargs", "fn_constructor_args", "fn_constructor_kwargs"):
+            arguments.append(getattr(operator, name, None))
+        operator = operator.input_dependencies[0] if operator.input_dependencies else None
+    assert any(arguments)
+    assert key.encode() not in cloudpickle.dumps(arguments)
+    logs = [path for path in cluster.rglob("*") if path.is_file()]
+    assert any(path.suffix in {".log", ".out", ".err"} for path in logs)
+    for log in logs:
+        assert key.encode() not in log.read_bytes(), log
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+_ = os
