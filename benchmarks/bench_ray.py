@@ -93,8 +93,10 @@ def cores_bind(count: int) -> None:
             )  # fmt: skip
             took = time.monotonic() - began
             rates[f"corpus job, {workers} worker(s)"] = count / took
-            print(f"  corpus job, {workers} worker process(es): {took:6.1f} s, "
-                  f"{count / took:5.1f} images/s  ({summary.line()})")  # fmt: skip
+            print(
+                f"  corpus job, {workers} worker process(es): {took:6.1f} s, "
+                f"{count / took:5.1f} images/s  ({summary.line()})"
+            )
         for cpus in (1, 2):
             init = start_ray(cpus)
             began = time.monotonic()
@@ -108,8 +110,10 @@ def cores_bind(count: int) -> None:
             took = time.monotonic() - began
             ray.shutdown()
             rates[f"Ray, {cpus} CPU(s)"] = count / took
-            print(f"  Ray, num_cpus={cpus}: ray.init {init:4.1f} s, first row {first:4.1f} s, "
-                  f"all {took:6.1f} s, {count / took:5.1f} images/s, {described} described")  # fmt: skip
+            print(
+                f"  Ray, num_cpus={cpus}: ray.init {init:4.1f} s, first row {first or 0:4.1f} s, "
+                f"all {took:6.1f} s, {count / took:5.1f} images/s, {described} described"
+            )
         for cpus in (1, 2):
             ours, theirs = rates[f"Ray, {cpus} CPU(s)"], rates[f"corpus job, {cpus} worker(s)"]
             result(
@@ -121,9 +125,9 @@ def cores_bind(count: int) -> None:
 class Counting:
     """An ASGI wrapper counting the statuses the server answers with."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, statuses: Counter[int]) -> None:
         self.app = app
-        self.statuses: Counter[int] = Counter()
+        self.statuses = statuses
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def counted(message: Any) -> None:
@@ -148,7 +152,8 @@ def limited(count: int) -> None:
         outcome: dict[str, tuple[float, int, int, int]] = {}
         for name, http in sides.items():
             server = LocalAfarensisServer(ocr=False, tokens_per_minute=TPM)
-            counting = server.app = Counting(server.app)
+            statuses: Counter[int] = Counter()
+            server.app.add_middleware(Counting, statuses=statuses)
             server.start()
             ds = ray.data.read_binary_files(str(folder), override_num_blocks=8)
             began = time.monotonic()
@@ -175,16 +180,18 @@ def limited(count: int) -> None:
                     rows = processor(ds).take_all()
                     described = sum(bool(row["described"]) for row in rows)
                 error = ""
-            except Exception as failure:  # noqa: BLE001 - report how the side ended
+            except Exception as failure:
                 rows, described = [], 0
                 error = f" - the run failed: {type(failure).__name__}: {str(failure)[:120]}"
             took = time.monotonic() - began
             server.stop()
-            limited_ = counting.statuses[429]
-            total = sum(counting.statuses.values())
+            limited_ = statuses[429]
+            total = sum(statuses.values())
             outcome[name] = (took, limited_, total, count - described)
-            print(f"  {name}: {took:6.1f} s, {total} requests, {limited_} 429s, "
-                  f"{count - described} of {count} rows not described{error}")  # fmt: skip
+            print(
+                f"  {name}: {took:6.1f} s, {total} requests, {limited_} 429s, "
+                f"{count - described} of {count} rows not described{error}"
+            )
         ray.shutdown()
         ours = outcome["describe_dataset (budget learned)"]
         for name, (took, limited_, total, lost) in outcome.items():

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from langchain_afarensis_vision._contract import Detail, check_detail
+from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.errors import checked_detail
 from langchain_afarensis_vision.ray._budget import start_budget
 from langchain_afarensis_vision.ray._stages import Describe, Request, Secrets, done_keys
 from langchain_afarensis_vision.ray._stages import prepare_batch as _prepare_batch
@@ -123,7 +124,7 @@ def describe_dataset(
     model = llm or ChatAfarensis()
     column = image_column or _image_column(ds)
     request = Request(
-        question, check_detail(detail), model.model, max_tokens, model.image_first_frame
+        question, checked_detail(detail), model.model, max_tokens, model.image_first_frame
     )
     shared = budget or RateBudget(requests_per_minute, tokens_per_minute)
     settings = {name: getattr(model, name) for name in _SETTINGS}

@@ -28,7 +28,11 @@ from langchain_afarensis_vision._contract import Detail, is_data_url, is_fetched
 from langchain_afarensis_vision._corpus_io import FINAL_ERRORS, job_key
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision.chat_models import ChatAfarensis
-from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import (
+    EVERY_REQUEST_FAILS,
+    AfarensisError,
+    InvalidRequestError,
+)
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 from langchain_afarensis_vision.ray._budget import ClusterRateLimiter
 
@@ -132,8 +136,8 @@ def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]
     try:
         source = Image.fromarray(value) if isinstance(value, np.ndarray) else value
         return sha256, key, prepare_image(source, request.detail, first_frame=request.first_frame)
-    except InvalidImageError as error:
-        return sha256, key, _error("InvalidImageError", str(error.code), error.message)
+    except InvalidRequestError as error:  # InvalidImageError, mostly
+        return sha256, key, _error(type(error).__name__, str(error.code), error.message)
     except (ValueError, TypeError) as error:  # an array Pillow cannot take as an image
         return sha256, key, _error("InvalidImageError", "invalid_image", str(error))
 
