@@ -24,7 +24,9 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -69,25 +71,124 @@ def machine() -> str:
     )
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine may be shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 # -- the server, in its own process ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class ServerCounts:
+    """What a counting server process saw on ``POST /v1/chat/completions``.
+
+    ``statuses``: how many answers of each status; ``admitted``: the monotonic time (the clock
+    is system-wide on Linux, so comparable with the benchmark's) and the tokens of each request
+    the server's tokens-per-minute limiter let through (prompt + ``max_tokens``: what it counts).
+    """
+
+    requests: int
+    statuses: dict[int, int]
+    admitted: list[tuple[float, int]]
+
+    @property
+    def rate_limited(self) -> int:
+        """The 429 answers."""
+        return self.statuses.get(429, 0)
+
+    def tokens(self, since: float = float("-inf"), until: float = float("inf")) -> int:
+        """Tokens admitted in ``[since, until)``."""
+        return sum(tokens for at, tokens in self.admitted if since <= at < until)
+
+    def best_minute(self) -> int:
+        """The most tokens admitted in any 60 s window (the trailing minute of each admission)."""
+        stamps = sorted(self.admitted)
+        best = total = first = 0
+        for at, tokens in stamps:
+            total += tokens
+            while stamps[first][0] <= at - 60.0:
+                total -= stamps[first][1]
+                first += 1
+            best = max(best, total)
+        return best
+
+
+@dataclass(frozen=True)
 class Server:
-    """Where the benchmark server listens."""
+    """Where the benchmark server listens (and, with ``counting``, what it has seen)."""
 
     base_url: str
     api_key: str
+    connection: Connection | None = None
+
+    def counts(self) -> ServerCounts:
+        """The chat-completion requests, statuses and admitted tokens counted so far."""
+        if self.connection is None:
+            raise RuntimeError("the server was started without counting=True")
+        self.connection.send("counts")
+        requests, statuses, admitted = self.connection.recv()
+        return ServerCounts(requests, statuses, admitted)
 
 
-def _serve(conn: Connection, options: dict[str, Any]) -> None:
+class _Counting:
+    """ASGI middleware counting chat-completion requests and their answers' statuses."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.statuses: Counter[int] = Counter()
+        self.admitted: list[tuple[float, int]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            await self.app(scope, receive, send)
+            return
+        with self.lock:
+            self.requests += 1
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                with self.lock:
+                    self.statuses[message["status"]] += 1
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+    def count_admissions(self, limiter: Any) -> None:
+        """Record each admission of ``limiter.admit_tokens`` (the server's tokens limiter)."""
+        admit = limiter.admit_tokens
+
+        def admit_tokens(tokens: int) -> Any:
+            state = admit(tokens)  # raises RateLimited when refused: not admitted
+            with self.lock:
+                self.admitted.append((time.monotonic(), tokens))
+            return state
+
+        limiter.admit_tokens = admit_tokens
+
+    def snapshot(self) -> tuple[int, dict[int, int], list[tuple[float, int]]]:
+        with self.lock:
+            return self.requests, dict(self.statuses), list(self.admitted)
+
+
+def _serve(conn: Connection, options: dict[str, Any], counting: bool) -> None:
     """The server process: start, report where, serve until told to stop (or orphaned)."""
     from langchain_afarensis_vision.server import LocalAfarensisServer
 
-    server = LocalAfarensisServer(ocr=False, **options).start()
+    server = LocalAfarensisServer(ocr=False, **options)
+    counter = None
+    if counting:
+        counter = _Counting(server.app)
+        counter.count_admissions(server.app.state.afarensis.limiter)
+        server.app = counter  # type: ignore[assignment]  # any ASGI app serves; state stays put
+    server.start()
     conn.send((server.base_url, server.api_key))
     try:
-        conn.recv()  # blocks (without the GIL) until the parent says stop or goes away
+        # blocks (without the GIL) until the parent asks for the counts, says stop or goes away
+        while conn.recv() == "counts" and counter is not None:
+            conn.send(counter.snapshot())
     except EOFError:
         pass
     finally:
@@ -95,18 +196,22 @@ def _serve(conn: Connection, options: dict[str, Any]) -> None:
 
 
 @contextmanager
-def server_process(**options: Any) -> Iterator[Server]:
-    """A ``LocalAfarensisServer(ocr=False, **options)`` running in a child process."""
+def server_process(counting: bool = False, **options: Any) -> Iterator[Server]:
+    """A ``LocalAfarensisServer(ocr=False, **options)`` running in a child process.
+
+    ``counting``: count chat-completion requests, statuses and admitted tokens in the server
+    process (``Server.counts()``); off by default, as it adds a little to every request.
+    """
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(child, options), daemon=True)
+    process = context.Process(target=_serve, args=(child, options, counting), daemon=True)
     process.start()
     child.close()
     try:
         if not parent.poll(60):
             raise RuntimeError("the benchmark server did not start within 60 s")
         base_url, api_key = parent.recv()
-        yield Server(base_url, api_key)
+        yield Server(base_url, api_key, parent if counting else None)
     finally:
         with suppress(OSError):
             parent.send("stop")

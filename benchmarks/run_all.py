@@ -14,7 +14,6 @@ its sides and reports medians.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import machine
+from _common import load_average, machine
 
 HERE = Path(__file__).resolve().parent
 
@@ -134,7 +133,7 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     began = time.perf_counter()
     print(machine())
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before: {load_average()}")
     rows: list[Row] = []
     failed = []
     for script, args in SCRIPTS:
@@ -148,7 +147,7 @@ def main() -> None:
             rows += result_rows(output)
     print(f"\n=== summary ({time.perf_counter() - began:.0f} s in all)")
     print(machine())
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average after: {load_average()}")
     print("ours = ChatAfarensis / this package; other = the comparison named in the figure")
     print(table(rows))
     if failed:
