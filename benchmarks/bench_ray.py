@@ -1,7 +1,7 @@
 """describe_dataset on Ray: throughput where the cores bind, and Ray Data's HTTP stage beside it.
 
 Run: ``.venv/bin/python benchmarks/bench_ray.py [photos] [small]`` (default 40, 120; about 6
-minutes). Needs the ``ray`` extra, and ``aiohttp`` for Ray Data's HTTP stage.
+minutes; 0 skips a part). Needs the ``ray`` extra, and ``aiohttp`` for Ray Data's HTTP stage.
 
 **Cores bind** (no rate limit; the local server in its own process): ``photos`` distinct
 12 MP camera-like JPEGs described at detail ``auto`` (each prepared to 1024 x 768) by
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import ray  # noqa: E402
-from _common import b64, machine, photo, result, server_process  # noqa: E402
+from _common import b64, load_average, machine, photo, result, server_process  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
@@ -110,9 +110,11 @@ def cores_bind(count: int) -> None:
             took = time.monotonic() - began
             ray.shutdown()
             rates[f"Ray, {cpus} CPU(s)"] = count / took
+            steady = (count - 1) / max(took - (first or 0), 1e-9)
             print(
                 f"  Ray, num_cpus={cpus}: ray.init {init:4.1f} s, first row {first or 0:4.1f} s, "
-                f"all {took:6.1f} s, {count / took:5.1f} images/s, {described} described"
+                f"all {took:6.1f} s, {count / took:5.1f} images/s ({steady:5.1f}/s after the "
+                f"first row), {described} described"
             )
         for cpus in (1, 2):
             ours, theirs = rates[f"Ray, {cpus} CPU(s)"], rates[f"corpus job, {cpus} worker(s)"]
@@ -215,11 +217,13 @@ def _payload(data: bytes) -> dict[str, Any]:
 def main() -> None:
     photos = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     small = int(sys.argv[2]) if len(sys.argv) > 2 else 120
-    print(machine())
-    print(f"Cores bind: {photos} distinct 12 MP JPEGs, no rate limit")
-    cores_bind(photos)
-    print(f"The limit binds: {small} small PNGs at detail low, {TPM:,} tokens a minute")
-    limited(small)
+    print(machine(), f"load average {load_average()}")
+    if photos:
+        print(f"Cores bind: {photos} distinct 12 MP JPEGs, no rate limit")
+        cores_bind(photos)
+    if small:
+        print(f"The limit binds: {small} small PNGs at detail low, {TPM:,} tokens a minute")
+        limited(small)
 
 
 if __name__ == "__main__":
