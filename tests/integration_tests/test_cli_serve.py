@@ -21,6 +21,13 @@ pytestmark = pytest.mark.enable_socket
 HOPPER = str(SHARED_IMAGES / "hopper.png")
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT as a terminal's foreground process has it: a runner that started these tests in
+    the background (``cmd &`` in a script) passes SIGINT down ignored, and Python then installs
+    no KeyboardInterrupt handler, so the Ctrl+C test would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``afarensis-vision serve`` started, and the variables it printed for clients."""
     process = subprocess.Popen(
@@ -28,6 +35,7 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,  # noqa: PLW1509 - no threads started here
     )
     assert process.stdout is not None
     exports: dict[str, str] = {}
