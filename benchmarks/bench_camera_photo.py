@@ -1,37 +1,46 @@
-"""A 12 MP camera photo end to end: ChatAfarensis against ChatOpenAI, time and bytes on the wire.
+"""A 12 MP camera photo end to end on shaped links, measured: ChatAfarensis against ChatOpenAI.
 
-Run: ``.venv/bin/python benchmarks/bench_camera_photo.py [rounds]``
+Run: ``.venv/bin/python benchmarks/bench_camera_photo.py [rounds]`` (as root, or where
+unprivileged user namespaces are allowed).
 
 The photo: ``flower.jpg`` scaled to 4032 x 3024 with mild sensor noise, JPEG quality 92, in a
-file (what a phone gives you). One ``LocalAfarensisServer(ocr=False)`` runs in a separate
-process (see ``_common``). Each timed call starts from the file on disk and ends with the
+file (what a phone gives you). Each timed call starts from the file on disk and ends with the
 answer; both sides are given the same thing, the way a user writes it:
 
-* ours:          file -> base64 -> ``{"type": "image", "base64": ..., "mime_type":
-  "image/jpeg"}`` -> ``ChatAfarensis.invoke`` (which prepares the image: 1024 x 768 JPEG, the
-  size the model sees at ``auto``); the preparation cache is cleared before every call, so
-  each call pays for preparing a photo it has never seen;
-* ours (path):   ``prepare_image(path).data_url`` as an ``image_url`` (the README's local-file
-  way; cache cleared too), for reference;
-* ChatOpenAI:    file -> base64 -> ``{"type": "image_url", "image_url": {"url":
-  "data:image/jpeg;base64,..."}}`` -> ``ChatOpenAI.invoke``: the raw photo goes out;
-* prepare only:  ``prepare_image(path)`` with the cache cleared, no request: the part of ours
-  that is Pillow's decode (DCT-scaled to 1/2), Lanczos resize and encode (for the breakdown).
-
-On loopback the upload is free, and the local server reads the raw photo cheaply (its checks
-decode a JPEG at 1/8 scale), so the raw photo costs ChatOpenAI little more than copying bytes
-while ours pays for a full-quality resize to the size the model sees.
+* ours:        file -> base64 -> ``{"type": "image", "base64": ..., "mime_type": "image/jpeg"}``
+  -> ``ChatAfarensis.invoke``, which prepares the image (a 1024 x 768 JPEG, the size the model
+  sees at ``auto``); the preparation cache is cleared before every call, so each call pays for
+  preparing a photo it has never seen;
+* ChatOpenAI:  file -> base64 -> ``{"type": "image_url", "image_url": {"url":
+  "data:image/jpeg;base64,..."}}`` -> langchain-openai ``ChatOpenAI.invoke``: the raw photo.
 
 Same question, same ``max_tokens`` 300; the server bills both the same image tokens (checked).
-Bytes on the wire are the request bodies, counted by an event hook on each side's HTTP client
-(on separate, untimed calls). Upload time at 20 Mbit/s is modelled from those bytes: a
-loopback call plus the transfer time of its body.
+Bytes on the wire are the request bodies, counted by an event hook on each side's HTTP client.
 
-Goals: ours faster than ChatOpenAI even on loopback, and at most 1/10 of its bytes.
+The links are real, not modelled. The script re-runs itself under ``unshare -n`` (``-rn`` when
+not root): a private network namespace whose loopback, the only link the client and the local
+server share, is set to MTU 1500 (a real link's) and shaped with a token bucket, ``tc qdisc
+replace dev lo root tbf rate <R>mbit burst 64kb latency 50ms`` (a burst under 64 KB stalls
+large packets). Inside it, one ``LocalAfarensisServer(ocr=False)`` runs in its own process (see
+``_common``) and both sides are timed, interleaved, at 20, 100 and 1000 Mbit/s, then at 2000
+and 5000 Mbit/s and unshaped (MTU 1500, no qdisc) to find where ChatOpenAI catches up: the
+crossover rate, interpolated linearly in 1/rate (a call's time is a fixed part plus its bytes
+over the rate) between the two measured rates that bracket it. Where ``unshare``, ``ip`` or
+``tc`` is missing or not permitted, the script says so and measures only the bytes, on the
+plain loopback: it never models a link.
+
+The plain loopback is no goal any more: the local server reads a raw photo at 1/8 scale, which
+no preparing client can beat on a link with no cost. Goals: at 100 Mbit/s ours takes at most
+0.25x ChatOpenAI's time, and sends at most 1/10 of its bytes.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -46,20 +55,26 @@ from _common import (
     b64,
     camera_jpeg,
     interleaved,
+    load_average,
     machine,
     median,
     result,
     server_process,
-    upload_seconds,
 )
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 
 from langchain_afarensis_vision import ChatAfarensis
-from langchain_afarensis_vision.images import clear_cache, prepare_image
+from langchain_afarensis_vision.images import clear_cache
 
 QUESTION = "What's in this image?"
-MBIT = 20.0
+INSIDE = "--in-namespace"
+RATES: tuple[int | None, ...] = (20, 100, 1000, 2000, 5000, None)
+"""Mbit/s, None for the unshaped loopback: the issue's three, then more to find the crossover."""
+GOAL_RATE = 100
+GOAL = 0.25
+SHAPE = "tc qdisc replace dev lo root tbf rate {rate}mbit burst 64kb latency 50ms"
+SETUP = ("ip link set lo mtu 1500 up", SHAPE.format(rate=100))
 
 
 def ours_message(path: Path) -> HumanMessage:
@@ -68,16 +83,24 @@ def ours_message(path: Path) -> HumanMessage:
     return HumanMessage(content=[{"type": "text", "text": QUESTION}, image])
 
 
-def ours_path_message(path: Path) -> HumanMessage:
-    url = prepare_image(path).data_url
-    image = {"type": "image_url", "image_url": {"url": url}}
-    return HumanMessage(content=[{"type": "text", "text": QUESTION}, image])
-
-
 def openai_message(path: Path) -> HumanMessage:
     url = "data:image/jpeg;base64," + b64(path.read_bytes())
     image = {"type": "image_url", "image_url": {"url": url}}
     return HumanMessage(content=[{"type": "text", "text": QUESTION}, image])
+
+
+def clients(base_url: str, api_key: str, **http: Any) -> tuple[ChatAfarensis, ChatOpenAI]:
+    ours = ChatAfarensis(
+        base_url=base_url, api_key=api_key, max_tokens=MAX_TOKENS, http_client=http.get("ours")
+    )
+    openai = ChatOpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        model=MODEL,
+        max_tokens=MAX_TOKENS,
+        http_client=http.get("openai"),
+    )
+    return ours, openai
 
 
 def body_sizes(base_url: str, api_key: str, path: Path) -> dict[str, int]:
@@ -92,20 +115,9 @@ def body_sizes(base_url: str, api_key: str, path: Path) -> dict[str, int]:
 
     ours_client = httpx2.Client(event_hooks={"request": [hook("ours")]})
     openai_client = httpx.Client(event_hooks={"request": [hook("ChatOpenAI")]})
-    ours = ChatAfarensis(
-        base_url=base_url, api_key=api_key, max_tokens=MAX_TOKENS, http_client=ours_client
-    )
-    openai = ChatOpenAI(
-        base_url=base_url,
-        api_key=api_key,
-        model=MODEL,
-        max_tokens=MAX_TOKENS,
-        http_client=openai_client,
-    )
+    ours, openai = clients(base_url, api_key, ours=ours_client, openai=openai_client)
     clear_cache()
-    ours_answer = ours.invoke([ours_message(path)])
-    openai_answer = openai.invoke([openai_message(path)])
-    check_same_cost(ours_answer, openai_answer)
+    check_same_cost(ours.invoke([ours_message(path)]), openai.invoke([openai_message(path)]))
     ours_client.close()
     openai_client.close()
     return sizes
@@ -117,88 +129,133 @@ def check_same_cost(ours: AIMessage, openai: AIMessage) -> None:
     if a is None or b is None or a["input_tokens"] != b["input_tokens"]:
         raise SystemExit(f"different prompt tokens: ours {a}, ChatOpenAI {b}")
     print(f"prompt tokens billed: {a['input_tokens']} on both sides")
-    print(f"  ours answer:       {ours.text[:110]}...")
-    print(f"  ChatOpenAI answer: {openai.text[:110]}...")
 
 
-def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+def namespace_command() -> tuple[list[str] | None, str]:
+    """``unshare`` and its options if a shaped private loopback works here, or why not."""
+    missing = [tool for tool in ("unshare", "ip", "tc") if shutil.which(tool) is None]
+    if missing:
+        return None, f"{', '.join(missing)} not found"
+    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    probe = subprocess.run(
+        [*unshare, "sh", "-c", " && ".join(SETUP)], capture_output=True, text=True, check=False
+    )
+    if probe.returncode:
+        why = (probe.stderr.strip() or f"exit {probe.returncode}").splitlines()[-1]
+        return None, f"{' '.join(unshare)} with ip and tc failed here: {why}"
+    return unshare, ""
+
+
+def shape(rate: int | None) -> None:
+    """Shape the namespace's loopback at ``rate`` Mbit/s (None: no qdisc, just MTU 1500)."""
+    if rate is None:
+        subprocess.run(
+            ["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True, check=False
+        )
+    else:
+        subprocess.run(SHAPE.format(rate=rate).split(), check=True)
+
+
+def label(rate: int | None) -> str:
+    return "unshaped" if rate is None else f"{rate} Mbit/s"
+
+
+def crossover(times: dict[int | None, tuple[float, float]]) -> str:
+    """Where ChatOpenAI's time meets ours: interpolated in 1/rate between bracketing rates."""
+    points = [(0.0 if r is None else 1 / r, r, ours - other) for r, (ours, other) in times.items()]
+    points.sort(reverse=True)  # slowest link first
+    for (x1, r1, d1), (x2, r2, d2) in itertools.pairwise(points):
+        if d1 < 0 <= d2:
+            x = x1 + (0 - d1) * (x2 - x1) / (d2 - d1)
+            where = f"{1 / x:,.0f} Mbit/s" if x > 0 else "beyond any shaped rate"
+            return (
+                f"crossover: {where}, interpolated linearly in 1/rate between the measured "
+                f"{label(r1)} (ours {d1:+.0f} ms) and {label(r2)} (ours {d2:+.0f} ms)"
+            )
+    if all(d < 0 for _, _, d in points):
+        return "crossover: none measured: ours is faster at every rate, unshaped included"
+    return "crossover: none measured: ChatOpenAI is faster at every rate"
+
+
+def measure(rounds: int) -> None:
+    """Inside the namespace: the server, the bytes, then both sides at every rate."""
     print(machine())
+    subprocess.run(SETUP[0].split(), check=True)
     data = camera_jpeg()
     with tempfile.TemporaryDirectory() as folder, server_process() as server:
         path = Path(folder) / "IMG_0001.jpg"
         path.write_bytes(data)
         print(f"photo: 4032x3024 JPEG q92, {len(data):,} bytes ({len(b64(data)):,} in base64)")
+        shape(None)
         sizes = body_sizes(server.base_url, server.api_key, path)
-        ours = ChatAfarensis(
-            base_url=server.base_url, api_key=server.api_key, max_tokens=MAX_TOKENS
-        )
-        openai = ChatOpenAI(
-            base_url=server.base_url,
-            api_key=server.api_key,
-            model=MODEL,
-            max_tokens=MAX_TOKENS,
-        )
+        ours, openai = clients(server.base_url, server.api_key)
 
         def ours_call() -> object:
             clear_cache()
             return ours.invoke([ours_message(path)])
 
-        def ours_path_call() -> object:
-            clear_cache()
-            return ours.invoke([ours_path_message(path)])
-
-        def prepare_only() -> object:
-            clear_cache()
-            return prepare_image(path)
-
-        samples = interleaved(
-            {
-                "ours": ours_call,
-                "ours (path)": ours_path_call,
-                "ChatOpenAI": lambda: openai.invoke([openai_message(path)]),
-                "prepare only": prepare_only,
-            },
-            rounds,
-            warmup=2,
-        )
+        times: dict[int | None, tuple[float, float]] = {}
+        cpu: dict[int | None, float] = {}
+        print(f"load average before: {load_average()}")
+        for rate in RATES:
+            shape(rate)
+            runs = {"ours": ours_call, "ChatOpenAI": lambda: openai.invoke([openai_message(path)])}
+            samples = interleaved(runs, rounds, warmup=1)
+            times[rate] = (
+                median(samples.wall["ours"]) * 1000,
+                median(samples.wall["ChatOpenAI"]) * 1000,
+            )
+            cpu[rate] = median(samples.cpu["ours"]) * 1000
+            print(
+                f"  {label(rate)}: ours {times[rate][0]:.0f} ms, ChatOpenAI {times[rate][1]:.0f} ms"
+            )
         ours.close()
-    ms = {name: median(values) * 1000 for name, values in samples.wall.items()}
-    cpu = {name: median(values) * 1000 for name, values in samples.cpu.items()}
-    sizes["ours (path)"] = sizes["ours"]  # the same prepared JPEG, the same body
-    sizes["prepare only"] = 0
-    print(f"end to end on loopback, {rounds} interleaved rounds, medians per call:")
+    print(f"load average after: {load_average()} (the machine may be shared)")
+    report(sizes, times, cpu, rounds)
+
+
+def report(
+    sizes: dict[str, int],
+    times: dict[int | None, tuple[float, float]],
+    cpu: dict[int | None, float],
+    rounds: int,
+) -> None:
     print(
-        f"  {'':11s} {'loopback':>10s} {'client CPU':>11s} {'body bytes':>12s} {'@20 Mbit/s':>11s}"
+        f"\nmeasured on a shaped private loopback, {rounds} interleaved rounds, medians per call:"
     )
-    modelled = {name: ms[name] + upload_seconds(sizes[name], MBIT) * 1000 for name in ms}
-    for name in ms:
+    print(
+        f"  {'link':>12s} {'ours':>9s} {'ChatOpenAI':>11s} {'ours/ChatOpenAI':>16s} "
+        f"{'ours client CPU':>16s}"
+    )
+    rows = []
+    for rate, (ours, other) in times.items():
         print(
-            f"  {name:11s} {ms[name]:8.1f} ms {cpu[name]:8.1f} ms {sizes[name]:12,d} "
-            f"{modelled[name]:8.0f} ms"
+            f"  {label(rate):>12s} {ours:6.0f} ms {other:8.0f} ms {ours / other:15.2f}x "
+            f"{cpu[rate]:13.0f} ms"
         )
-    print(
-        f"  breakdown: prepare_image alone {ms['prepare only']:.1f} ms of ours' "
-        f"{ms['ours']:.1f} ms; ChatOpenAI's client CPU {cpu['ChatOpenAI']:.1f} ms, the rest of its "
-        f"{ms['ChatOpenAI']:.1f} ms ({ms['ChatOpenAI'] - cpu['ChatOpenAI']:.1f} ms) is the server "
-        "reading the raw photo and answering"
-    )
-    speed = ms["ours"] / ms["ChatOpenAI"]
+        rows.append({"link": label(rate), "ours_ms": ours, "openai_ms": other})
+    cross = crossover(times)
+    print(f"  {cross}")
     share = sizes["ours"] / sizes["ChatOpenAI"]
-    print(f"  ours / ChatOpenAI: time {speed:.2f}x on loopback (goal < 1x)")
-    print(f"  ours / ChatOpenAI: bytes {share:.3f}x = 1/{1 / share:.0f} (goal <= 1/10)")
     print(
-        f"  at {MBIT:.0f} Mbit/s upload (modelled): ours {modelled['ours']:.0f} ms, ChatOpenAI "
-        f"{modelled['ChatOpenAI']:.0f} ms ({modelled['ChatOpenAI'] / modelled['ours']:.1f}x faster)"
+        f"  body bytes: ours {sizes['ours']:,}, ChatOpenAI {sizes['ChatOpenAI']:,} "
+        f"({share:.3f}x = 1/{1 / share:.0f})"
     )
+    print("SHAPED " + json.dumps({"rows": rows, "crossover": cross}), flush=True)
+    ours, other = times[GOAL_RATE]
     result(
-        "12 MP photo, loopback time (vs ChatOpenAI)",
-        ms["ours"],
-        ms["ChatOpenAI"],
+        f"12 MP photo at {GOAL_RATE} Mbit/s, measured (vs ChatOpenAI)",
+        ours,
+        other,
         "ms",
-        "< 1x",
-        speed < 1,
+        f"<= {GOAL}x",
+        ours <= GOAL * other,
     )
+    bytes_result(sizes)
+
+
+def bytes_result(sizes: dict[str, int]) -> None:
+    share = sizes["ours"] / sizes["ChatOpenAI"]
     result(
         "12 MP photo, bytes sent (vs ChatOpenAI)",
         sizes["ours"],
@@ -207,14 +264,34 @@ def main() -> None:
         "<= 0.1x",
         share <= 0.1,
     )
-    result(
-        "12 MP photo, 20 Mbit/s time (vs ChatOpenAI)",
-        modelled["ours"],
-        modelled["ChatOpenAI"],
-        "ms",
-        "< 1x",
-        modelled["ours"] < modelled["ChatOpenAI"],
-    )
+
+
+def bytes_only() -> None:
+    """Without a shaped link: the bytes each side sends, on the plain loopback; no times."""
+    print(machine())
+    data = camera_jpeg()
+    with tempfile.TemporaryDirectory() as folder, server_process() as server:
+        path = Path(folder) / "IMG_0001.jpg"
+        path.write_bytes(data)
+        sizes = body_sizes(server.base_url, server.api_key, path)
+    print(f"body bytes: ours {sizes['ours']:,}, ChatOpenAI {sizes['ChatOpenAI']:,}")
+    bytes_result(sizes)
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if a != INSIDE]
+    rounds = int(args[0]) if args else 7
+    if INSIDE in sys.argv:
+        measure(rounds)
+        return
+    unshare, why = namespace_command()
+    if unshare is None:
+        print(f"shaped links: SKIPPED: {why}; no times are reported (none are modelled)")
+        print("SHAPED " + json.dumps({"skipped": why}), flush=True)
+        bytes_only()
+        return
+    done = subprocess.run([*unshare, sys.executable, __file__, INSIDE, str(rounds)], check=False)
+    sys.exit(done.returncode)
 
 
 if __name__ == "__main__":

@@ -107,12 +107,33 @@ def run(script: str, args: tuple[str, ...]) -> tuple[str, float, int]:
         check=False,
     )
     output = "\n".join(
-        line for line in process.stdout.splitlines() if not line.startswith("RESULT ")
+        line for line in process.stdout.splitlines() if not line.startswith(("RESULT ", "SHAPED "))
     )
     print(output, flush=True)
     if process.returncode:
         print(process.stderr, file=sys.stderr, flush=True)
     return process.stdout, time.perf_counter() - began, process.returncode
+
+
+def shaped_links(output: str) -> str | None:
+    """bench_camera_photo's measured shaped-link table (or why it was skipped), for the summary."""
+    for line in output.splitlines():
+        if line.startswith("SHAPED "):
+            record = json.loads(line[len("SHAPED ") :])
+            if "skipped" in record:
+                return f"12 MP photo on shaped links: SKIPPED ({record['skipped']})"
+            lines = [
+                "12 MP photo on shaped links (measured, medians per call):",
+                "| link | ours | ChatOpenAI | ours / ChatOpenAI |",
+                "|---|---|---|---|",
+            ]
+            for row in record["rows"]:
+                ours, other = row["ours_ms"], row["openai_ms"]
+                lines.append(
+                    f"| {row['link']} | {ours:.0f} ms | {other:.0f} ms | {ours / other:.2f}x |"
+                )
+            return "\n".join([*lines, record["crossover"]])
+    return None
 
 
 def table(rows: list[Row]) -> str:
@@ -136,11 +157,13 @@ def main() -> None:
     print(f"load average before: {load_average()}")
     rows: list[Row] = []
     failed = []
+    links = None
     for script, args in SCRIPTS:
         output, seconds, code = run(script, args)
         print(f"--- {script}: {seconds:.1f} s" + (f", FAILED (exit {code})" if code else ""))
         if code:
             failed.append(script)
+        links = links or shaped_links(output)
         if script == "bench_server.py":
             rows += server_rows(output)
         else:
@@ -150,6 +173,9 @@ def main() -> None:
     print(f"load average after: {load_average()}")
     print("ours = ChatAfarensis / this package; other = the comparison named in the figure")
     print(table(rows))
+    if links:
+        print()
+        print(links)
     if failed:
         print(f"failed: {', '.join(failed)}")
         sys.exit(1)

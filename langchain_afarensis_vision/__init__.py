@@ -13,7 +13,7 @@ from langchain_afarensis_vision import errors as _errors  # light: the exception
 from langchain_afarensis_vision._version import __version__
 
 if TYPE_CHECKING:
-    from langchain_afarensis_vision._contract import estimate_image_tokens
+    from langchain_afarensis_vision._contract import estimate_image_tokens, explain_image_tokens
     from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
     from langchain_afarensis_vision.chat_models import ChatAfarensis
     from langchain_afarensis_vision.corpus import (
@@ -58,6 +58,7 @@ _MODULES: dict[str, str] = {
     "NoImagesFoundWarning": "document_loaders",
     "PreparedImage": "images",
     "estimate_image_tokens": "_contract",
+    "explain_image_tokens": "_contract",
     "prepare_image": "images",
     **dict.fromkeys(_errors.__all__, "errors"),
 }
@@ -90,6 +91,7 @@ __all__ = [
     "adescribe_images",
     "describe_images",
     "estimate_image_tokens",
+    "explain_image_tokens",
     "prepare_image",
 ]
 

@@ -39,12 +39,14 @@ from langchain_afarensis_vision._cli_show import (
     refused_before_sending,
     tokens_summary,
 )
-from langchain_afarensis_vision._contract import is_fetched_url
+from langchain_afarensis_vision._contract import explain_image_tokens, is_fetched_url
+from langchain_afarensis_vision._display import picture_png
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.document_loaders import NoImagesFoundWarning, image_files
 from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError
+from langchain_afarensis_vision.images import PreparedImage
 
 SAMPLES: Final = "samples"
 """The package's sample images (``demo`` without arguments): a few small files."""
@@ -74,12 +76,19 @@ def _exit_code(records: list[Record]) -> int:
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
-    """What each image costs and what would go out for it, offline."""
-    records = []
+    """What each image costs and what would go out for it, offline (``--show``: as pictures)."""
+    folder = _show_folder(args)
+    records, used = [], set[str]()
     for source in _sources(args.paths, args.recursive):
-        record = prepared_record(source, args.detail, args.first_frame)[1]
+        prepared, record = prepared_record(source, args.detail, args.first_frame)
         if is_fetched_url(source):
             not_offline(record)
+        if folder is not None:
+            record.update(picture=None, tiles=None)
+            if prepared is not None:
+                picture = _write_picture(prepared, source, folder, used)
+                record["picture"] = picture and str(picture)
+                record["tiles"] = explain_image_tokens(*prepared.source_size, prepared.detail)
         records.append(record)
     if args.json:
         print(json.dumps(records, indent=2))
@@ -87,8 +96,47 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     print(f"Each image prepared offline (detail={args.detail}):")
     for record in records:
         print(fact_line(record))
+        if record.get("tiles"):
+            print(indented(record["tiles"]))
+            print(indented(f"picture: {record['picture'] or '(too large to draw here)'}"))
     print(tokens_summary(records))
+    if folder is not None:
+        drawn = sum(bool(r["picture"]) for r in records)
+        print(f"{drawn} {'picture' if drawn == 1 else 'pictures'} written to {folder}/")
     return _exit_code(records)
+
+
+def _show_folder(args: argparse.Namespace) -> Path | None:
+    """Where ``--show`` writes its pictures (made if missing), or None without ``--show``."""
+    if not args.show and args.show_dir is None:
+        return None
+    folder = Path(args.show_dir or ".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--show-dir: {error.strerror or error}: {folder}") from None
+    return folder
+
+
+def _write_picture(
+    prepared: PreparedImage, source: str, folder: Path, used: set[str]
+) -> Path | None:
+    """Write what the model sees to ``<file name>.tokens.png`` in ``folder`` (``-2`` if taken)."""
+    png = picture_png(prepared)
+    if png is None:
+        return None
+    stem = Path(source).name or "image"
+    name, number = f"{stem}.tokens.png", 1
+    while name in used:  # the same file name in two folders
+        number += 1
+        name = f"{stem}-{number}.tokens.png"
+    used.add(name)
+    path = folder / name
+    try:
+        path.write_bytes(png)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
     model          the model that answered
     usage          {"input_tokens", "output_tokens", "total_tokens"} the API billed
     error          null, or {"type", "code", "status", "message", "request_id"}
+    picture        (tokens --show only) the PNG written of what the model sees, or null
+    tiles          (tokens --show only) the token arithmetic in words (explain_image_tokens)
 
 ``error.type`` is the API's (``invalid_request_error``, ``authentication_error``,
 ``rate_limit_exceeded``, ``server_error``; an image refused before sending has the type and

@@ -153,6 +153,20 @@ def _scale(width: int, height: int, num: int, den: int) -> tuple[int, int]:
     return max(1, width * num // den), max(1, height * num // den)
 
 
+def _fit_2048(width: int, height: int) -> tuple[int, int]:
+    """``high``'s first step: fit in 2048 x 2048 (never scaled up)."""
+    if max(width, height) > HIGH_DETAIL_MAX_SIDE:
+        return _scale(width, height, HIGH_DETAIL_MAX_SIDE, max(width, height))
+    return width, height
+
+
+def _short_side_768(width: int, height: int) -> tuple[int, int]:
+    """``high``'s second step: the shorter side down to 768 when both sides exceed 768."""
+    if min(width, height) > HIGH_DETAIL_SHORT_SIDE:
+        return _scale(width, height, HIGH_DETAIL_SHORT_SIDE, min(width, height))
+    return width, height
+
+
 def effective_size(width: int, height: int, detail: Detail = "auto") -> tuple[int, int]:
     """The size the model actually sees for an image of ``width`` x ``height``.
 
@@ -171,11 +185,19 @@ def effective_size(width: int, height: int, detail: Detail = "auto") -> tuple[in
         if longest <= LOW_DETAIL_SIDE:
             return width, height
         return _scale(width, height, LOW_DETAIL_SIDE, longest)
-    if max(width, height) > HIGH_DETAIL_MAX_SIDE:
-        width, height = _scale(width, height, HIGH_DETAIL_MAX_SIDE, max(width, height))
-    if min(width, height) > HIGH_DETAIL_SHORT_SIDE:
-        width, height = _scale(width, height, HIGH_DETAIL_SHORT_SIDE, min(width, height))
-    return width, height
+    return _short_side_768(*_fit_2048(width, height))
+
+
+def image_tiles(width: int, height: int, detail: Detail = "auto") -> tuple[int, int]:
+    """``(columns, rows)`` of the 512-px tiles billed for an image; ``(0, 0)`` at ``low``.
+
+    The tiles cover the effective size from its top-left corner; the last column and row may
+    be partly outside it, and cost a whole tile each.
+    """
+    w, h = effective_size(width, height, detail)
+    if detail == "low":
+        return 0, 0
+    return math.ceil(w / TILE_SIDE), math.ceil(h / TILE_SIDE)
 
 
 def estimate_image_tokens(width: int, height: int, detail: Detail = "auto") -> int:
@@ -188,8 +210,35 @@ def estimate_image_tokens(width: int, height: int, detail: Detail = "auto") -> i
         >>> estimate_image_tokens(1024, 1024, "high")
         765
     """
-    w, h = effective_size(width, height, detail)
+    columns, rows = image_tiles(width, height, detail)
+    return TOKENS_PER_TILE * columns * rows + BASE_IMAGE_TOKENS
+
+
+def explain_image_tokens(width: int, height: int, detail: Detail = "auto") -> str:
+    """:func:`estimate_image_tokens` in words: each step of the formula, for a terminal.
+
+    ``explain_image_tokens(4032, 3024)`` is ``4032x3024 at detail auto (as high) -> fits 2048:
+    2048x1536 -> shortest side 768: 1024x768 -> 2x2 tiles of 512 -> 4 x 170 + 85 = 765 tokens``
+    (one line); at ``low``, ``... -> fits 512: 512x384 -> 85 tokens flat``.
+    """
+    seen = effective_size(width, height, detail)  # checks the arguments
+    start = f"{width}x{height} at detail {detail}"
     if detail == "low":
-        return BASE_IMAGE_TOKENS
-    tiles = math.ceil(w / TILE_SIDE) * math.ceil(h / TILE_SIDE)
-    return TOKENS_PER_TILE * tiles + BASE_IMAGE_TOKENS
+        fit = _size(seen, (width, height))
+        return f"{start} -> fits {LOW_DETAIL_SIDE}: {fit} -> {BASE_IMAGE_TOKENS} tokens flat"
+    fitted = _fit_2048(width, height)
+    steps = [
+        f"{start}{' (as high)' if detail == 'auto' else ''}",
+        f"fits {HIGH_DETAIL_MAX_SIDE}: {_size(fitted, (width, height))}",
+        f"shortest side {HIGH_DETAIL_SHORT_SIDE}: {_size(seen, fitted)}",
+    ]
+    columns, rows = image_tiles(width, height, detail)
+    tiles = columns * rows
+    tokens = TOKENS_PER_TILE * tiles + BASE_IMAGE_TOKENS
+    steps.append(f"{columns}x{rows} tiles of {TILE_SIDE}")
+    steps.append(f"{tiles} x {TOKENS_PER_TILE} + {BASE_IMAGE_TOKENS} = {tokens} tokens")
+    return " -> ".join(steps)
+
+
+def _size(size: tuple[int, int], before: tuple[int, int] | None = None) -> str:
+    return "as is" if size == before else f"{size[0]}x{size[1]}"

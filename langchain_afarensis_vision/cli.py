@@ -145,6 +145,19 @@ def _describe_parsers(commands: Any) -> None:
         "token cost. No request is made.",
     )
     tokens.add_argument("paths", nargs="+", metavar="IMAGE", help=_IMAGES_HELP)
+    tokens.add_argument(
+        "--show",
+        action="store_true",
+        help="also write what the model sees as a picture: the image sent, its 512-px tiles "
+        "drawn over it, sizes, bytes and the token sum below, to <file name>.tokens.png in "
+        "the current folder; and print the token arithmetic",
+    )
+    tokens.add_argument(
+        "--show-dir",
+        metavar="DIR",
+        default=None,
+        help="write the --show pictures into DIR instead (created if missing; implies --show)",
+    )
     _image_options(tokens)
     _json_option(tokens)
     tokens.set_defaults(run=cmd_tokens)

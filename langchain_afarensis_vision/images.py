@@ -36,13 +36,8 @@ from PIL import Image, ImageCms
 
 from ._budget import MemoryBudget
 from ._cache import LRU
-from ._contract import (
-    API_FORMATS,
-    MAX_IMAGE_BYTES,
-    Detail,
-    effective_size,
-    estimate_image_tokens,
-)
+from ._contract import API_FORMATS, MAX_IMAGE_BYTES, Detail, effective_size, estimate_image_tokens
+from ._display import ShownInJupyter
 from ._image_end import image_end
 from ._sources import (
     DECODE_BUDGET,
@@ -102,12 +97,13 @@ _SEAL: Final = "afarensis_prepared"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class PreparedImage:
+class PreparedImage(ShownInJupyter):
     """An image ready to send: ``data`` is exactly what goes out, in an accepted format.
 
     ``tokens`` is what the image costs at ``detail``; ``source_*`` describe the input (its
     oriented size, its Pillow format name, its length, 0 for a PIL image), and ``changed`` is
-    ``False`` when ``data`` is the input itself, untouched.
+    ``False`` when ``data`` is the input itself, untouched. In Jupyter it shows as what the
+    model sees, its 512-px tiles drawn over it, with its sizes, bytes and tokens (``_display``).
     """
 
     data: bytes

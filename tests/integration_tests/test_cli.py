@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from langchain_afarensis_vision import __version__, cli
 from langchain_afarensis_vision.server import LocalAfarensisServer
@@ -398,3 +399,49 @@ def test_an_entry_that_names_nothing_is_one_warning_line(tmp_path: Path) -> None
     assert line.startswith("afarensis-vision tokens: warning: ")
     assert "nope" in line
     assert "Warning" not in line  # not Python's two-line warning format
+
+
+def test_tokens_show_writes_what_the_model_sees(tmp_path: Path) -> None:
+    photo = tmp_path / "in" / "photo.jpg"
+    photo.parent.mkdir()
+    Image.linear_gradient("L").convert("RGB").resize((4032, 3024)).save(photo, quality=80)
+    run = run_cli("tokens", "--show", str(photo), HOPPER, cwd=tmp_path)
+    assert run.code == 0, run
+    assert (
+        "4032x3024 at detail auto (as high) -> fits 2048: 2048x1536 -> shortest side 768: "
+        "1024x768 -> 2x2 tiles of 512 -> 4 x 170 + 85 = 765 tokens"
+    ) in " ".join(run.out.split())  # wrapped under its image
+    assert "picture: photo.jpg.tokens.png" in run.out
+    assert "2 pictures written to ./" in run.out
+    with Image.open(tmp_path / "photo.jpg.tokens.png") as picture:
+        assert picture.format == "PNG"
+        assert picture.width == 768  # the 1024x768 sent, scaled down, a caption below
+        assert picture.height > 576
+    with Image.open(tmp_path / "hopper.png.tokens.png") as picture:
+        assert picture.size[0] >= 128
+
+
+def test_tokens_show_dir_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "pictures" / "new"
+    twice = [HOPPER, str(SHARED_IMAGES / "iss634.gif"), "http://127.0.0.1:9/x.jpg", HOPPER]
+    run = run_cli("tokens", "--json", "--show-dir", str(out), *twice)
+    assert run.code == 1  # the animated GIF is refused, the URL skipped
+    hopper, gif, url, again = json_records(run)
+    assert hopper["picture"] == str(out / "hopper.png.tokens.png")
+    assert again["picture"] == str(out / "hopper.png-2.tokens.png")  # never overwritten
+    assert hopper["tiles"].endswith("1 x 170 + 85 = 255 tokens")
+    assert gif["picture"] is None
+    assert url["picture"] is None
+    assert sorted(p.name for p in out.iterdir()) == [
+        "hopper.png-2.tokens.png",
+        "hopper.png.tokens.png",
+    ]
+
+
+def test_tokens_without_show_writes_nothing(tmp_path: Path) -> None:
+    run = run_cli("tokens", "--json", HOPPER, cwd=tmp_path)
+    assert run.code == 0
+    assert "picture" not in json_records(run)[0]
+    assert list(tmp_path.iterdir()) == []
+    usage = run_cli("tokens", "--show-dir", str(Path(HOPPER)), HOPPER)  # a file, not a folder
+    assert "--show-dir" in one_error_line(usage, 2)

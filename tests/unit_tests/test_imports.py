@@ -37,6 +37,7 @@ EXPECTED = [
     "adescribe_images",
     "describe_images",
     "estimate_image_tokens",
+    "explain_image_tokens",
     "prepare_image",
 ]
 
