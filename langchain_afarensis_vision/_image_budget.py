@@ -237,7 +237,8 @@ def _stub_block(
             tool, call_id = descriptions[name]
             text += policy.pointer.format(tool=tool, tool_call_id=call_id)
             break
-    return _text(text)
+    # Text blocks of a tool message are sent joined: a stub after text starts on its own line.
+    return _text(("\n" if image.block > 0 else "") + text)
 
 
 _WORD = re.compile(r"[^\s'\"`()<>\[\]{},;]+")

@@ -82,11 +82,12 @@ def image_cost(messages: list[AnyMessage], policy: Policy | None = None) -> int:
 
 def stubs(messages: list[AnyMessage]) -> list[str]:
     return [
-        block["text"]
+        block["text"].lstrip("\n")
         for m in messages
         if isinstance(m.content, list)
         for block in m.content
-        if isinstance(block, dict) and block.get("text", "").startswith("[An image was here")
+        if isinstance(block, dict)
+        and block.get("text", "").lstrip("\n").startswith("[An image was")
     ]
 
 
@@ -327,7 +328,7 @@ def test_custom_placeholder_and_pointer() -> None:
     )
     assert out[3].content[1] == {
         "type": "text",
-        "text": "[image: inline image, 1024x1024] (see call_d)",
+        "text": "\n[image: inline image, 1024x1024] (see call_d)",
     }
 
 
