@@ -32,7 +32,8 @@ URL_BOUND = 1445
 
 def png(shade: int, size: tuple[int, int] = (SIDE, SIDE)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (shade, 255 - shade, 128)).save(buffer, "PNG")
+    colour = (shade % 256, 255 - shade % 256, 128 + shade // 256)  # distinct up to 32,767
+    Image.new("RGB", size, colour).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -335,7 +336,8 @@ def test_custom_placeholder_and_pointer() -> None:
 # -- prepare_image's cache -------------------------------------------------------------------------
 
 
-def test_resending_a_downgraded_image_costs_no_new_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+def counted_prepares(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The detail of each image ``prepare_image`` decodes (a cache miss) from now on."""
     calls: list[str] = []
     original = images._prepare
 
@@ -344,12 +346,29 @@ def test_resending_a_downgraded_image_costs_no_new_decode(monkeypatch: pytest.Mo
         return original(*args, **kwargs)
 
     monkeypatch.setattr(images, "_prepare", counted)
+    return calls
+
+
+def test_resending_a_downgraded_image_costs_no_new_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counted_prepares(monkeypatch)
     history = agent_history(4)
     first = apply_image_budget(history, max_image_tokens=1_500, keep_detail=1)
     assert calls == ["low"] * 3
     second = apply_image_budget(history, max_image_tokens=1_500, keep_detail=1)
     assert calls == ["low"] * 3  # found in the cache: no decode, no resize, no encode
     assert second == first
+
+
+def test_a_long_loop_under_the_default_budget_finds_its_low_images_in_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = counted_prepares(monkeypatch)
+    history = agent_history(60)
+    assert len(received(apply_image_budget(history))) == 5 + 49  # 5 x 765, then 49 x 85
+    calls.clear()
+    history += screenshot_turn(61)  # the next call: one more image, one more downgraded
+    assert len(received(apply_image_budget(history))) == 54
+    assert calls == ["low"]
 
 
 # -- settings --------------------------------------------------------------------------------------
