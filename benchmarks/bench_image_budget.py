@@ -22,7 +22,8 @@ then a final answer: ``turns + 1`` model calls), but each call is really sent by
 Reported: prompt tokens (the server's count, summed over the calls) and request-body bytes
 (an event hook on the HTTP client), per call and in all; what each call received (images at
 their detail, at low detail, and images dropped or stubbed); and the ``prepare_image`` work done
-on cache misses (the preparation cache is cleared before each side). Tokens and bytes are
+on cache misses (the preparation cache is cleared before each side); last, the time
+``ImageBudgetEdit.apply`` takes on the last call's history (median of 7, cache warm). Tokens and bytes are
 deterministic; times are printed for information only. The answers' quality cannot be measured
 offline: the per-call table says what the model still receives.
 """
@@ -38,10 +39,10 @@ from typing import Any
 import httpx2
 from _common import PrepareCounter, machine, result, server_process
 from langchain.agents.middleware import AgentMiddleware, ContextEditingMiddleware
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 
 from langchain_afarensis_vision import ImageBudgetEdit, images
-from tests._agent_loop import ScriptedOverHttp, body_images, plan, run_agent
+from tests._agent_loop import ScriptedOverHttp, body_images, plan, run_agent, screenshot_block
 
 BUDGETS = {
     "budget": ImageBudgetEdit(max_image_tokens=4_500, keep_detail=3),
@@ -189,6 +190,22 @@ def report(sides: dict[str, Side], turns: int) -> None:
     )
 
 
+def edit_ms(turns: int) -> float:
+    """Median ms of ``ImageBudgetEdit.apply`` on the history of the last call (cache warm)."""
+    history: list[AnyMessage] = [HumanMessage("go")]
+    for step, call in enumerate(plan(turns)[:-1], 1):
+        history += [call, ToolMessage(content=screenshot_block(step), tool_call_id=f"call_{step}")]
+    edit = BUDGETS["budget"]
+    edit(history)  # the low-detail versions, prepared once
+    seconds = []
+    for _ in range(7):
+        messages = list(history)
+        began = time.perf_counter()
+        edit.apply(messages, count_tokens=len)
+        seconds.append(time.perf_counter() - began)
+    return sorted(seconds)[3] * 1000
+
+
 def main() -> None:
     turns = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     print(machine())
@@ -202,6 +219,9 @@ def main() -> None:
         assert len(warm.calls) == 3
         sides = {name: run_side(name, server.base_url, server.api_key, turns) for name in SIDES}
     report(sides, turns)
+    print(
+        f"  ImageBudgetEdit.apply on the last call's {turns} screenshots: {edit_ms(turns):.1f} ms"
+    )
 
 
 if __name__ == "__main__":
