@@ -23,9 +23,9 @@ Reported: prompt tokens (the server's count, summed over the calls) and request-
 (an event hook on the HTTP client), per call and in all; what each call received (images at
 their detail, at low detail, and images dropped or stubbed); and the ``prepare_image`` work done
 on cache misses (the preparation cache is cleared before each side); last, the time
-``ImageBudgetEdit.apply`` takes on the last call's history (median of 7, cache warm). Tokens and bytes are
-deterministic; times are printed for information only. The answers' quality cannot be measured
-offline: the per-call table says what the model still receives.
+``ImageBudgetEdit.apply`` takes on the last call's history (median of 7, cache warm). Tokens
+and bytes are deterministic; times are printed for information only. The answers' quality
+cannot be measured offline: the per-call table says what the model still receives.
 """
 
 from __future__ import annotations
