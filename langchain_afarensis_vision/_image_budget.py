@@ -3,7 +3,7 @@
 Images are found in every message's content, whatever dialect they are written in, and
 counted exactly by :mod:`._tokens` (an ``http(s)`` image at the 1445-token upper bound unless
 its size is given). Walking from the newest image to the oldest, the images of the latest user
-message set aside, each image is given one of three fates, in this order and never going back:
+turn set aside, each image is given one of three fates, in this order and never going back:
 
 1. ``keep``: sent as it is, while the images kept so far fit the detail budget (tokens, and a
    count if one is given) and the whole budget;
@@ -112,24 +112,30 @@ def apply(messages: Sequence[M], policy: Policy) -> list[M]:
     return result
 
 
-def latest_user_message(messages: Sequence[BaseMessage]) -> int | None:
-    """The index of the latest user message (its images are never touched), if any."""
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if isinstance(message, HumanMessage) or (
-            isinstance(message, ChatMessage) and message.role in {"user", "human"}
-        ):
-            return index
-    return None
+def _is_user(message: BaseMessage) -> bool:
+    user_chat = isinstance(message, ChatMessage) and message.role in {"user", "human"}
+    return isinstance(message, HumanMessage) or user_chat
+
+
+def latest_user_turn(messages: Sequence[BaseMessage]) -> range:
+    """The indices of the latest user turn, whose images are never touched (empty: none).
+
+    The last user message, and the user messages right before it.
+    """
+    end = next((i + 1 for i in range(len(messages) - 1, -1, -1) if _is_user(messages[i])), 0)
+    start = end
+    while start > 0 and _is_user(messages[start - 1]):
+        start -= 1
+    return range(start, end)
 
 
 def find_images(messages: Sequence[BaseMessage], policy: Policy) -> list[Found]:
-    """Every image block, newest first, except those of the latest user message."""
-    protected = latest_user_message(messages)
+    """Every image block, newest first, except those of the latest user turn."""
+    protected = latest_user_turn(messages)
     found: list[Found] = []
     for index in range(len(messages) - 1, -1, -1):
         content = messages[index].content
-        if index == protected or isinstance(content, str):
+        if index in protected or isinstance(content, str):
             continue
         for position in range(len(content) - 1, -1, -1):
             block = content[position]

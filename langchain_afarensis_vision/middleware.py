@@ -6,7 +6,8 @@ the model no longer needs. The budget caps what each model call receives: the ne
 their own detail, older ones at ``low`` detail (85 tokens each), the oldest replaced by a line
 of text saying an image was here (and, when the conversation holds a ``describe_image`` result
 about it, pointing to it). Images are counted exactly, by the API's formula; the images of the
-latest user message are never touched; messages are never added, removed or reordered, so a
+latest user turn (the last user message, and any user messages right before it) are never
+touched; messages are never added, removed or reordered, so a
 tool call and its tool message stay paired. The stored conversation is never rewritten: only
 what each model call receives changes.
 
@@ -52,7 +53,8 @@ class ImageBudgetEdit:
     """An image budget, as a ``ContextEdit`` strategy for langchain's ``ContextEditingMiddleware``.
 
     Each model call receives earlier images worth at most ``max_image_tokens`` in all (the
-    images of the latest user message are not counted, and never touched). Walking from the
+    images of the latest user turn are not counted, and never touched: the last user message,
+    and any user messages right before it). Walking from the
     newest image to the oldest: images are kept at their own detail while they fit the detail
     budget, then sent at ``low`` detail (85 tokens) while they fit the whole budget, then
     replaced by a text stub; an older image never gets more detail than a newer one.

@@ -5,7 +5,7 @@ inline PNGs of several sizes, in several dialects, at every detail) under random
 each: the earlier images received never cost more than ``max_image_tokens`` (counted exactly),
 nor number more than ``max_images``; no more than ``keep_detail`` keep their detail; an older
 image never gets more detail than a newer one, and once one is stubbed every older one is; the
-latest user message is the same object; messages keep their number, types and tool call ids;
+latest user turn is the same objects; messages keep their number, types and tool call ids;
 the input is not modified; and applying the budget to its own output changes nothing.
 """
 
@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from PIL import Image
 
 from langchain_afarensis_vision import ImageBudgetEdit
-from langchain_afarensis_vision._image_budget import find_images, latest_user_message
+from langchain_afarensis_vision._image_budget import find_images, latest_user_turn
 
 PROFILE = settings(
     max_examples=40,
@@ -67,7 +67,8 @@ def histories(draw: st.DrawFn) -> list[AnyMessage]:
         blocks += draw(st.lists(image_blocks(), max_size=3))
         if draw(st.booleans()):
             history.append(HumanMessage(content=blocks))
-            history.append(AIMessage(content=f"seen {step}"))
+            if draw(st.booleans()):  # else the next user message is of the same turn
+                history.append(AIMessage(content=f"seen {step}"))
         else:
             call = {"name": "look", "args": {"name": f"img_{step}.png"}, "id": f"c{step}"}
             history.append(AIMessage(content="", tool_calls=[call]))
@@ -108,8 +109,7 @@ def test_the_budget_holds_its_promises(history: list[AnyMessage], edit: ImageBud
             assert a.tool_call_id == b.tool_call_id
         if not isinstance(a.content, str):
             assert len(a.content) == len(b.content)  # blocks are replaced in place
-    latest = latest_user_message(history)
-    if latest is not None:
+    for latest in latest_user_turn(history):
         assert out[latest] is history[latest]
 
     policy = edit.policy()

@@ -209,7 +209,7 @@ def test_url_images_cost_the_upper_bound_unless_their_size_is_known() -> None:
 # -- what is never touched -------------------------------------------------------------------------
 
 
-def test_the_latest_user_message_is_never_touched() -> None:
+def test_the_latest_user_turn_is_never_touched() -> None:
     history = agent_history(2)
     big = [{"type": "text", "text": "And these?"}] + [v1_block(200 + i) for i in range(3)]
     history.append(HumanMessage(content=big))
@@ -217,10 +217,15 @@ def test_the_latest_user_message_is_never_touched() -> None:
     assert out[-1] is history[-1]
     assert received(out) == []  # earlier images: all stubbed
     assert len(stubs(out)) == 2
-    # An earlier user message's images are fair game.
+    # A turn of several user messages in a row: none of them is touched.
+    history.append(HumanMessage(content=[v1_block(210)]))
+    out = apply_image_budget(history, max_image_tokens=0)
+    assert out[-2:] == history[-2:]
+    assert len(stubs(out)) == 2
+    # An earlier turn's images are fair game.
     history.append(AIMessage("Noted."))
     history.append(HumanMessage("Thanks"))
-    assert len(stubs(apply_image_budget(history, max_image_tokens=0))) == 5
+    assert len(stubs(apply_image_budget(history, max_image_tokens=0))) == 6
 
 
 def test_tool_calls_and_tool_messages_stay_paired() -> None:
