@@ -31,6 +31,7 @@ import httpx2
 from _common import (
     MAX_TOKENS,
     MODEL,
+    PrepareCounter,
     b64,
     camera_jpeg,
     machine,
@@ -57,32 +58,6 @@ QUESTIONS = [
     "Give it a short title.",
     "Summarise what you said.",
 ]
-
-
-class PrepareCounter:
-    """Counts and times ``images._prepare``: the work done on a preparation-cache miss."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.seconds = 0.0
-        self._original = images._prepare
-
-    def __enter__(self) -> PrepareCounter:
-        original = self._original
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.calls += 1
-                self.seconds += time.perf_counter() - began
-
-        setattr(images, "_prepare", counted)  # noqa: B010
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        setattr(images, "_prepare", self._original)  # noqa: B010
 
 
 def conversation(

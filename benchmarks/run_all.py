@@ -31,6 +31,7 @@ SCRIPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench_abatch.py", ()),
     ("bench_camera_photo.py", ()),
     ("bench_conversation.py", ()),
+    ("bench_image_budget.py", ()),
     ("bench_loader_memory.py", ()),
     ("bench_prepare_image.py", ("7",)),
     ("bench_server.py", ("3", "16")),

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         RequestTooLargeError,
     )
     from langchain_afarensis_vision.images import PreparedImage, prepare_image
+    from langchain_afarensis_vision.middleware import ImageBudgetEdit, apply_image_budget
     from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 
 _MODULES: dict[str, str] = {
@@ -53,7 +54,9 @@ _MODULES: dict[str, str] = {
     "ChatAfarensis": "chat_models",
     "CorpusSummary": "corpus",
     "adescribe_images": "corpus",
+    "apply_image_budget": "middleware",
     "describe_images": "corpus",
+    "ImageBudgetEdit": "middleware",
     "ImageSkippedWarning": "document_loaders",
     "NoImagesFoundWarning": "document_loaders",
     "PreparedImage": "images",
@@ -76,6 +79,7 @@ __all__ = [
     "BadRequestError",
     "ChatAfarensis",
     "CorpusSummary",
+    "ImageBudgetEdit",
     "ImageSkippedWarning",
     "InternalServerError",
     "InvalidImageError",
@@ -89,6 +93,7 @@ __all__ = [
     "RequestTooLargeError",
     "__version__",
     "adescribe_images",
+    "apply_image_budget",
     "describe_images",
     "estimate_image_tokens",
     "explain_image_tokens",

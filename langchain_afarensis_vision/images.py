@@ -65,7 +65,7 @@ __all__ = [
 
 JPEG_QUALITY: Final = 90
 PNG_COMPRESS_LEVEL: Final = 3  # zlib level 3: about level 6 sizes (the default) in far less time
-CACHE_ENTRIES: Final = 32
+CACHE_ENTRIES: Final = 128  # > the 94 low-detail images of an 8,000-token ImageBudgetEdit
 CACHE_BYTES: Final = 64 * 1024 * 1024
 BUDGET: Final = MemoryBudget(512 * 1024 * 1024)
 """Decoded bytes in flight across every ``prepare_image`` call of the process (any thread):
