@@ -21,7 +21,7 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
-CELL_TIMEOUT = 120  # seconds
+CELL_TIMEOUT = 300  # seconds (the corpus run in 05 waits about a minute on its rate limit)
 
 
 def notebooks(names: list[str]) -> list[Path]:
