@@ -72,7 +72,17 @@ def count_messages(
     default_detail: Detail,
     urls: UrlPolicy | None = None,
 ) -> int:
-    """Prompt tokens for ``messages`` (and ``tools``) as the API would bill them.
+    """Prompt tokens for ``messages`` (and ``tools``) as the API would bill them."""
+    return sum(count_parts(messages, tools, default_detail, urls))
+
+
+def count_parts(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any] | None,
+    default_detail: Detail,
+    urls: UrlPolicy | None = None,
+) -> tuple[int, int]:
+    """Text and image prompt tokens (``prompt_tokens_details``'s two parts), in that order.
 
     The messages are mapped to the wire exactly as sending them would (so the extra user message
     carrying a tool's images, its label and every tool-call id are counted), each image standing
@@ -87,4 +97,4 @@ def count_messages(
 
     wire = to_wire_messages(messages, ImageOptions(detail=default_detail, stand_in=stand_in))
     specs = [convert_to_openai_tool(tool) for tool in tools or ()]
-    return prompt_text_tokens(wire, specs) + sum(images)
+    return prompt_text_tokens(wire, specs), sum(images)
