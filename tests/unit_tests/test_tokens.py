@@ -358,3 +358,15 @@ def test_url_images_that_cannot_be_read_count_as_the_upper_bound(
 )
 def test_image_tokens(part: ImagePart, tokens: int) -> None:
     assert image_tokens(part, None) == tokens
+
+
+def test_a_tools_images_cost_the_user_message_that_carries_them() -> None:
+    # Sent as: the tool message (a placeholder text) + a user message holding a label and the
+    # image (_messages.to_wire_messages); both are billed, framing and label included.
+    image = base64_block(raw_png(1024, 1024), "low")
+    tool = ToolMessage(content=[image], tool_call_id="call_7", name="snap")
+    placeholder = "[1 image(s) returned; sent in the next user message]"
+    label = "Image(s) returned by tool call call_7 (snap):"
+    expected = PRIMER + (MESSAGE + TOOL + ref(placeholder) + ref("call_7"))
+    expected += MESSAGE + USER + ref(label) + 85
+    assert count_messages([tool], None, "auto") == expected
