@@ -24,7 +24,7 @@ import ray
 from PIL import Image
 from pydantic import SecretStr
 
-from langchain_afarensis_vision._contract import Detail, is_data_url, is_fetched_url
+from langchain_afarensis_vision._contract import Detail, ErrorCode, is_data_url, is_fetched_url
 from langchain_afarensis_vision._corpus_io import FINAL_ERRORS, job_key
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision.chat_models import ChatAfarensis
@@ -128,7 +128,11 @@ def _prepare_one(value: Any, request: Request) -> tuple[str | None, str, Any]:
         f"expected image bytes, a decoded image array, a data: URL or an http(s) URL; got "
         f"{text}. Read files with ray.data.read_binary_files or read_images."
     )
-    return None, request.key(text), _error("InvalidImageError", "invalid_image", message)
+    return (
+        None,
+        request.key(text),
+        _error("InvalidImageError", ErrorCode.INVALID_IMAGE.value, message),
+    )
 
 
 def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]:
@@ -139,7 +143,7 @@ def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]
     except InvalidRequestError as error:  # InvalidImageError, mostly
         return sha256, key, _error(type(error).__name__, str(error.code), error.message)
     except (ValueError, TypeError) as error:  # an array Pillow cannot take as an image
-        return sha256, key, _error("InvalidImageError", "invalid_image", str(error))
+        return sha256, key, _error("InvalidImageError", ErrorCode.INVALID_IMAGE.value, str(error))
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:
