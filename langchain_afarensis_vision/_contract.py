@@ -147,12 +147,17 @@ def tools_tokens(tools: Sequence[Mapping[str, Any]]) -> int:
         function = tool.get("function") or {}
         description = str(function.get("description") or "").removesuffix(".")
         total += TOOL_FUNCTION_TOKENS + text_tokens(f"{function.get('name', '')}:{description}")
-        properties = (function.get("parameters") or {}).get("properties") or {}
+        properties = _mapping(_mapping(function.get("parameters")).get("properties"))
         if properties:
             total += TOOL_PROPERTIES_TOKENS
         for key, schema in properties.items():
-            total += TOOL_PROPERTY_TOKENS + _property_tokens(key, schema)
+            total += TOOL_PROPERTY_TOKENS + _property_tokens(str(key), _mapping(schema))
     return total
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a schema the API would not read)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _property_tokens(key: str, schema: Mapping[str, Any]) -> int:
@@ -160,7 +165,7 @@ def _property_tokens(key: str, schema: Mapping[str, Any]) -> int:
     kind = "|".join(map(str, kind)) if isinstance(kind, list) else str(kind)
     description = str(schema.get("description") or "").removesuffix(".")
     total = text_tokens(f"{key}:{kind}:{description}")
-    if "enum" in schema:
+    if isinstance(schema.get("enum"), list):
         total += TOOL_ENUM_TOKENS
         total += sum(TOOL_ENUM_ITEM_TOKENS + text_tokens(str(item)) for item in schema["enum"])
     return total

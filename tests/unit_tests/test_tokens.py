@@ -17,7 +17,7 @@ import httpx2
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_afarensis_vision._contract import Detail, text_tokens
+from langchain_afarensis_vision._contract import Detail, text_tokens, tools_tokens
 from langchain_afarensis_vision._messages import BinaryImage, ImagePart, ImageUrl, SealedImage
 from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision._tokens import count_messages, image_tokens
@@ -370,3 +370,14 @@ def test_a_tools_images_cost_the_user_message_that_carries_them() -> None:
     expected = PRIMER + (MESSAGE + TOOL + ref(placeholder) + ref("call_7"))
     expected += MESSAGE + USER + ref(label) + 85
     assert count_messages([tool], None, "auto") == expected
+
+
+def test_schemas_the_rule_cannot_read_cost_what_it_can() -> None:
+    # The server bills any schema-valid body: odd parameters must not break the count.
+    odd = {"type": "function", "function": {"name": "f", "parameters": {"properties": "nope"}}}
+    assert tools_tokens([odd]) == 12 + 10 + ref("f:")
+    props = {"a": 5, "b": {"type": ["string", "null"], "enum": "xy"}}
+    odd = {"type": "function", "function": {"name": "g", "parameters": {"properties": props}}}
+    assert tools_tokens([odd]) == 12 + 10 + ref("g:") + 3 + (3 + ref("a::")) + (
+        3 + ref("b:string|null:")
+    )
