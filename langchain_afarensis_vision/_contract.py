@@ -5,15 +5,19 @@ types, the 20 MB limit, URL schemes, detail levels, the image-token formula, the
 of prompt tokens, and the error codes and types. The client (``images``, ``_messages``,
 ``_tokens``, ``_safety``, ``_transport``) and the local server read these definitions and
 restate none of them (``tests/unit_tests/test_contract.py`` greps the package for literal error
-codes), so the two sides cannot drift apart. This module imports nothing from the package.
+codes), so the two sides cannot drift apart. Text tokens are cl100k_base counts from
+:mod:`._tokenizer`, the only module of the package this one imports.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
+
+from langchain_afarensis_vision import _tokenizer
 
 Detail = Literal["low", "high", "auto"]
 """An ``image_url.detail`` level. ``auto`` is billed and processed as ``high``."""
@@ -92,17 +96,92 @@ MAX_IMAGE_TOKENS: Final = BASE_IMAGE_TOKENS + TOKENS_PER_TILE * 8
 CONTEXT_WINDOW: Final = 128_000
 MAX_OUTPUT_TOKENS: Final = 4_096
 
-# Chat framing: what a request costs beyond its content (the Chat Completions convention).
+# Chat framing: what a request costs beyond its content. GPT-4 family rules published in OpenAI's
+# cookbook, "How to count tokens with tiktoken" (num_tokens_from_messages: 3 per message, the
+# role and every string field encoded, 1 more for a name, 3 to prime the reply; checked there
+# against the API: 129 prompt tokens for its example on gpt-4-0613, as our test reproduces).
 TOKENS_PER_MESSAGE: Final = 3
 TOKENS_PER_NAME: Final = 1
 REPLY_PRIMER_TOKENS: Final = 3
-CHARS_PER_TOKEN: Final = 4
-"""Text is estimated at four characters a token (no tokenizer download)."""
+# Tool definitions, the same cookbook's num_tokens_for_tools for gpt-4 / gpt-4-turbo /
+# gpt-4-1106-preview (GPT-4 with Vision's generation): per function 10 + "name:description"
+# (a final "." dropped); with properties 3, then per property 3 + "key:type:description", an
+# enum -3 and per item 3 + the item; 12 once after all functions.
+TOOL_FUNCTION_TOKENS: Final = 10
+TOOL_PROPERTIES_TOKENS: Final = 3
+TOOL_PROPERTY_TOKENS: Final = 3
+TOOL_ENUM_TOKENS: Final = -3
+TOOL_ENUM_ITEM_TOKENS: Final = 3
+TOOLS_END_TOKENS: Final = 12
 
 
 def text_tokens(text: str) -> int:
-    """Estimated tokens in ``text``: four characters a token, rounded up."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+    """Tokens in ``text``: cl100k_base exactly, offline (the estimate only without quicktok)."""
+    return _tokenizer.count(text)
+
+
+def message_text_tokens(message: Mapping[str, Any]) -> int:
+    """Prompt tokens of one wire message, without its images (see :func:`prompt_text_tokens`)."""
+    total = TOKENS_PER_MESSAGE + text_tokens(str(message.get("role") or ""))
+    content = message.get("content")
+    if isinstance(content, str):
+        total += text_tokens(content)
+    for part in content if isinstance(content, list) else ():
+        total += text_tokens(str(part.get("text") or part.get("refusal") or ""))
+    if message.get("name"):
+        total += text_tokens(str(message["name"])) + TOKENS_PER_NAME
+    total += text_tokens(str(message.get("tool_call_id") or ""))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        fields = (call.get("id"), function.get("name"), function.get("arguments"))
+        total += sum(text_tokens(str(field or "")) for field in fields)
+    return total
+
+
+def tools_tokens(tools: Sequence[Mapping[str, Any]]) -> int:
+    """Prompt tokens of the ``tools`` definitions (the cookbook's rule; 0 without tools)."""
+    if not tools:
+        return 0
+    total = TOOLS_END_TOKENS
+    for tool in tools:
+        function = tool.get("function") or {}
+        description = str(function.get("description") or "").removesuffix(".")
+        total += TOOL_FUNCTION_TOKENS + text_tokens(f"{function.get('name', '')}:{description}")
+        properties = _mapping(_mapping(function.get("parameters")).get("properties"))
+        if properties:
+            total += TOOL_PROPERTIES_TOKENS
+        for key, schema in properties.items():
+            total += TOOL_PROPERTY_TOKENS + _property_tokens(str(key), _mapping(schema))
+    return total
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a schema the API would not read)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _property_tokens(key: str, schema: Mapping[str, Any]) -> int:
+    kind = schema.get("type", "")
+    kind = "|".join(map(str, kind)) if isinstance(kind, list) else str(kind)
+    description = str(schema.get("description") or "").removesuffix(".")
+    total = text_tokens(f"{key}:{kind}:{description}")
+    if isinstance(schema.get("enum"), list):
+        total += TOOL_ENUM_TOKENS
+        total += sum(TOOL_ENUM_ITEM_TOKENS + text_tokens(str(item)) for item in schema["enum"])
+    return total
+
+
+def prompt_text_tokens(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] = ()
+) -> int:
+    """``usage.prompt_tokens`` less the images, for a request's wire ``messages`` and ``tools``.
+
+    One implementation for the client's count and the local server's bill: 3 for the reply,
+    per message 3 + its role + its text parts + its ``name`` (+1) + its ``tool_call_id``, per
+    tool call its id, function name and arguments (as sent), and the tools by
+    :func:`tools_tokens`. Image parts add nothing here: each costs its formula's tokens.
+    """
+    return REPLY_PRIMER_TOKENS + sum(map(message_text_tokens, messages)) + tools_tokens(tools)
 
 
 class ErrorCode(StrEnum):

@@ -18,7 +18,7 @@ right after the run of tool messages they belong to.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never, cast
 
@@ -97,10 +97,15 @@ Part = TextPart | ImagePart
 
 @dataclass(frozen=True, slots=True)
 class ImageOptions:
-    """How inline images are prepared: the default detail, and the animated-image policy."""
+    """How inline images are prepared: the default detail, and the animated-image policy.
+
+    ``stand_in``, if given, replaces each image's wire part (token counting: the framing is
+    counted on the very messages that would be sent, without preparing any image).
+    """
 
     detail: Detail = "auto"
     first_frame: bool = False
+    stand_in: Callable[[ImagePart], dict[str, Any]] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +191,8 @@ def _url_part(url: str, detail: str) -> ImageUrl | BinaryImage:
 
 
 def _wire_part(part: Part, options: ImageOptions) -> dict[str, Any]:
+    if options.stand_in is not None and not isinstance(part, TextPart):
+        return options.stand_in(part)
     match part:
         case TextPart(text):
             return {"type": "text", "text": text}

@@ -3,37 +3,33 @@
 Images are counted exactly, by the API's formula on their pixel size and detail; their base64 is
 never counted as text. A URL image counts as the upper bound unless a :class:`~._safety.UrlPolicy`
 is given: its first bytes are then downloaded under that policy to learn its size. Text is
-estimated and framed by :mod:`._contract`'s rules (four characters a token, no tokenizer
-download; 3 tokens per message, 1 per name, 3 for the reply).
+counted exactly (cl100k_base, offline) and framed by :mod:`._contract`'s rules, on the wire
+messages themselves: one implementation with the local server's bill.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, assert_never
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langchain_afarensis_vision._contract import (
     BASE_IMAGE_TOKENS,
     MAX_IMAGE_TOKENS,
-    REPLY_PRIMER_TOKENS,
-    TOKENS_PER_MESSAGE,
-    TOKENS_PER_NAME,
     Detail,
     estimate_image_tokens,
-    text_tokens,
+    prompt_text_tokens,
 )
 from langchain_afarensis_vision._messages import (
     BinaryImage,
+    ImageOptions,
     ImagePart,
     ImageUrl,
     SealedImage,
-    TextPart,
-    checked_parts,
+    to_wire_messages,
 )
 from langchain_afarensis_vision._safety import ImageRefused, UrlPolicy, download
 from langchain_afarensis_vision._sources import read_image_size
@@ -70,16 +66,6 @@ def _url_tokens(url: str, detail: Detail, urls: UrlPolicy | None) -> int:
         return MAX_IMAGE_TOKENS
 
 
-def _message_tokens(message: BaseMessage, default_detail: Detail, urls: UrlPolicy | None) -> int:
-    total = TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.name else 0)
-    for part in checked_parts(message, default_detail):  # as sending it would refuse it
-        total += text_tokens(part.text) if isinstance(part, TextPart) else image_tokens(part, urls)
-    if isinstance(message, AIMessage):
-        for call in message.tool_calls:
-            total += text_tokens(call["name"] + json.dumps(call["args"]))
-    return total
-
-
 def count_messages(
     messages: Sequence[BaseMessage],
     tools: Sequence[Any] | None,
@@ -87,8 +73,28 @@ def count_messages(
     urls: UrlPolicy | None = None,
 ) -> int:
     """Prompt tokens for ``messages`` (and ``tools``) as the API would bill them."""
-    total = REPLY_PRIMER_TOKENS
-    total += sum(_message_tokens(m, default_detail, urls) for m in messages)
-    for tool in tools or ():
-        total += text_tokens(json.dumps(convert_to_openai_tool(tool)))
-    return total
+    return sum(count_parts(messages, tools, default_detail, urls))
+
+
+def count_parts(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any] | None,
+    default_detail: Detail,
+    urls: UrlPolicy | None = None,
+) -> tuple[int, int]:
+    """Text and image prompt tokens (``prompt_tokens_details``'s two parts), in that order.
+
+    The messages are mapped to the wire exactly as sending them would (so the extra user message
+    carrying a tool's images, its label and every tool-call id are counted), each image standing
+    in for its prepared part, and the text is counted by :func:`._contract.prompt_text_tokens`,
+    the local server's bill.
+    """
+    images: list[int] = []
+
+    def stand_in(part: ImagePart) -> dict[str, Any]:
+        images.append(image_tokens(part, urls))
+        return {"type": "image_url", "image_url": {"url": "", "detail": part.detail}}
+
+    wire = to_wire_messages(messages, ImageOptions(detail=default_detail, stand_in=stand_in))
+    specs = [convert_to_openai_tool(tool) for tool in tools or ()]
+    return prompt_text_tokens(wire, specs), sum(images)

@@ -360,7 +360,11 @@ class ChatAfarensis(BaseChatModel):
         fetch_image_sizes: bool = False,
         url_policy: UrlPolicy | None = None,
     ) -> int:
-        """Count prompt tokens: images by the API's formula, text approximately.
+        """Count prompt tokens as the API bills them: text exactly (cl100k_base), images by formula.
+
+        Text is counted offline (the vocabulary ships with the package) and framed as the API
+        frames it: 3 tokens a message and its role, names, tool calls and ids, tool definitions
+        and 3 to prime the reply (``_contract.prompt_text_tokens``, also the local server's bill).
 
         Inline images are counted from their pixel size (their base64 is never counted). URL
         images count as the 1445-token upper bound unless ``fetch_image_sizes=True``, which reads
@@ -376,5 +380,5 @@ class ChatAfarensis(BaseChatModel):
         return _tokens.count_messages(messages, tools, self.image_detail, urls)
 
     def get_num_tokens(self, text: str) -> int:
-        """Approximate tokens in ``text`` (about 4 characters a token; no tokenizer download)."""
+        """Tokens in ``text``: cl100k_base, counted exactly and offline (no download)."""
         return _contract.text_tokens(text)

@@ -10,18 +10,11 @@ output are refused; image URLs must be ``http``, ``https`` or ``data``.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
-from langchain_afarensis_vision._contract import (
-    MAX_OUTPUT_TOKENS,
-    REPLY_PRIMER_TOKENS,
-    TOKENS_PER_MESSAGE,
-    TOKENS_PER_NAME,
-    text_tokens,
-)
+from langchain_afarensis_vision._contract import MAX_OUTPUT_TOKENS, prompt_text_tokens
 from langchain_afarensis_vision.server._errors import invalid_value, model_not_found
 from langchain_afarensis_vision.server._images import ImageRef, SeenImage, check_scheme
 from langchain_afarensis_vision.server._json import parse_json
@@ -175,26 +168,4 @@ def prompt_tokens(request: ChatRequest, images: Sequence[SeenImage]) -> PromptTo
 
 
 def _text_tokens(request: ChatRequest) -> int:
-    text = REPLY_PRIMER_TOKENS
-    for message in request.messages:
-        text += TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.get("name") else 0)
-        content = message.get("content")
-        if isinstance(content, str):
-            text += text_tokens(content)
-        for part in content if isinstance(content, list) else []:
-            if part.get("type") in {"text", "refusal"}:
-                text += text_tokens(part.get("text") or part.get("refusal") or "")
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            text += text_tokens(function.get("name", "") + _arguments(function))
-    for tool in request.tools:
-        text += text_tokens(json.dumps(tool))
-    return text
-
-
-def _arguments(function: dict[str, Any]) -> str:
-    raw = function.get("arguments", "")
-    try:
-        return json.dumps(json.loads(raw))
-    except (TypeError, ValueError):
-        return str(raw)
+    return prompt_text_tokens(request.messages, request.tools)

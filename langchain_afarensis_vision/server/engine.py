@@ -15,7 +15,7 @@ With ``tool_choice`` "auto" (or none) the engine answers in text: it cannot hone
 call a tool.
 
 ``stop`` sequences cut the answer before the first one (``finish_reason`` "stop"), and
-``max_tokens`` truncates it to about 4 characters a token (``finish_reason`` "length").
+``max_tokens`` truncates it to that many cl100k_base tokens (``finish_reason`` "length").
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
+from langchain_afarensis_vision import _tokenizer
 from langchain_afarensis_vision._budget import MemoryBudget
-from langchain_afarensis_vision._contract import CHARS_PER_TOKEN, FORMAT_NAMES, text_tokens
+from langchain_afarensis_vision._contract import FORMAT_NAMES, text_tokens
 from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import SeenImage
 from langchain_afarensis_vision.server._placeholders import placeholder
@@ -230,6 +231,6 @@ def _finish(text: str, request: ChatRequest) -> Answer:
     if cuts:
         text = text[: min(cuts)]
     if text_tokens(text) > request.max_tokens:
-        text = text[: request.max_tokens * CHARS_PER_TOKEN]
+        text = _tokenizer.truncate(text, request.max_tokens)
         finish_reason = "length"
     return Answer(text, (), finish_reason, text_tokens(text))

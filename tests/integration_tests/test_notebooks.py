@@ -31,16 +31,33 @@ NOTEBOOK_SECONDS = 60  # each notebook takes a few seconds; this catches a hang 
 LONGER = {"05_corpus_run": 300}
 LOCAL_KEY = re.compile(r"sk-local-[A-Za-z0-9_-]{8,}")  # the local server's random keys
 WHERE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"
+ROOT = NOTEBOOKS.parent
+# Every request the notebook makes through ChatAfarensis: the client's count vs the server's usage.
+PRELUDE = (
+    f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+    "from tests import _usage_agreement\n_usage_check = _usage_agreement.install()"
+)
+USAGE = (
+    "import json\nprint(json.dumps({'compared': _usage_check.compared, "
+    "'totals': _usage_check.totals_compared, 'disagreements': _usage_check.disagreements}))"
+)
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
-    """Run a fresh copy of the notebook (outputs cleared), plus a cell that reports its kernel."""
+    """Run a fresh copy of the notebook (outputs cleared), with the usage check around it.
+
+    A first cell installs ``tests/_usage_agreement``; the last two report the kernel and what
+    the check found.
+    """
     notebook = read(path)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    notebook.cells.append(nbformat.v4.new_code_cell(WHERE))  # type: ignore[no-untyped-call]
+    new_cell = nbformat.v4.new_code_cell
+    notebook.cells.insert(0, new_cell(PRELUDE))  # type: ignore[no-untyped-call]
+    notebook.cells.append(new_cell(WHERE))  # type: ignore[no-untyped-call]
+    notebook.cells.append(new_cell(USAGE))  # type: ignore[no-untyped-call]
     client = NotebookClient(
         notebook,
         timeout=LONGER.get(path.stem, CELL_TIMEOUT),
@@ -77,7 +94,7 @@ def test_notebook_runs_offline_without_errors(path: Path) -> None:
     began = time.perf_counter()
     notebook = execute(path)
     took = time.perf_counter() - began
-    *cells, where = notebook.cells
+    _, *cells, where, usage = notebook.cells
 
     everything = [output for cell in cells for output in outputs(cell)]
     assert [o for o in everything if o.output_type == "error"] == []
@@ -90,6 +107,10 @@ def test_notebook_runs_offline_without_errors(path: Path) -> None:
     # The kernel ran this interpreter (the venv's), not some other python3 on the machine.
     assert outputs(where)[0].text.split() == [sys.executable, sys.prefix]
     assert took < LONGER.get(path.stem, NOTEBOOK_SECONDS), f"{path.name} took {took:.1f} s"
+    # The server's usage is the client's count on every request the notebook made.
+    found = json.loads(outputs(usage)[0].text)
+    assert found["disagreements"] == [], found
+    print(f"{path.stem}: {found['compared']} requests compared ({found['totals']} in total)")
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])

@@ -179,7 +179,7 @@ def test_caps_hold_before_any_download(client: httpx2.Client, slow_host: SlowHos
 def test_the_context_window_is_checked_before_any_download(
     client: httpx2.Client, slow_host: SlowHost
 ) -> None:
-    long_text = "x" * (4 * 127_500)  # with max_tokens, fits alone; not with 3 images
+    long_text = " x" * 127_500  # 127,500 tokens: with max_tokens, fits alone; not with 3 images
     images = [image_part(slow_host.url(f"/img/{n}.png"), "low") for n in range(3)]
     data = assert_error(
         client.post("/chat/completions", json=body(user(long_text, *images))),

@@ -12,6 +12,7 @@ import requests
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from langchain_afarensis_vision import ChatAfarensis
+from langchain_afarensis_vision._contract import text_tokens
 from langchain_afarensis_vision.errors import (
     AuthenticationError,
     BadRequestError,
@@ -57,7 +58,9 @@ def test_openai_sdk(afarensis_server: LocalAfarensisServer) -> None:
         assert_valid("CreateChatCompletionResponse", response.model_dump(exclude_unset=True))
         assert "a JPEG of 128 x 128 pixels" in (response.choices[0].message.content or "")
         assert response.usage is not None
-        assert response.usage.prompt_tokens == 3 + 3 + 6 + 255
+        # 3 for the reply, 3 + 1 for the user message and its role, 6 for the question
+        assert response.usage.prompt_tokens == 3 + 3 + 1 + text_tokens(QUESTION) + 255
+        assert text_tokens(QUESTION) == 6
         assert response.system_fingerprint == "fp_local_afarensis"
         assert next(m.id for m in client.models.list()) == MODEL
 

@@ -148,12 +148,13 @@ def test_stop_sequences(client: httpx2.Client) -> None:
     answer = _post(client, {**HELLO, "stop": "Afarensis"})
     assert _content(answer) == "Hello! I am the local "
     assert answer["choices"][0]["finish_reason"] == "stop"
-    assert answer["usage"]["completion_tokens"] == 6
+    assert answer["usage"]["completion_tokens"] == 7  # cl100k_base: "Hello", "!", " I", ...
 
 
 def test_max_tokens_truncates(client: httpx2.Client) -> None:
     answer = _post(client, {**HELLO, "max_tokens": 5})
-    assert _content(answer) == TEXT_ONLY_ANSWER[:20]
+    assert _content(answer) == "Hello! I am the"  # five whole cl100k_base tokens
+    assert text_tokens(_content(answer)) == 5
     assert answer["choices"][0]["finish_reason"] == "length"
     assert answer["usage"]["completion_tokens"] == 5
 

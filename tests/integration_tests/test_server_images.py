@@ -170,7 +170,8 @@ def test_prompt_tokens_follow_the_formula(client: httpx2.Client) -> None:
     assert expected_images == 765 + 1105 + 85 + 255 + 1445 + 765 + 85
     answer = ok_json(client.post("/chat/completions", json=body(user(*parts))))
     usage = answer["usage"]
-    expected_text = REPLY_PRIMER_TOKENS + TOKENS_PER_MESSAGE + text_tokens(question)
+    expected_text = REPLY_PRIMER_TOKENS + TOKENS_PER_MESSAGE + text_tokens("user")
+    expected_text += text_tokens(question)
     assert usage["prompt_tokens"] == expected_text + expected_images
     assert usage["prompt_tokens_details"] == {
         "text_tokens": expected_text,

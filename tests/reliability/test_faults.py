@@ -56,7 +56,7 @@ RETRYABLE = {429, 500, 502, 503, 504, None}  # None: dropped before any answer
 _POLICY = RetryPolicy()
 _CLOCK_SLACK = 0.005
 # Text that, with max_tokens, is over the 128k context window: a 400 the API never retries.
-_TOO_LONG = "x" * 520_000
+_TOO_LONG = " x" * 130_000  # 130,000 cl100k_base tokens
 _BROKEN_IMAGE = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).decode()
 
 

@@ -222,8 +222,9 @@ def _count(model: ChatAfarensis, *blocks: dict[str, Any], **kwargs: Any) -> int:
 def test_token_counting_uses_the_model_image_detail() -> None:
     # The counting itself (text, framing, tools, images at each detail) is in test_tokens.py.
     image = {"type": "image", "base64": _png_b64(1024, 1024), "mime_type": "image/png"}
-    assert _count(ChatAfarensis(), image) == 3 + 3 + 1 + 765
-    assert _count(ChatAfarensis(image_detail="low"), image) == 3 + 3 + 1 + 85
+    # 3 for the reply, 3 for the message, 1 for "user", 1 for "abcd", then the image.
+    assert _count(ChatAfarensis(), image) == 3 + 3 + 1 + 1 + 765
+    assert _count(ChatAfarensis(image_detail="low"), image) == 3 + 3 + 1 + 1 + 85
 
 
 PUBLIC_IP = "93.184.216.34"
@@ -312,5 +313,5 @@ def test_token_counting_refuses_a_redirect_to_a_private_address(
     assert reason in caplog.text
 
 
-def test_get_num_tokens_needs_no_tokenizer() -> None:
-    assert ChatAfarensis().get_num_tokens("x" * 40) == 10
+def test_get_num_tokens_counts_cl100k_offline() -> None:
+    assert ChatAfarensis().get_num_tokens("x" * 40) == 5  # "xxxxxxxx" is one token

@@ -391,7 +391,7 @@ def test_token_counting_refuses_what_sending_refuses(message: BaseMessage, role:
     with pytest.raises(InvalidRequestError, match=match):
         count_messages([message], None, "auto")
     user = ChatMessage(role="user", content=[{"type": "image", "url": URL, "detail": "low"}])
-    assert count_messages([user], None, "auto") == 3 + 3 + 85
+    assert count_messages([user], None, "auto") == 3 + 3 + 1 + 85  # "user" is 1 token
 
 
 def test_an_unsupported_message_type_is_a_refused_request() -> None:

@@ -1,4 +1,4 @@
-"""``_tokens``: offline prompt-token counts, by the API's image formula and 4 characters a token.
+"""``_tokens``: offline prompt-token counts, by the API's image formula and cl100k_base text.
 
 Expected image costs are worked out here by hand from the spec's formula: fit in 2048 x 2048,
 bring the shorter side down to 768 when both exceed it, then 85 + 170 per 512-px tile; ``low`` is
@@ -17,10 +17,11 @@ import httpx2
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_afarensis_vision._contract import Detail, text_tokens
+from langchain_afarensis_vision._contract import Detail, text_tokens, tools_tokens
 from langchain_afarensis_vision._messages import BinaryImage, ImagePart, ImageUrl, SealedImage
 from langchain_afarensis_vision._safety import UrlPolicy
 from langchain_afarensis_vision._tokens import count_messages, image_tokens
+from tests._tiktoken_offline import offline_tiktoken
 from tests.hostile_images import noise, raw_png
 
 PRIMER = 3  # the reply
@@ -60,10 +61,15 @@ def count_blocks(
     """Tokens for one user message holding ``blocks``, less the primer and its framing."""
     urls = None if fetch is None else fetch.policy
     total = count_messages([HumanMessage(content=list(blocks))], None, default, urls)
-    return total - PRIMER - MESSAGE
+    return total - PRIMER - MESSAGE - ref("user")
 
 
 # -- text ---------------------------------------------------------------------------------------
+
+
+def ref(text: str) -> int:
+    """Tokens in ``text`` by tiktoken, OpenAI's implementation (its vocabulary supplied offline)."""
+    return len(offline_tiktoken().encode_ordinary(text))
 
 
 @pytest.mark.parametrize(
@@ -71,34 +77,39 @@ def count_blocks(
     [
         pytest.param("", 0, id="empty"),
         pytest.param("a", 1, id="one-char"),
-        pytest.param("abcd", 1, id="four-chars"),
-        pytest.param("abcde", 2, id="five-chars"),
-        pytest.param("x" * 40, 10, id="forty-chars"),
-        pytest.param("x" * 41, 11, id="rounded-up"),
-        pytest.param("日本語です", 2, id="characters-not-bytes"),
+        pytest.param("x" * 40, 5, id="forty-x"),
+        pytest.param("日本語です", 5, id="japanese"),
+        pytest.param("<|endoftext|>", 7, id="special-token-is-ordinary-text"),
+        pytest.param("   \n\n\t", 2, id="whitespace-run"),
     ],
 )
 def test_text_tokens(text: str, tokens: int) -> None:
-    assert text_tokens(text) == tokens
+    assert text_tokens(text) == tokens == ref(text)
 
 
 # -- messages, names, tool calls, tools ---------------------------------------------------------
 
 
 CALL = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
-# "get_weather" + '{"city": "Paris"}' is 11 + 17 = 28 characters.
-CALL_TOKENS = 7
+CALL_TOKENS = ref("call_1") + ref("get_weather") + ref(json.dumps(CALL["args"]))
+"""A tool call costs its id, its function name and its arguments as sent."""
+USER, ASSISTANT, SYSTEM, TOOL = ref("user"), ref("assistant"), ref("system"), ref("tool")
 
 
 @pytest.mark.parametrize(
     ("messages", "tokens"),
     [
         pytest.param([], PRIMER, id="nothing"),
-        pytest.param([HumanMessage("")], PRIMER + MESSAGE, id="empty-message"),
-        pytest.param([HumanMessage("abcd")], PRIMER + MESSAGE + 1, id="one-message"),
+        pytest.param([HumanMessage("")], PRIMER + MESSAGE + USER, id="empty-message"),
+        pytest.param(
+            [HumanMessage("abcde fgh")], PRIMER + MESSAGE + USER + ref("abcde fgh"), id="one"
+        ),
         pytest.param(
             [SystemMessage("be brief"), HumanMessage("abcde"), AIMessage("ok")],
-            PRIMER + (MESSAGE + 2) + (MESSAGE + 2) + (MESSAGE + 1),
+            PRIMER
+            + (MESSAGE + SYSTEM + ref("be brief"))
+            + (MESSAGE + USER + ref("abcde"))
+            + (MESSAGE + ASSISTANT + ref("ok")),
             id="three-messages",
         ),
         pytest.param(
@@ -107,29 +118,45 @@ CALL_TOKENS = 7
                     content=[{"type": "text", "text": "abcd"}, {"type": "text", "text": "e"}]
                 )
             ],
-            PRIMER + MESSAGE + 1 + 1,
-            id="text-blocks-each-rounded-up",
+            PRIMER + MESSAGE + USER + ref("abcd") + ref("e"),
+            id="text-blocks-each-counted",
         ),
         pytest.param(
-            [HumanMessage("abcd", name="ada")], PRIMER + MESSAGE + NAME + 1, id="human-name"
+            [HumanMessage("abcd", name="ada")],
+            PRIMER + MESSAGE + USER + ref("abcd") + ref("ada") + NAME,
+            id="human-name",
         ),
         pytest.param(
             [AIMessage("abcd", name="a-very-long-assistant-name")],
-            PRIMER + MESSAGE + NAME + 1,
-            id="name-text-not-counted",
+            PRIMER + MESSAGE + ASSISTANT + ref("abcd") + ref("a-very-long-assistant-name") + NAME,
+            id="name-text-counted",
         ),
         pytest.param(
-            [AIMessage("", tool_calls=[CALL])], PRIMER + MESSAGE + CALL_TOKENS, id="tool-call"
+            [AIMessage("", tool_calls=[CALL])],
+            PRIMER + MESSAGE + ASSISTANT + CALL_TOKENS,
+            id="tool-call",
         ),
         pytest.param(
             [AIMessage("abcd", tool_calls=[CALL, {**CALL, "id": "call_2"}])],
-            PRIMER + MESSAGE + 1 + 2 * CALL_TOKENS,
+            PRIMER + MESSAGE + ASSISTANT + ref("abcd") + 2 * CALL_TOKENS,
             id="text-and-two-tool-calls",
         ),
         pytest.param(
+            [
+                AIMessage(
+                    "",
+                    invalid_tool_calls=[
+                        {"name": "f", "args": "{oops", "id": "call_9", "error": None}
+                    ],
+                )
+            ],
+            PRIMER + MESSAGE + ASSISTANT + ref("call_9") + ref("f") + ref("{oops"),
+            id="invalid-tool-call-as-sent",
+        ),
+        pytest.param(
             [ToolMessage("sunny", tool_call_id="call_1")],
-            PRIMER + MESSAGE + 2,
-            id="tool-result",
+            PRIMER + MESSAGE + TOOL + ref("sunny") + ref("call_1"),
+            id="tool-result-and-its-id",
         ),
     ],
 )
@@ -147,12 +174,34 @@ WEATHER_TOOL = {
 }
 
 
-def test_tool_definitions_count_as_their_json() -> None:
-    assert len(json.dumps(WEATHER_TOOL)) == 180
-    tool_tokens = 180 // 4
-    assert count_messages([], [WEATHER_TOOL], "auto") == PRIMER + tool_tokens
+ENUM_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "set_unit",
+        "description": "Choose the unit",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "unit": {"type": "string", "description": "The unit.", "enum": ["C", "F"]},
+                "city": {"type": "string"},
+            },
+        },
+    },
+}
+
+
+def test_tool_definitions_by_the_cookbook_rule() -> None:
+    # OpenAI cookbook, "How to count tokens with tiktoken", num_tokens_for_tools (gpt-4):
+    # 10 per function + "name:description" (final "." dropped), 3 for its properties, per
+    # property 3 + "key:type:description", an enum -3 and 3 + each item; 12 after all.
+    weather = 10 + ref("get_weather:Get the weather in a city") + 3 + 3 + ref("city:string:")
+    assert count_messages([], [WEATHER_TOOL], "auto") == PRIMER + weather + 12
     both = count_messages([HumanMessage("abcd")], [WEATHER_TOOL, WEATHER_TOOL], "auto")
-    assert both == PRIMER + MESSAGE + 1 + 2 * tool_tokens
+    assert both == PRIMER + MESSAGE + USER + ref("abcd") + 2 * weather + 12
+    unit = 10 + ref("set_unit:Choose the unit") + 3
+    unit += 3 + ref("unit:string:The unit") - 3 + (3 + ref("C")) + (3 + ref("F"))
+    unit += 3 + ref("city:string:")
+    assert count_messages([], [ENUM_TOOL], "auto") == PRIMER + unit + 12
 
 
 # -- images ---------------------------------------------------------------------------------------
@@ -205,7 +254,8 @@ def test_base64_is_never_counted_as_text() -> None:
     data = buffer.getvalue()
     assert text_tokens(b64(data)) > 60_000  # what the base64 would cost as text
     for block in (base64_block, data_url_block):
-        assert count_blocks(block(data, "high"), {"type": "text", "text": "abcd"}) == 255 + 1
+        text = {"type": "text", "text": "abcd"}
+        assert count_blocks(block(data, "high"), text) == 255 + ref("abcd")
 
 
 def test_images_and_text_in_one_message_add_up() -> None:
@@ -215,7 +265,7 @@ def test_images_and_text_in_one_message_add_up() -> None:
         url_block("auto"),
         base64_block(raw_png(300, 200), "low"),
     ]
-    assert count_blocks(*blocks) == 4 + 765 + 1445 + 85
+    assert count_blocks(*blocks) == ref("Compare these.") + 765 + 1445 + 85
 
 
 # -- URL images -----------------------------------------------------------------------------------
@@ -308,3 +358,26 @@ def test_url_images_that_cannot_be_read_count_as_the_upper_bound(
 )
 def test_image_tokens(part: ImagePart, tokens: int) -> None:
     assert image_tokens(part, None) == tokens
+
+
+def test_a_tools_images_cost_the_user_message_that_carries_them() -> None:
+    # Sent as: the tool message (a placeholder text) + a user message holding a label and the
+    # image (_messages.to_wire_messages); both are billed, framing and label included.
+    image = base64_block(raw_png(1024, 1024), "low")
+    tool = ToolMessage(content=[image], tool_call_id="call_7", name="snap")
+    placeholder = "[1 image(s) returned; sent in the next user message]"
+    label = "Image(s) returned by tool call call_7 (snap):"
+    expected = PRIMER + (MESSAGE + TOOL + ref(placeholder) + ref("call_7"))
+    expected += MESSAGE + USER + ref(label) + 85
+    assert count_messages([tool], None, "auto") == expected
+
+
+def test_schemas_the_rule_cannot_read_cost_what_it_can() -> None:
+    # The server bills any schema-valid body: odd parameters must not break the count.
+    odd = {"type": "function", "function": {"name": "f", "parameters": {"properties": "nope"}}}
+    assert tools_tokens([odd]) == 12 + 10 + ref("f:")
+    props = {"a": 5, "b": {"type": ["string", "null"], "enum": "xy"}}
+    odd = {"type": "function", "function": {"name": "g", "parameters": {"properties": props}}}
+    assert tools_tokens([odd]) == 12 + 10 + ref("g:") + 3 + (3 + ref("a::")) + (
+        3 + ref("b:string|null:")
+    )
