@@ -18,7 +18,7 @@ cloudpickle = pytest.importorskip("ray.cloudpickle")
 
 from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
 from langchain_afarensis_vision.ray import RateBudget, describe_dataset  # noqa: E402
-from langchain_afarensis_vision.server import LocalAfarensisServer  # noqa: E402
+from langchain_afarensis_vision.server import Faults, LocalAfarensisServer  # noqa: E402
 
 pytestmark = [
     pytest.mark.enable_socket,
@@ -174,3 +174,22 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 _ = os
+
+
+def test_injected_429s_reach_the_shared_budget_and_lose_no_row(
+    cluster: Path, tmp_path: Path
+) -> None:
+    """About one answer in ten a 429 (Retry-After 1 s): the one budget sees them (and pauses
+    every actor: the limiter's own unit tests), and every row comes back described."""
+    folder = _folder(tmp_path, 30)
+    faults = Faults(rate_limit_rate=0.1, retry_after=1.0)
+    with LocalAfarensisServer(ocr=False, faults=faults, seed=5) as server:
+        budget = RateBudget()
+        llm = ChatAfarensis(base_url=server.base_url, api_key=server.api_key, max_retries=6)
+        ds = ray.data.read_binary_files(str(folder), override_num_blocks=6)
+        out = describe_dataset(ds, llm=llm, detail="low", max_tokens=20, budget=budget)
+        rows = out.take_all()
+        stats = budget.stats()
+    assert len(rows) == 30
+    assert all(row["error"] is None and row["description"] for row in rows)
+    assert stats["rate_limited"] >= 1  # the actors' 429s reached the one budget
