@@ -24,10 +24,27 @@ from typing import Any, BinaryIO, Final
 
 from langchain_afarensis_vision.document_loaders import iter_image_sources
 
-__all__ = ["FINAL_ERRORS", "ResultStore", "iter_sources", "job_key"]
+__all__ = [
+    "FINAL_ERRORS",
+    "ResultStore",
+    "error_record",
+    "exception_record",
+    "iter_sources",
+    "job_key",
+]
 
 FINAL_ERRORS: Final = frozenset({"InvalidImageError", "InvalidRequestError"})
 """Error types recorded for good: the client refused the image, and would again."""
+
+
+def error_record(kind: str, code: str | None, message: str) -> dict[str, Any]:
+    """A record's ``error``: ``{"type", "code", "message"}`` (the corpus job's and Ray's)."""
+    return {"type": kind, "code": None if code is None else str(code), "message": message}
+
+
+def exception_record(error: BaseException) -> dict[str, Any]:
+    """The ``error`` of a record for an exception: its class name, ``code`` if any, its text."""
+    return error_record(type(error).__name__, getattr(error, "code", None), str(error))
 
 
 def job_key(content: str, question: str, detail: str, model: str, max_tokens: int) -> str:

@@ -23,7 +23,12 @@ from typing import Any, Final
 from langchain_core.messages import HumanMessage
 
 from langchain_afarensis_vision._contract import Detail, is_fetched_url
-from langchain_afarensis_vision._corpus_io import ResultStore, job_key
+from langchain_afarensis_vision._corpus_io import (
+    ResultStore,
+    error_record,
+    exception_record,
+    job_key,
+)
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, duration
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision._progress import Progress
@@ -65,15 +70,6 @@ def _prepare(data: bytes, detail: Detail, first_frame: bool) -> PreparedImage | 
 def _read(path: str) -> tuple[bytes, str]:
     data = read_source(path)  # size-capped; a FIFO is refused, not waited on
     return data, hashlib.sha256(data).hexdigest()
-
-
-def _error(kind: str, code: str | None, message: str) -> dict[str, Any]:
-    return {"type": kind, "code": code, "message": message}
-
-
-def _exception(error: BaseException) -> dict[str, Any]:
-    code = getattr(error, "code", None)
-    return _error(type(error).__name__, None if code is None else str(code), str(error))
 
 
 @dataclass
@@ -152,7 +148,7 @@ class Job:
             item = await self._item(source)
         except (OSError, InvalidImageError) as error:  # unreadable (retried) or too large (not)
             item = _Item(source, job_key(source, *self._request()), None, None)
-            unreadable = _exception(error)
+            unreadable = exception_record(error)
         if self.store.has(source, item.key):
             self.summary.skipped += 1
             self.summary.refused_earlier += (source, item.key) in self.store.refused
@@ -220,7 +216,7 @@ class Job:
             result = await self._prepare(item.data)
             item.data = None  # the bytes are not held while waiting for the rate limit
             if isinstance(result, _Refusal):
-                error = _error("InvalidImageError", result.code, result.message)
+                error = error_record("InvalidImageError", result.code, result.message)
                 return await self._write(self._record(item.source, item.key, item, error=error))
             prepared = result
         image = prepared or ImageUrl(item.source, self.detail)
@@ -275,7 +271,7 @@ class Job:
             raise
         except (AfarensisError, OSError) as error:
             return await self._write(
-                self._record(item.source, item.key, item, prepared, error=_exception(error))
+                self._record(item.source, item.key, item, prepared, error=exception_record(error))
             )
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         self.summary.sent += 1

@@ -25,7 +25,12 @@ from PIL import Image
 from pydantic import SecretStr
 
 from langchain_afarensis_vision._contract import Detail, ErrorCode, is_data_url, is_fetched_url
-from langchain_afarensis_vision._corpus_io import FINAL_ERRORS, job_key
+from langchain_afarensis_vision._corpus_io import (
+    FINAL_ERRORS,
+    error_record,
+    exception_record,
+    job_key,
+)
 from langchain_afarensis_vision._messages import ImageUrl, question_message
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
@@ -128,7 +133,11 @@ def _prepare_one(value: Any, request: Request) -> tuple[str | None, str, Any]:
         f"expected image bytes, a decoded image array, a data: URL or an http(s) URL; got "
         f"{text}. Read files with ray.data.read_binary_files or read_images."
     )
-    return None, request.key(text), _error("InvalidImageError", ErrorCode.INVALID_IMAGE, message)
+    return (
+        None,
+        request.key(text),
+        error_record("InvalidImageError", ErrorCode.INVALID_IMAGE, message),
+    )
 
 
 def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]:
@@ -137,9 +146,9 @@ def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]
         source = Image.fromarray(value) if isinstance(value, np.ndarray) else value
         return sha256, key, prepare_image(source, request.detail, first_frame=request.first_frame)
     except InvalidRequestError as error:  # InvalidImageError, mostly
-        return sha256, key, _error(type(error).__name__, str(error.code), error.message)
+        return sha256, key, exception_record(error)
     except (ValueError, TypeError) as error:  # an array Pillow cannot take as an image
-        return sha256, key, _error("InvalidImageError", ErrorCode.INVALID_IMAGE, str(error))
+        return sha256, key, error_record("InvalidImageError", ErrorCode.INVALID_IMAGE, str(error))
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:
@@ -183,10 +192,6 @@ def _unpacked(packed: dict[str, Any], row: dict[str, Any], detail: Detail) -> Pr
         source_bytes=packed["source_bytes"],
         changed=packed["changed"],
     )
-
-
-def _error(kind: str, code: str | None, message: str) -> dict[str, Any]:
-    return {"type": kind, "code": code, "message": message}
 
 
 _DONE_CACHE: dict[str, frozenset[str]] = {}  # per worker process: the done keys, read once
@@ -262,11 +267,7 @@ class Describe:
             except EVERY_REQUEST_FAILS:
                 raise
             except (AfarensisError, OSError) as error:
-                code = getattr(error, "code", None)
-                failure = _error(
-                    type(error).__name__, None if code is None else str(code), str(error)
-                )
-                return None, None, None, self.request.model, failure
+                return None, None, None, self.request.model, exception_record(error)
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         model = reply.response_metadata.get("model_name") or self.request.model
         return reply.text, usage["input_tokens"], usage["output_tokens"], model, None
