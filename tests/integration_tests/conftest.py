@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -39,6 +40,16 @@ def image_bytes(
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, fmt)
     return buffer.getvalue()
+
+
+def numbered_png(n: int, size: tuple[int, int] = (40, 30)) -> bytes:
+    """A small solid PNG whose colour (so whose bytes) differs for each ``n`` below 256."""
+    return image_bytes(size, (n % 256, (n * 7) % 256, (n * 13) % 256))
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file (a corpus run's ``out``)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:

@@ -3,8 +3,6 @@ the token budget, the dry run's exact image tokens, and a run killed with SIGKIL
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import signal
 import subprocess
@@ -15,10 +13,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis, adescribe_images, describe_images
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer
+from tests.integration_tests.conftest import jsonl, numbered_png
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 
@@ -37,22 +35,12 @@ FIELDS = {
 }
 
 
-def _png(n: int, size: tuple[int, int] = (40, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (n % 256, (n * 7) % 256, (n * 13) % 256)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def _folder(root: Path, count: int) -> Path:
     folder = root / "images"
     (folder / "sub").mkdir(parents=True)
     for n in range(count):
-        (folder / ("sub" if n % 2 else "") / f"img{n:03d}.png").write_bytes(_png(n))
+        (folder / ("sub" if n % 2 else "") / f"img{n:03d}.png").write_bytes(numbered_png(n))
     return folder
-
-
-def _lines(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def _model(server: LocalAfarensisServer, **kwargs: Any) -> ChatAfarensis:
@@ -61,7 +49,7 @@ def _model(server: LocalAfarensisServer, **kwargs: Any) -> ChatAfarensis:
 
 def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
     folder = _folder(tmp_path, 3)
-    (folder / "copy.png").write_bytes(_png(0))  # the same bytes as img000.png
+    (folder / "copy.png").write_bytes(numbered_png(0))  # the same bytes as img000.png
     (folder / "bad.png").write_bytes(b"not an image at all")
     out = tmp_path / "out.jsonl"
     with LocalAfarensisServer() as server:
@@ -71,7 +59,7 @@ def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
         assert summary.sent == 3  # the copy is not sent
         assert (summary.duplicates, summary.failed, summary.exit_code) == (1, 1, 1)
         assert summary.tokens_last_minute == summary.billed > 0  # all within the minute
-        lines = _lines(out)
+        lines = jsonl(out)
         assert len(lines) == 5
         assert all(set(line) >= FIELDS for line in lines)
         by_name = {Path(line["source"]).name: line for line in lines}
@@ -98,7 +86,7 @@ def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
     assert (again.sent, again.skipped, again.failed, again.refused_earlier) == (0, 5, 0, 1)
     assert again.exit_code == 1  # one image has no description
     assert "5 already done (1 of them refused, not retried)" in again.line()
-    assert len(_lines(out)) == 5  # the bad file is not tried again
+    assert len(jsonl(out)) == 5  # the bad file is not tried again
 
 
 def test_failed_requests_are_retried_and_a_torn_line_dropped(tmp_path: Path) -> None:
@@ -110,13 +98,13 @@ def test_failed_requests_are_retried_and_a_torn_line_dropped(tmp_path: Path) -> 
         [folder], out=out, llm=dead, workers=0, requests_per_minute=99, tokens_per_minute=99_999
     )
     assert (summary.failed, summary.exit_code) == (4, 1)
-    assert {line["error"]["type"] for line in _lines(out)} == {"APIConnectionError"}
+    assert {line["error"]["type"] for line in jsonl(out)} == {"APIConnectionError"}
     with out.open("a") as file:
         file.write('{"source": "torn')  # a crash in the middle of a line
     with LocalAfarensisServer() as server:
         again = describe_images([folder], out=out, llm=_model(server), workers=0)
     assert (again.sent, again.failed, again.exit_code) == (4, 0, 0)
-    lines = _lines(out)
+    lines = jsonl(out)
     assert len(lines) == 4
     assert all(line["error"] is None for line in lines)
 
@@ -141,15 +129,15 @@ def test_budget_stops_before_it_could_be_passed(tmp_path: Path) -> None:
     assert summary.exit_code == 1
     assert 1 <= summary.sent <= 4
     assert summary.billed <= per_image * 4 + 10
-    assert len(_lines(out)) == summary.sent
+    assert len(jsonl(out)) == summary.sent
 
 
 async def test_dry_run_image_tokens_are_what_the_server_bills(tmp_path: Path) -> None:
     folder = tmp_path / "sizes"
     folder.mkdir()
     for n, size in enumerate([(40, 30), (800, 600), (3000, 500), (1024, 1024), (513, 2049)]):
-        (folder / f"{n}.png").write_bytes(_png(n, size))
-    (folder / "dup.png").write_bytes(_png(1, (800, 600)))
+        (folder / f"{n}.png").write_bytes(numbered_png(n, size))
+    (folder / "dup.png").write_bytes(numbered_png(1, (800, 600)))
     out = tmp_path / "out.jsonl"
     billed: list[dict[str, Any]] = []
 
@@ -191,11 +179,11 @@ def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        before = len(_lines(out))
+        before = len(jsonl(out))
         assert 5 <= before < 40
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
-    sources = [line["source"] for line in _lines(out)]
+    sources = [line["source"] for line in jsonl(out)]
     assert len(sources) == len(set(sources)) == 40
     assert f"{before} already done" in rerun.stdout
     print(f"\nkilled after {before} lines; resumed: {rerun.stdout.strip()}")

@@ -4,14 +4,11 @@ anywhere Ray writes or shows."""
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 ray = pytest.importorskip("ray")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
@@ -19,6 +16,7 @@ cloudpickle = pytest.importorskip("ray.cloudpickle")
 from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
 from langchain_afarensis_vision.ray import RateBudget, describe_dataset  # noqa: E402
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer  # noqa: E402
+from tests.integration_tests.conftest import jsonl, numbered_png  # noqa: E402
 
 pytestmark = [
     pytest.mark.enable_socket,
@@ -26,12 +24,6 @@ pytestmark = [
     # Ray's own deprecations, raised inside Ray about Ray's settings:
     pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
 ]
-
-
-def _png(n: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (48, 32), (n % 256, (n * 7) % 256, (n * 13) % 256)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +50,7 @@ def _folder(root: Path, count: int) -> Path:
     folder = root / "images"
     folder.mkdir()
     for n in range(count):
-        (folder / f"img{n:03d}.png").write_bytes(_png(n))
+        (folder / f"img{n:03d}.png").write_bytes(numbered_png(n))
     return folder
 
 
@@ -66,7 +58,7 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
     cluster: Path, tmp_path: Path
 ) -> None:
     folder = _folder(tmp_path, 6)
-    (folder / "broken.png").write_bytes(_png(0)[:40])
+    (folder / "broken.png").write_bytes(numbered_png(0)[:40])
     with LocalAfarensisServer(ocr=False) as server:
         ds = ray.data.read_binary_files(str(folder), include_paths=True)
         gone = ray.data.from_items([{"url": "http://127.0.0.1:9/gone.png"}])
@@ -83,7 +75,7 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
     broken = by_name.pop("broken.png")
     assert broken["error"]["type"] == "InvalidImageError"
     assert broken["description"] is None
-    lines = {Path(line["source"]).name: line for line in _lines(tmp_path / "out.jsonl")}
+    lines = {Path(line["source"]).name: line for line in jsonl(tmp_path / "out.jsonl")}
     for name, row in by_name.items():
         line = lines[name]
         assert row["error"] is None
@@ -121,8 +113,9 @@ def test_four_actors_share_one_budget_within_the_limit(cluster: Path, tmp_path: 
     """A run costing about 1.5 minutes of the token limit: every row, 429s at most 1%."""
     count = 60
     folder = _folder(tmp_path, count)
-    # Each request: 130 prompt tokens (85 for the image at low) + 60 max_tokens = 190.
-    tpm = 190 * 40
+    # Each request: 124 prompt tokens (85 for the image at low, the question and its framing)
+    # + 60 max_tokens = 184; 7,600 a minute holds 41 of them, the 60 images 1.45 minutes' worth.
+    tpm = 7_600
     with LocalAfarensisServer(ocr=False, tokens_per_minute=tpm) as server:
         budget = RateBudget()  # the limits are learned from the headers
         ds = ray.data.read_binary_files(str(folder), override_num_blocks=20)
@@ -165,15 +158,6 @@ def test_the_key_is_nowhere_ray_writes_or_shows(cluster: Path, tmp_path: Path) -
     assert any(path.suffix in {".log", ".out", ".err"} for path in logs)
     for log in logs:
         assert key.encode() not in log.read_bytes(), log
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    import json
-
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-_ = os
 
 
 def test_injected_429s_reach_the_shared_budget_and_lose_no_row(
