@@ -13,14 +13,15 @@ minutes; 0 skips a part). Needs the ``ray`` extra, and ``aiohttp`` for Ray Data'
 reporting wall time and images per second, and Ray's fixed costs: ``ray.init`` and the time to
 the first described row.
 
-**The limit binds** (a local server in this process, limited to ``TPM`` tokens a minute, with
-every answer's status counted): ``small`` distinct 256 x 192 PNGs at detail ``low`` (130
-prompt tokens + ``max_tokens`` 60 = 190 a request; about 1.9 minutes of the limit) through
+**The limit binds** (a fresh local server in its own process for each side, limited to ``TPM``
+tokens a minute, counting every answer's status there): ``small`` distinct 256 x 192 PNGs at
+detail ``low`` (85 image tokens, the question and its framing, plus ``max_tokens`` 60 a request:
+about two minutes of the limit) through
 
 * ``describe_dataset`` with its shared budget (limits learned from the headers),
 * Ray Data's ``HttpRequestProcessorConfig`` with its defaults (no ``qps``) and 5 retries,
 * the same with ``qps=1`` per worker, one worker (its ``qps`` is a whole number: 60 requests a
-  minute is the closest to the limit's 63),
+  minute is the nearest it gets to the limit),
 
 reporting time, 429 answers, and rows that came back without a description (lost).
 """
@@ -31,7 +32,6 @@ import io
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import ray  # noqa: E402
-from _common import b64, load_average, machine, photo, result, server_process  # noqa: E402
+from _common import (  # noqa: E402
+    MODEL,
+    Server,
+    b64,
+    load_average,
+    machine,
+    photo,
+    result,
+    server_process,
+)
 from PIL import Image  # noqa: E402
 
 from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
 from langchain_afarensis_vision.ray import RateBudget, describe_dataset  # noqa: E402
-from langchain_afarensis_vision.server import LocalAfarensisServer  # noqa: E402
 
 TPM = 12_000
 MAX_TOKENS = 60
@@ -124,83 +132,65 @@ def cores_bind(count: int) -> None:
             )  # fmt: skip
 
 
-class Counting:
-    """An ASGI wrapper counting the statuses the server answers with."""
-
-    def __init__(self, app: Any, statuses: Counter[int]) -> None:
-        self.app = app
-        self.statuses = statuses
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def counted(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                self.statuses[message["status"]] += 1
-            await send(message)
-
-        await self.app(scope, receive, counted)
-
-
 def limited(count: int) -> None:
-    from ray.data.llm import HttpRequestProcessorConfig, build_processor
-
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "small"
         folder.mkdir()
         make_small(folder, count)
         start_ray(2)
-        sides: dict[str, Any] = {"describe_dataset (budget learned)": None}
+        sides: dict[str, dict[str, int] | None] = {"describe_dataset (budget learned)": None}
         sides["HTTP stage, defaults + 5 retries"] = {"max_retries": 5}
         sides["HTTP stage, qps=1, 1 worker, 5 retries"] = {"max_retries": 5, "qps": 1}
-        outcome: dict[str, tuple[float, int, int, int]] = {}
+        outcome: dict[str, tuple[int, int]] = {}  # side -> (429s, rows not described)
         for name, http in sides.items():
-            server = LocalAfarensisServer(ocr=False, tokens_per_minute=TPM)
-            statuses: Counter[int] = Counter()
-            server.app.add_middleware(Counting, statuses=statuses)
-            server.start()
-            ds = ray.data.read_binary_files(str(folder), override_num_blocks=8)
-            began = time.monotonic()
-            try:
-                if http is None:
-                    llm = ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
-                    out = describe_dataset(
-                        ds, llm=llm, detail="low", max_tokens=MAX_TOKENS, budget=RateBudget(),
-                        question=QUESTION,
-                    )  # fmt: skip
-                    rows = out.take_all()
-                    described = sum(row["error"] is None for row in rows)
-                else:
-                    config = HttpRequestProcessorConfig(
-                        url=f"{server.base_url}/chat/completions",
-                        headers={"Authorization": f"Bearer {server.api_key}"},
-                        concurrency=1, batch_size=16, **http,
-                    )  # fmt: skip
-                    processor = build_processor(
-                        config,
-                        preprocess=lambda row: {"payload": _payload(row["bytes"])},
-                        postprocess=lambda row: {"described": "choices" in row["http_response"]},
-                    )
-                    rows = processor(ds).take_all()
-                    described = sum(bool(row["described"]) for row in rows)
-                error = ""
-            except Exception as failure:
-                rows, described = [], 0
-                error = f" - the run failed: {type(failure).__name__}: {str(failure)[:120]}"
-            took = time.monotonic() - began
-            server.stop()
-            limited_ = statuses[429]
-            total = sum(statuses.values())
-            outcome[name] = (took, limited_, total, count - described)
+            # A fresh server each side (an empty window), counting answers in its own process.
+            with server_process(counting=True, tokens_per_minute=TPM) as server:
+                began = time.monotonic()
+                described, error = _side(server, folder, http)
+                took = time.monotonic() - began
+                counts = server.counts()
+            outcome[name] = (counts.rate_limited, count - described)
             print(
-                f"  {name}: {took:6.1f} s, {total} requests, {limited_} 429s, "
-                f"{count - described} of {count} rows not described{error}"
+                f"  {name}: {took:6.1f} s, {counts.requests} requests, {counts.rate_limited} "
+                f"429s, {count - described} of {count} rows not described{error}"
             )
         ray.shutdown()
         ours = outcome["describe_dataset (budget learned)"]
-        for name, (took, limited_, total, lost) in outcome.items():
+        for name, (limited_, lost) in outcome.items():
             if name.startswith("HTTP"):
-                result(f"429s vs {name}", ours[1], limited_, "429s", "fewer", ours[1] <= limited_)
-                result(f"rows not described vs {name}", ours[3], lost, "rows", "0", ours[3] == 0)
-                _ = (took, total)
+                result(f"429s vs {name}", ours[0], limited_, "429s", "fewer", ours[0] <= limited_)
+                result(f"rows not described vs {name}", ours[1], lost, "rows", "0", ours[1] == 0)
+
+
+def _side(server: Server, folder: Path, http: dict[str, int] | None) -> tuple[int, str]:
+    """Describe the folder through ours (``http`` None) or Ray Data's HTTP stage.
+
+    Returns the rows described and, if the run failed, how.
+    """
+    from ray.data.llm import HttpRequestProcessorConfig, build_processor
+
+    ds = ray.data.read_binary_files(str(folder), override_num_blocks=8)
+    try:
+        if http is None:
+            llm = ChatAfarensis(base_url=server.base_url, api_key=server.api_key)
+            out = describe_dataset(
+                ds, llm=llm, detail="low", max_tokens=MAX_TOKENS, budget=RateBudget(),
+                question=QUESTION,
+            )  # fmt: skip
+            return sum(row["error"] is None for row in out.take_all()), ""
+        config = HttpRequestProcessorConfig(
+            url=f"{server.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            concurrency=1, batch_size=16, **http,
+        )  # fmt: skip
+        processor = build_processor(
+            config,
+            preprocess=lambda row: {"payload": _payload(row["bytes"])},
+            postprocess=lambda row: {"described": "choices" in row["http_response"]},
+        )
+        return sum(bool(row["described"]) for row in processor(ds).take_all()), ""
+    except Exception as failure:
+        return 0, f" - the run failed: {type(failure).__name__}: {str(failure)[:120]}"
 
 
 def _payload(data: bytes) -> dict[str, Any]:
@@ -208,7 +198,7 @@ def _payload(data: bytes) -> dict[str, Any]:
     image = {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
     content = [{"type": "text", "text": QUESTION}, image]
     return {
-        "model": "gpt-4-vision-preview",
+        "model": MODEL,
         "messages": [{"role": "user", "content": content}],
         "max_tokens": MAX_TOKENS,
     }
