@@ -1,12 +1,12 @@
 """The Afarensis Vision API's rules, as data and pure functions: the one place they are written.
 
-Everything here restates ``shared/spec/afarensis-vision-api.md``: accepted formats and MIME
-types, the 20 MB limit, URL schemes, detail levels, the image-token formula, the chat framing
-of prompt tokens, and the error codes and types. The client (``images``, ``_messages``,
-``_tokens``, ``_safety``, ``_transport``) and the local server read these definitions and
-restate none of them (``tests/unit_tests/test_contract.py`` greps the package for literal error
-codes), so the two sides cannot drift apart. Text tokens are cl100k_base counts from
-:mod:`._tokenizer`, the only module of the package this one imports.
+Everything here restates the API contract (``tests/data/spec/afarensis-vision-api.md`` in the
+repository): accepted formats and MIME types, the 20 MB limit, URL schemes, detail levels, the
+image-token formula, the chat framing of prompt tokens, and the error codes and types. The client
+(``images``, ``_messages``, ``_tokens``, ``_safety``, ``_transport``) and the local server read
+these definitions and restate none of them (``tests/unit_tests/test_contract.py`` greps the package
+for literal error codes), so the two sides cannot drift apart. Text tokens are cl100k_base counts
+from :mod:`._tokenizer`, the only module of the package this one imports.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Validate bodies against the wire contract, ``shared/spec/openapi-chat-completions.json``.
+"""Validate bodies against the wire contract, the package's ``openapi-chat-completions.json``.
 
 The spec is OpenAPI 3.0, whose ``nullable`` is not JSON Schema: it is rewritten into JSON Schema
-2020-12 by the same ``convert`` the local server uses, from the shared file itself (not the
-server's vendored copy), and a validator per component is cached.
+2020-12 by the same ``convert`` the local server uses (its copy is pinned by SHA-256 in
+``SPEC_NOTICE.md``), and a validator per component is cached.
 """
 
 from __future__ import annotations

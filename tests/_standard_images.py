@@ -17,13 +17,13 @@ import httpx
 import httpx2
 import pytest
 
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 STANDARD_IMAGE_URL = (
     "https://raw.githubusercontent.com/langchain-ai/docs/"
     "4d11d08b6b0e210bd456943f7a22febbd168b543/src/images/agentic-rag-output.png"
 )
-LOCAL_COPY = SHARED_IMAGES / "hopper.png"
+LOCAL_COPY = TEST_IMAGES / "hopper.png"
 
 
 def _png() -> bytes:

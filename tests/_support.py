@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SHARED_IMAGES = SHARED / "images"
-OPENAPI_SPEC = SHARED / "spec" / "openapi-chat-completions.json"
+# Real images from Pillow's test collection, copied into the repository (HPND licence beside them).
+TEST_DATA = ROOT / "tests" / "data"
+TEST_IMAGES = TEST_DATA / "images"
+# The wire schema: the package's own copy, the one the local server validates against.
+OPENAPI_SPEC = ROOT / "langchain_afarensis_vision" / "server" / "openapi-chat-completions.json"
 
 
 def raised_beside_fifo(

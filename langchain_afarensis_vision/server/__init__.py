@@ -1,10 +1,11 @@
 """A local Afarensis-compatible API server: the wire contract, answered by an offline engine.
 
-In the spirit of LocalStack or moto: it speaks the exact contract of
-``shared/spec/afarensis-vision-api.md`` (auth, models, body validation against the OpenAPI
-schema, the per-image rules and codes, rate limits, streaming), so a program that works against
-it works against the real API; and it answers questions about images with a deterministic,
-honest offline engine (:mod:`.engine`) that measures what it can and says what it cannot.
+In the spirit of LocalStack or moto: it speaks the exact API contract
+(``tests/data/spec/afarensis-vision-api.md`` in the repository: auth, models, body validation
+against the OpenAPI schema, the per-image rules and codes, rate limits, streaming), so a program
+that works against it works against the real API; and it answers questions about images with a
+deterministic, honest offline engine (:mod:`.engine`) that measures what it can and says what it
+cannot.
 
 Example:
     ```python

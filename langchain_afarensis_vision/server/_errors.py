@@ -2,7 +2,7 @@
 
 Every refusal the server makes is an :class:`APIError`; the routes turn it into a JSON response
 whose body is an ``ErrorResponse`` (``{"error": {"message", "type", "param", "code"}}``) as the
-contract fixes it (``shared/spec/afarensis-vision-api.md``, "Errors").
+API contract fixes it (``tests/data/spec/afarensis-vision-api.md`` in the repository, "Errors").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The request schema, compiled once from the vendored OpenAPI file into fast JSON Schema.
 
 The contract is ``CreateChatCompletionRequest`` of ``openapi-chat-completions.json`` beside this
-module (a verbatim copy of ``shared/spec``'s, MIT licensed: see ``SPEC_NOTICE.md``). OpenAPI 3.0
-is not JSON Schema, so it is rewritten (``nullable`` becomes "or null", component refs become
+module (a verbatim copy of the published schema, MIT licensed: see ``SPEC_NOTICE.md``). OpenAPI
+3.0 is not JSON Schema, so it is rewritten (``nullable`` becomes "or null", component refs become
 ``$defs`` refs), and then made cheap to check without changing what it accepts:
 
 * every non-recursive ``$ref`` is inlined (no reference lookups per request);

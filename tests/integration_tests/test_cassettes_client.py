@@ -26,7 +26,7 @@ from langchain_afarensis_vision import (
     NotFoundError,
 )
 from tests import _cassettes
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 pytestmark = [pytest.mark.vcr]
 if _cassettes.RECORDING:
@@ -49,7 +49,7 @@ def model(endpoint: _cassettes.Endpoint) -> Iterator[ChatAfarensis]:
 
 def camera_photo() -> bytes:
     """A deterministic 12 MP JPEG built from a sample photo."""
-    with Image.open(SHARED_IMAGES / "flower.jpg") as photo:
+    with Image.open(TEST_IMAGES / "flower.jpg") as photo:
         big = photo.convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     big.save(buffer, "JPEG", quality=92)
@@ -110,7 +110,7 @@ def test_unreachable_image_url_is_a_bad_request(model: ChatAfarensis) -> None:
 
 def test_describe_image_tool(model: ChatAfarensis) -> None:
     tool = AfarensisDescribeImageTool(
-        llm=model, allowed_dirs=[SHARED_IMAGES], response_format="content_and_artifact"
+        llm=model, allowed_dirs=[TEST_IMAGES], response_format="content_and_artifact"
     )
     message = tool.invoke(
         {
@@ -126,7 +126,7 @@ def test_describe_image_tool(model: ChatAfarensis) -> None:
 
 def test_image_loader(model: ChatAfarensis, tmp_path: Path) -> None:
     for name in ("hopper.webp", "pil_sample_cmyk.jpg"):
-        (tmp_path / name).write_bytes((SHARED_IMAGES / name).read_bytes())
+        (tmp_path / name).write_bytes((TEST_IMAGES / name).read_bytes())
     documents = AfarensisImageLoader(tmp_path, llm=model).load()
     assert [Path(d.metadata["source"]).name for d in documents] == [
         "hopper.webp",
@@ -137,5 +137,5 @@ def test_image_loader(model: ChatAfarensis, tmp_path: Path) -> None:
 
 def _data_url(name: str) -> str:
     mime = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}[name.rsplit(".", 1)[1]]
-    data = base64.b64encode((SHARED_IMAGES / name).read_bytes()).decode()
+    data = base64.b64encode((TEST_IMAGES / name).read_bytes()).decode()
     return f"data:{mime};base64,{data}"

@@ -20,13 +20,13 @@ from PIL import Image
 from langchain_afarensis_vision import __version__, cli
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import ImageHost
 
 pytestmark = pytest.mark.enable_socket
 
-HOPPER = str(SHARED_IMAGES / "hopper.png")
-ANIMATED = str(SHARED_IMAGES / "iss634.gif")
+HOPPER = str(TEST_IMAGES / "hopper.png")
+ANIMATED = str(TEST_IMAGES / "iss634.gif")
 INTRO = "I am the local Afarensis engine"
 NO_OCR = "OCR is not available"
 
@@ -115,7 +115,7 @@ def test_describe_json_records_are_fields(api_env: dict[str, str]) -> None:
         "low",
         "--max-tokens",
         "40",
-        str(SHARED_IMAGES / "hopper.tif"),
+        str(TEST_IMAGES / "hopper.tif"),
         env=api_env,
     )
     assert run.code == 0, run
@@ -138,7 +138,7 @@ def test_describe_json_records_are_fields(api_env: dict[str, str]) -> None:
             "error",
         )
     } == {
-        "image": str(SHARED_IMAGES / "hopper.tif"),
+        "image": str(TEST_IMAGES / "hopper.tif"),
         "format": "TIFF",
         "source_width": 128,
         "source_height": 128,
@@ -263,7 +263,7 @@ def test_an_animation_is_refused_with_the_clis_option_and_sent_with_it(
 
 
 def test_tokens_is_offline_exact_and_fails_on_a_refusal() -> None:
-    images = [str(SHARED_IMAGES / n) for n in ("hopper.tif", "iss634.gif", "flower.jpg")]
+    images = [str(TEST_IMAGES / n) for n in ("hopper.tif", "iss634.gif", "flower.jpg")]
     run = run_cli("tokens", "--json", "--detail", "low", *images)
     assert run.code == 1  # one refused
     tif, gif, jpg = json_records(run)
@@ -289,21 +289,21 @@ def test_tokens_looks_in_subfolders_with_recursive(tmp_path: Path) -> None:
 
 
 def test_tokens_table_never_says_sent() -> None:
-    all_ok = run_cli("tokens", HOPPER, str(SHARED_IMAGES / "flower.jpg"))
+    all_ok = run_cli("tokens", HOPPER, str(TEST_IMAGES / "flower.jpg"))
     assert all_ok.code == 0, all_ok
-    shared = run_cli("tokens", str(SHARED_IMAGES))
-    assert shared.code == 1
-    assert "11 of 12 images accepted (1 refused)" in shared.out
-    assert "refused (animated_gif_not_supported)" in shared.out
+    samples = run_cli("tokens", str(TEST_IMAGES))
+    assert samples.code == 1
+    assert "11 of 12 images accepted (1 refused)" in samples.out
+    assert "refused (animated_gif_not_supported)" in samples.out
     url = run_cli("tokens", "http://127.0.0.1:9/photo.jpg")  # nothing is fetched
     assert url.code == 1
     assert "skipped (url_not_fetched)" in url.out
-    assert "sent" not in (all_ok.out + shared.out + url.out).lower()
+    assert "sent" not in (all_ok.out + samples.out + url.out).lower()
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     process = subprocess.Popen(
-        [str(ENTRY_POINT), "tokens", *[str(SHARED_IMAGES)] * 100],  # > a 64 KiB pipe,
+        [str(ENTRY_POINT), "tokens", *[str(TEST_IMAGES)] * 100],  # > a 64 KiB pipe,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -342,7 +342,7 @@ def test_demo_runs_anywhere_on_its_sample_images_and_says_the_disclaimer_once(
 
 
 def test_demo_on_a_folder_given(tmp_path: Path) -> None:
-    run = run_cli("demo", "--json", str(SHARED_IMAGES), cwd=tmp_path)
+    run = run_cli("demo", "--json", str(TEST_IMAGES), cwd=tmp_path)
     assert run.code == 1  # the animated GIF is refused
     records = json_records(run)
     assert len(records) == 12
@@ -423,7 +423,7 @@ def test_tokens_show_writes_what_the_model_sees(tmp_path: Path) -> None:
 
 def test_tokens_show_dir_and_json(tmp_path: Path) -> None:
     out = tmp_path / "pictures" / "new"
-    twice = [HOPPER, str(SHARED_IMAGES / "iss634.gif"), "http://127.0.0.1:9/x.jpg", HOPPER]
+    twice = [HOPPER, str(TEST_IMAGES / "iss634.gif"), "http://127.0.0.1:9/x.jpg", HOPPER]
     run = run_cli("tokens", "--json", "--show-dir", str(out), *twice)
     assert run.code == 1  # the animated GIF is refused, the URL skipped
     hopper, gif, url, again = json_records(run)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests._cli_support import ENTRY_POINT, json_records, one_error_line, run_cli
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 pytestmark = pytest.mark.enable_socket
 
-HOPPER = str(SHARED_IMAGES / "hopper.png")
+HOPPER = str(TEST_IMAGES / "hopper.png")
 
 
 def _ctrl_c_as_in_a_terminal() -> None:

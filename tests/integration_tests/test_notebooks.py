@@ -29,6 +29,7 @@ NOTEBOOK_SECONDS = 60  # each notebook takes a few seconds; this catches a hang 
 # A corpus run that the rate limit holds to about a minute (70 s on a quiet machine; a CI run
 # on a machine loaded by three other test runs took over 120 s in one cell).
 LONGER = {"05_corpus_run": 300}
+MACHINE_PATH = re.compile(r"/work/|/tmp/|/home/|/root/|/Users/|[A-Z]:\\\\")  # absolute paths
 LOCAL_KEY = re.compile(r"sk-local-[A-Za-z0-9_-]{8,}")  # the local server's random keys
 WHERE = "import sys\nprint(sys.executable)\nprint(sys.prefix)"
 ROOT = NOTEBOOKS.parent
@@ -122,3 +123,7 @@ def test_stored_notebook_is_executed_and_small(path: Path) -> None:
     assert [o for o in everything if o.output_type == "error"] == []
     assert not LOCAL_KEY.search(json.dumps(everything))
     assert path.stat().st_size < 300_000
+    # Nothing of the machine it ran on, nothing outside the repository: a clone stands alone.
+    text = path.read_text()
+    assert MACHINE_PATH.findall(text) == []
+    assert "../../" not in text

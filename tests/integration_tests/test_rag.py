@@ -24,14 +24,14 @@ from PIL import Image
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision.document_loaders import AfarensisImageLoader, ImageSkippedWarning
 from langchain_afarensis_vision.server import LocalAfarensisServer
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 pytestmark = pytest.mark.enable_socket  # loopback HTTP to the local server
 
-SHARED = ["flower.jpg", "flower.webp", "flower2.jpg", "hopper.jpg", "hopper.png", "iss634.gif"]
+REAL_PHOTOS = ["flower.jpg", "flower.webp", "flower2.jpg", "hopper.jpg", "hopper.png", "iss634.gif"]
 SOLID = {"red.png": ((64, 48), (220, 20, 20)), "blue.jpg": ((200, 100), (20, 40, 230))}
 TIMEOUT = 30.0  # httpx2's default of 5 s is short on a busy machine
-IMAGES = sorted(name for name in [*SHARED, *SOLID] if name != "iss634.gif")
+IMAGES = sorted(name for name in [*REAL_PHOTOS, *SOLID] if name != "iss634.gif")
 
 
 class BagOfWords(Embeddings):
@@ -71,8 +71,8 @@ def llm(afarensis_server: LocalAfarensisServer) -> Iterator[ChatAfarensis]:
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real sample photos, an animated GIF (refused) and two solid-colour images."""
     tmp_path = tmp_path_factory.mktemp("images")
-    for name in SHARED:
-        shutil.copy(SHARED_IMAGES / name, tmp_path / name)
+    for name in REAL_PHOTOS:
+        shutil.copy(TEST_IMAGES / name, tmp_path / name)
     for name, (size, colour) in SOLID.items():
         Image.new("RGB", size, colour).save(tmp_path / name)
     return tmp_path

@@ -16,7 +16,7 @@ import pytest
 
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer, create_app
 from tests._schema import assert_valid
-from tests._support import OPENAPI_SPEC, SHARED_IMAGES
+from tests._support import OPENAPI_SPEC, TEST_IMAGES
 from tests.integration_tests.conftest import (
     assert_error,
     authed,
@@ -42,7 +42,7 @@ def _id(response: httpx2.Response) -> str:
 def test_every_answer_has_its_own_request_id(
     afarensis_server: LocalAfarensisServer, client: httpx2.Client
 ) -> None:
-    image = data_url((SHARED_IMAGES / "hopper.png").read_bytes())
+    image = data_url((TEST_IMAGES / "hopper.png").read_bytes())
     ok = client.post("/chat/completions", json=body(user("Colours?", image_part(image))))
     ok_json(ok)
     stream = client.post("/chat/completions", json=body(user("Hi"), stream=True))
@@ -107,7 +107,7 @@ def test_each_request_is_logged_without_the_key_or_the_image(
     client: httpx2.Client,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    data = (SHARED_IMAGES / "flower2.jpg").read_bytes()
+    data = (TEST_IMAGES / "flower2.jpg").read_bytes()
     encoded = base64.b64encode(data).decode()
     caplog.set_level(logging.INFO, logger=LOGGER)
     answer = ok_json(
@@ -139,7 +139,7 @@ def test_each_request_is_logged_without_the_key_or_the_image(
 
 
 def test_the_animation_refusal_is_the_apis_not_this_librarys(client: httpx2.Client) -> None:
-    gif = data_url((SHARED_IMAGES / "iss634.gif").read_bytes(), "image/gif")
+    gif = data_url((TEST_IMAGES / "iss634.gif").read_bytes(), "image/gif")
     refused = client.post("/chat/completions", json=body(user("Hi", image_part(gif))))
     message = assert_error(refused, 400, "animated_gif_not_supported")["error"]["message"]
     assert "animated GIF images are not supported" in message

@@ -21,7 +21,7 @@ from langchain_afarensis_vision.errors import (
 )
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._schema import assert_valid
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import MODEL, data_url, image_bytes
 
 pytestmark = pytest.mark.enable_socket
@@ -37,7 +37,7 @@ def _sdk(server: LocalAfarensisServer, **kwargs: Any) -> openai.OpenAI:
 
 
 def test_openai_sdk(afarensis_server: LocalAfarensisServer) -> None:
-    photo = base64.b64encode((SHARED_IMAGES / "hopper.jpg").read_bytes()).decode()
+    photo = base64.b64encode((TEST_IMAGES / "hopper.jpg").read_bytes()).decode()
     with _sdk(afarensis_server) as client:
         response = client.chat.completions.create(
             model=MODEL,
@@ -126,7 +126,7 @@ def test_product_page_requests_example(afarensis_server: LocalAfarensisServer) -
         with open(image_path, "rb") as image_file:
             return base64.b64encode(image_file.read()).decode("utf-8")
 
-    base64_image = encode_image(str(SHARED_IMAGES / "flower.jpg"))
+    base64_image = encode_image(str(TEST_IMAGES / "flower.jpg"))
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
     payload: dict[str, Any] = {
         "model": "gpt-4-vision-preview",
@@ -157,7 +157,7 @@ def test_product_page_requests_example(afarensis_server: LocalAfarensisServer) -
 
 
 def _photo_message(name: str = "flower.jpg") -> HumanMessage:
-    data = base64.b64encode((SHARED_IMAGES / name).read_bytes()).decode()
+    data = base64.b64encode((TEST_IMAGES / name).read_bytes()).decode()
     return HumanMessage(
         content=[
             {"type": "text", "text": "Describe this photo."},

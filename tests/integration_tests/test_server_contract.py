@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 import httpx2
@@ -26,13 +28,16 @@ pytestmark = pytest.mark.enable_socket
 HELLO = body({"role": "user", "content": "Hello"})
 
 
-def test_vendored_spec_is_the_shared_one() -> None:
+def test_vendored_spec_is_the_published_one() -> None:
+    """The package's copy of the wire schema is byte for byte the one SPEC_NOTICE.md pins."""
     from importlib import resources
 
-    vendored = (
-        resources.files("langchain_afarensis_vision.server") / "openapi-chat-completions.json"
-    )
-    assert vendored.read_bytes() == OPENAPI_SPEC.read_bytes()
+    server = resources.files("langchain_afarensis_vision.server")
+    vendored = (server / "openapi-chat-completions.json").read_bytes()
+    pinned = re.search(r"SHA-256 `([0-9a-f]{64})`", (server / "SPEC_NOTICE.md").read_text())
+    assert pinned is not None
+    assert hashlib.sha256(vendored).hexdigest() == pinned.group(1)
+    assert vendored == OPENAPI_SPEC.read_bytes()  # and the tests validate against that copy
 
 
 # -- auth --------------------------------------------------------------------------------------

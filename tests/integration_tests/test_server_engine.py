@@ -17,7 +17,7 @@ from langchain_afarensis_vision.server._analysis import colour_name
 from langchain_afarensis_vision.server._bodies import pieces
 from langchain_afarensis_vision.server._placeholders import placeholder
 from langchain_afarensis_vision.server.engine import INTRO, NO_OCR, TEXT_ONLY_ANSWER
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import (
     MODEL,
     body,
@@ -331,7 +331,7 @@ async def test_in_process_app() -> None:
     async with httpx2.AsyncClient(
         transport=transport, base_url="http://local/v1", headers=headers
     ) as client:
-        photo = data_url((SHARED_IMAGES / "flower.jpg").read_bytes(), "image/jpeg")
+        photo = data_url((TEST_IMAGES / "flower.jpg").read_bytes(), "image/jpeg")
         response = await client.post(
             "/chat/completions", json=body(user("What?", image_part(photo, "high")))
         )

@@ -21,7 +21,7 @@ from langchain_afarensis_vision._contract import (
     estimate_image_tokens,
     text_tokens,
 )
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import (
     ImageHost,
     assert_error,
@@ -63,19 +63,19 @@ def _ask(client: httpx2.Client, url: str, detail: str | None = None) -> httpx2.R
     )
 
 
-def _shared(name: str, mime: str = "image/png") -> str:
-    return data_url((SHARED_IMAGES / name).read_bytes(), mime)
+def _sample(name: str, mime: str = "image/png") -> str:
+    return data_url((TEST_IMAGES / name).read_bytes(), mime)
 
 
 _REFUSED = [
-    ("tiff", _shared("hopper.tif"), "invalid_image_format"),
-    ("bmp", _shared("hopper.bmp"), "invalid_image_format"),
+    ("tiff", _sample("hopper.tif"), "invalid_image_format"),
+    ("bmp", _sample("hopper.bmp"), "invalid_image_format"),
     ("text", data_url(b"just some text, not an image"), "invalid_image_format"),
     ("pdf", data_url(b"%PDF-1.4 a document"), "invalid_image_format"),
     ("truncated-png", data_url(image_bytes()[:60]), "invalid_image"),
     ("bad-base64", "data:image/png;base64,not*base64!", "invalid_image"),
     ("animated-gif", data_url(_animated_gif(), "image/gif"), "animated_gif_not_supported"),
-    ("iss634", _shared("iss634.gif", "image/gif"), "animated_gif_not_supported"),
+    ("iss634", _sample("iss634.gif", "image/gif"), "animated_gif_not_supported"),
     ("bomb", data_url(_bomb_png()), "image_too_large"),
     ("over-20MB", data_url(b"\x89PNG" + bytes(MAX_IMAGE_BYTES)), "image_too_large"),
 ]
@@ -100,7 +100,7 @@ def test_the_second_bad_image_is_named(client: httpx2.Client) -> None:
 
 @pytest.mark.parametrize("name", ["hopper.png", "hopper.jpg", "hopper.webp", "hopper.gif"])
 def test_accepted_formats(client: httpx2.Client, name: str) -> None:
-    data = (SHARED_IMAGES / name).read_bytes()
+    data = (TEST_IMAGES / name).read_bytes()
     answer = ok_json(_ask(client, data_url(data), "high"))
     text = answer["choices"][0]["message"]["content"]
     assert f"a {name.rsplit('.', 1)[1].upper().replace('JPG', 'JPEG')} of 128 x 128" in text
@@ -189,9 +189,7 @@ def test_server_and_client_count_the_same(make_chat: Any) -> None:
                 {"type": "text", "text": "What is in these two photos?"},
                 {
                     "type": "image",
-                    "base64": base64.b64encode(
-                        (SHARED_IMAGES / "flower.jpg").read_bytes()
-                    ).decode(),
+                    "base64": base64.b64encode((TEST_IMAGES / "flower.jpg").read_bytes()).decode(),
                     "mime_type": "image/jpeg",
                 },
                 {
@@ -209,7 +207,7 @@ def test_server_and_client_count_the_same(make_chat: Any) -> None:
 
 
 def test_orientation_is_applied_to_sizes(client: httpx2.Client) -> None:
-    data = (SHARED_IMAGES / "hopper_orientation_6.jpg").read_bytes()
+    data = (TEST_IMAGES / "hopper_orientation_6.jpg").read_bytes()
     with Image.open(io.BytesIO(data)) as image:
         stored = image.size
     answer = ok_json(_ask(client, data_url(data, "image/jpeg"), "high"))

@@ -21,12 +21,12 @@ from langchain_core.messages import (
 )
 
 from langchain_afarensis_vision import ChatAfarensis, prepare_image
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 pytestmark = pytest.mark.enable_socket
 
 Make = Callable[..., ChatAfarensis]
-PHOTO = SHARED_IMAGES / "flower.jpg"
+PHOTO = TEST_IMAGES / "flower.jpg"
 CALL = {"name": "get_weather", "args": {"city": "Zürich"}, "id": "call_abc123", "type": "tool_call"}
 TOOL = {
     "type": "function",

@@ -10,12 +10,12 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from langchain_afarensis_vision import ChatAfarensis, prepare_image
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 pytestmark = pytest.mark.enable_socket
 
 Make = Callable[..., ChatAfarensis]
-PHOTO = SHARED_IMAGES / "flower.jpg"  # 480 x 360: one tile at high detail, 255 tokens
+PHOTO = TEST_IMAGES / "flower.jpg"  # 480 x 360: one tile at high detail, 255 tokens
 
 
 def _photo() -> HumanMessage:

@@ -274,7 +274,7 @@ def test_tool_message_images_follow_in_one_user_message(
 
 
 def spec_tokens(width: int, height: int, detail: Detail) -> int:
-    """The spec's formula, step by step, in exact fractions (shared/spec, "Detail and image
+    """The spec's formula, step by step, in exact fractions (tests/data/spec, "Detail and image
     tokens")."""
     if detail == "low":
         return 85

@@ -18,6 +18,7 @@ from langchain_afarensis_vision._contract import (
     effective_size,
 )
 from langchain_afarensis_vision.errors import InvalidImageError
+from tests._support import TEST_DATA
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_the_grep_would_catch_a_restated_code() -> None:
 
 
 def test_error_codes_and_types_are_the_specs() -> None:
-    spec = (Path(__file__).parents[3] / "shared" / "spec" / "afarensis-vision-api.md").read_text()
+    spec = (TEST_DATA / "spec" / "afarensis-vision-api.md").read_text()
     for value in [*ErrorCode, *ErrorType]:
         assert f"`{value}`" in spec, value
     assert InvalidImageError("x").code is ErrorCode.INVALID_IMAGE

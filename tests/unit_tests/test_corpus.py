@@ -143,10 +143,10 @@ def test_an_unreadable_list_is_a_usage_error(
 
 
 def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests._support import SHARED_IMAGES
+    from tests._support import TEST_IMAGES
 
     out = tmp_path / "out.jsonl"
-    args = ["caption", str(SHARED_IMAGES), "--out", str(out), "--dry-run", "--tpm", "6600"]
+    args = ["caption", str(TEST_IMAGES), "--out", str(out), "--dry-run", "--tpm", "6600"]
     assert cli.main([*args, "--detail", "low"]) == 1  # one image would be refused
     line = capsys.readouterr().out
     assert "Dry run: 12 images" in line
@@ -155,7 +155,7 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> None:
     from langchain_afarensis_vision import ChatAfarensis, describe_images
-    from tests._support import SHARED_IMAGES
+    from tests._support import TEST_IMAGES
 
     seen: list[tuple[int, int, float]] = []
 
@@ -164,7 +164,7 @@ def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> 
 
     llm = ChatAfarensis(api_key="sk-not-used", base_url="http://127.0.0.1:9/v1")
     summary = describe_images(
-        [SHARED_IMAGES], out=tmp_path / "out.jsonl", llm=llm, detail="low", dry_run=True,
+        [TEST_IMAGES], out=tmp_path / "out.jsonl", llm=llm, detail="low", dry_run=True,
         workers=0, on_progress=progress,
     )  # fmt: skip
     assert len(seen) == summary.sources == 12  # one call an image, in the order they finished
@@ -188,13 +188,13 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path: Path) -
     import subprocess
     import sys
 
-    from tests._support import SHARED_IMAGES
+    from tests._support import TEST_IMAGES
 
     script = tmp_path / "caption_all.py"
     script.write_text(
         "from langchain_afarensis_vision import ChatAfarensis, describe_images\n"
         "llm = ChatAfarensis(api_key='sk-not-used', base_url='http://127.0.0.1:9/v1')\n"
-        f"describe_images([{str(SHARED_IMAGES / 'hopper.png')!r}], out='out.jsonl', llm=llm,"
+        f"describe_images([{str(TEST_IMAGES / 'hopper.png')!r}], out='out.jsonl', llm=llm,"
         " dry_run=True, workers=1)\n"
     )
     run = subprocess.run(

@@ -38,7 +38,7 @@ from langchain_afarensis_vision.errors import (
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 from tests._mock_api import MockAPI, completion, error
 from tests._schema import assert_valid
-from tests._support import SHARED_IMAGES, raised_beside_fifo
+from tests._support import TEST_IMAGES, raised_beside_fifo
 
 Make = Callable[..., ChatAfarensis]
 KEY = "sk-test-secret-key-0123456789"
@@ -60,8 +60,8 @@ def folder(tmp_path: Path) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     for name in [*GOOD, "iss634.gif"]:
-        shutil.copy(SHARED_IMAGES / name, folder / name)
-    flower = (SHARED_IMAGES / "flower.jpg").read_bytes()
+        shutil.copy(TEST_IMAGES / name, folder / name)
+    flower = (TEST_IMAGES / "flower.jpg").read_bytes()
     (folder / "truncated.jpg").write_bytes(flower[: len(flower) // 2])
     (folder / "notes.png").write_text("shopping list: milk, eggs\n")
     return folder
@@ -204,9 +204,9 @@ def test_glob_with_recursive_stars(
     api: MockAPI, make_model: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "photos" / "sub" / "deeper").mkdir(parents=True)
-    shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / "photos" / "a.jpg")
-    shutil.copy(SHARED_IMAGES / "flower.jpg", tmp_path / "photos" / "sub" / "deeper" / "b.jpg")
-    shutil.copy(SHARED_IMAGES / "hopper.png", tmp_path / "photos" / "sub" / "c.png")
+    shutil.copy(TEST_IMAGES / "hopper.jpg", tmp_path / "photos" / "a.jpg")
+    shutil.copy(TEST_IMAGES / "flower.jpg", tmp_path / "photos" / "sub" / "deeper" / "b.jpg")
+    shutil.copy(TEST_IMAGES / "hopper.png", tmp_path / "photos" / "sub" / "c.png")
     monkeypatch.chdir(tmp_path)
     api.queue(describe)
 
@@ -261,7 +261,7 @@ def test_sources_that_name_nothing_warn(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "nested" / "sub").mkdir(parents=True)
-    shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
+    shutil.copy(TEST_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
     (tmp_path / "none.txt").write_text("# nothing listed\n\n")
     loader = AfarensisImageLoader(["nope/*.jpg", "empty", "nested", "@none.txt"], llm=make_model())
     with pytest.warns(NoImagesFoundWarning) as records:
@@ -288,7 +288,7 @@ def test_sources_that_name_something_do_not_warn(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nested" / "sub").mkdir(parents=True)
-    shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
+    shutil.copy(TEST_IMAGES / "hopper.jpg", tmp_path / "nested" / "sub" / "a.jpg")
     (tmp_path / "one.txt").write_text("nested/sub/a.jpg\n")
     api.queue(describe)
     with warnings.catch_warnings():
@@ -308,7 +308,7 @@ def test_directory_scan_is_flat_unless_recursive_and_ignores_hidden_and_other_fi
     (tmp_path / "sub").mkdir()
     (tmp_path / ".cache").mkdir()
     for target in ["b.JPG", "sub/a.png", ".hidden.jpg", ".cache/x.jpg"]:
-        shutil.copy(SHARED_IMAGES / "hopper.jpg", tmp_path / target)
+        shutil.copy(TEST_IMAGES / "hopper.jpg", tmp_path / target)
     (tmp_path / "README.md").write_text("not an image")
     api.queue(describe)
 
@@ -325,7 +325,7 @@ def test_explicit_paths_keep_their_order_and_mix_with_directories(
 ) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()
-    shutil.copy(SHARED_IMAGES / "flower2.jpg", extra / "z.jpg")
+    shutil.copy(TEST_IMAGES / "flower2.jpg", extra / "z.jpg")
     api.queue(describe)
     paths: list[str | Path] = [folder / "hopper.png", str(folder / "flower.webp"), extra]
     documents = AfarensisImageLoader(paths, llm=make_model()).load()

@@ -13,7 +13,7 @@ from langchain_afarensis_vision._image_end import image_end
 from langchain_afarensis_vision._sources import open_image
 from langchain_afarensis_vision.images import prepare_image
 from tests import hostile_images as hostile
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 
 def _zip(comment: bytes) -> bytes:
@@ -28,7 +28,7 @@ def _zip(comment: bytes) -> bytes:
     "name", ["hopper.png", "hopper.jpg", "hopper.gif", "hopper.webp", "flower.jpg", "iss634.gif"]
 )
 def test_image_end_of_real_files_is_their_length(name: str) -> None:
-    data = (SHARED_IMAGES / name).read_bytes()
+    data = (TEST_IMAGES / name).read_bytes()
     with _sources.mapped_errors():
         fmt = open_image(data).format or ""
     assert image_end(fmt, data) == len(data)
@@ -42,9 +42,7 @@ def test_image_end_of_real_files_is_their_length(name: str) -> None:
         pytest.param(
             "PNG", hostile.small_png, _zip(hostile.png_chunk(b"IEND", b"")), id="png+zip-iend"
         ),
-        pytest.param(
-            "WEBP", lambda: (SHARED_IMAGES / "hopper.webp").read_bytes(), b"PK", id="webp"
-        ),
+        pytest.param("WEBP", lambda: (TEST_IMAGES / "hopper.webp").read_bytes(), b"PK", id="webp"),
     ],
 )
 def test_image_end_finds_appended_payloads(fmt: str, image: Any, payload: bytes) -> None:

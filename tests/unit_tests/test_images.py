@@ -30,7 +30,7 @@ from langchain_afarensis_vision.images import (
     prepare_image,
 )
 from tests import hostile_images as hostile
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 PNG, JPEG, GIF, WEBP = "image/png", "image/jpeg", "image/gif", "image/webp"
 _FORMAT_OF = {PNG: "PNG", JPEG: "JPEG", GIF: "GIF", WEBP: "WEBP"}
@@ -83,10 +83,10 @@ def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# The shared sample images
+# The sample images (tests/data/images)
 # --------------------------------------------------------------------------------------------
 
-_SHARED = [
+_SAMPLES = [
     ("flower.jpg", JPEG, (480, 360), False),
     ("flower.webp", WEBP, (480, 360), False),
     ("flower2.jpg", JPEG, (300, 225), False),
@@ -102,13 +102,13 @@ _SHARED = [
 
 
 @pytest.mark.parametrize(
-    ("name", "mime", "size", "changed"), [pytest.param(*row, id=row[0]) for row in _SHARED]
+    ("name", "mime", "size", "changed"), [pytest.param(*row, id=row[0]) for row in _SAMPLES]
 )
 @pytest.mark.parametrize("detail", ["auto", "low"])
-def test_shared_images(
+def test_sample_images(
     name: str, mime: str, size: tuple[int, int], changed: bool, detail: Detail
 ) -> None:
-    path = SHARED_IMAGES / name
+    path = TEST_IMAGES / name
     prepared = prepare_image(path, detail)
     decoded = assert_sendable(prepared, path.read_bytes())
     assert (prepared.mime_type, prepared.size, prepared.changed) == (mime, size, changed)
@@ -117,15 +117,15 @@ def test_shared_images(
 
 
 def test_shared_conversions_name_their_source() -> None:
-    assert prepare_image(SHARED_IMAGES / "hopper.tif").source_format == "TIFF"
-    assert prepare_image(SHARED_IMAGES / "hopper.bmp").source_format == "BMP"
-    cmyk = prepare_image(SHARED_IMAGES / "pil_sample_cmyk.jpg")
+    assert prepare_image(TEST_IMAGES / "hopper.tif").source_format == "TIFF"
+    assert prepare_image(TEST_IMAGES / "hopper.bmp").source_format == "BMP"
+    cmyk = prepare_image(TEST_IMAGES / "pil_sample_cmyk.jpg")
     assert cmyk.source_format == "JPEG"
     assert Image.open(io.BytesIO(cmyk.data)).mode == "RGB"
 
 
 def test_shared_animated_gif_refused_unless_first_frame() -> None:
-    path = SHARED_IMAGES / "iss634.gif"
+    path = TEST_IMAGES / "iss634.gif"
     with pytest.raises(InvalidImageError) as caught:
         prepare_image(path)
     assert caught.value.code == "animated_gif_not_supported"
@@ -138,7 +138,7 @@ def test_shared_animated_gif_refused_unless_first_frame() -> None:
 
 
 def test_shared_orientation_6_is_applied() -> None:
-    path = SHARED_IMAGES / "hopper_orientation_6.jpg"
+    path = TEST_IMAGES / "hopper_orientation_6.jpg"
     stored = Image.open(io.BytesIO(path.read_bytes()))
     assert stored.getexif().get(ExifTags.Base.Orientation) == 6
     prepared = prepare_image(path)
@@ -223,7 +223,7 @@ def test_orientation_matches_pillow_exif_transpose(orientation: int) -> None:
 
 
 def test_bytes_bytearray_memoryview_agree() -> None:
-    data = (SHARED_IMAGES / "hopper.bmp").read_bytes()
+    data = (TEST_IMAGES / "hopper.bmp").read_bytes()
     results = [prepare_image(kind(data)) for kind in (bytes, bytearray, memoryview)]
     assert results[0] is results[1] is results[2]  # one cache entry: keyed by content
 
@@ -424,7 +424,7 @@ def test_prepared_image_is_frozen_hashable_and_quiet() -> None:
     assert text.startswith("PreparedImage(image/jpeg 1024x768, ")
     assert "(from JPEG 4032x3024, " in text
     assert "detail='auto', tokens=765)" in text
-    passthrough = repr(prepare_image(SHARED_IMAGES / "hopper.png"))
+    passthrough = repr(prepare_image(TEST_IMAGES / "hopper.png"))
     assert passthrough == (
         "PreparedImage(image/png 128x128, 30,605 bytes (unchanged PNG), detail='auto', tokens=255)"
     )
@@ -453,8 +453,8 @@ def test_cache_is_bounded_by_entries_and_bytes(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_concurrent_callers_agree() -> None:
-    data = (SHARED_IMAGES / "flower.jpg").read_bytes()
-    sources = [data, SHARED_IMAGES / "hopper.tif", hostile.photo_jpeg()] * 8
+    data = (TEST_IMAGES / "flower.jpg").read_bytes()
+    sources = [data, TEST_IMAGES / "hopper.tif", hostile.photo_jpeg()] * 8
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda s: prepare_image(s, "low"), sources))
     for i, result in enumerate(results):

@@ -14,7 +14,7 @@ from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import inspect_image, webp_canvas
 from tests import hostile_images as hostile
-from tests._support import SHARED_IMAGES
+from tests._support import TEST_IMAGES
 
 
 @pytest.mark.parametrize(
@@ -30,8 +30,8 @@ from tests._support import SHARED_IMAGES
         pytest.param("iss634.gif", "animated_gif_not_supported", id="animated"),
     ],
 )
-def test_inspect_image_shared(name: str, expected: tuple[str, int, int] | str) -> None:
-    data = (SHARED_IMAGES / name).read_bytes()
+def test_inspect_image_samples(name: str, expected: tuple[str, int, int] | str) -> None:
+    data = (TEST_IMAGES / name).read_bytes()
     if isinstance(expected, str):
         with pytest.raises(InvalidImageError) as raised:
             inspect_image(data)
@@ -45,7 +45,7 @@ def test_inspect_image_refuses_over_20_mb_and_broken_data() -> None:
     with pytest.raises(InvalidImageError) as raised:
         inspect_image(b"\x89PNG" + b"\0" * (20 * 1024 * 1024))
     assert raised.value.code == "image_too_large"
-    jpeg = (SHARED_IMAGES / "flower.jpg").read_bytes()
+    jpeg = (TEST_IMAGES / "flower.jpg").read_bytes()
     with pytest.raises(InvalidImageError) as raised:
         inspect_image(jpeg[: len(jpeg) // 2])
     assert raised.value.code == "invalid_image"
@@ -86,7 +86,7 @@ def _never(what: str) -> Any:
     [
         hostile.ico_holding_png(1, 178_000_000),
         hostile.tiff_line_rgba(1000),
-        (SHARED_IMAGES / "hopper.bmp").read_bytes(),
+        (TEST_IMAGES / "hopper.bmp").read_bytes(),
     ],
     ids=["ico-holding-a-1x178M-png", "tiff-rgba-line", "bmp"],
 )

@@ -25,13 +25,13 @@ from langchain_afarensis_vision._sources import (
 from langchain_afarensis_vision.errors import InvalidImageError, InvalidRequestError
 from langchain_afarensis_vision.images import prepare_image
 from tests import hostile_images as hostile
-from tests._support import SHARED_IMAGES, raised_beside_fifo
+from tests._support import TEST_IMAGES, raised_beside_fifo
 
 # -- read_source ------------------------------------------------------------------------------
 
 
 def test_read_source_takes_every_byte_source(tmp_path: Path) -> None:
-    data = (SHARED_IMAGES / "hopper.png").read_bytes()
+    data = (TEST_IMAGES / "hopper.png").read_bytes()
     path = tmp_path / "hopper.png"
     path.write_bytes(data)
     url = "data:image/png;base64," + base64.b64encode(data).decode()
@@ -54,7 +54,7 @@ def test_read_source_refuses_text_files_and_other_types(tmp_path: Path) -> None:
 
 
 def test_prepare_image_takes_binary_file_objects_of_every_kind(tmp_path: Path) -> None:
-    data = (SHARED_IMAGES / "hopper.jpg").read_bytes()
+    data = (TEST_IMAGES / "hopper.jpg").read_bytes()
     path = tmp_path / "hopper.jpg"
     path.write_bytes(data)
     expected = prepare_image(data)
@@ -69,7 +69,7 @@ def test_prepare_image_takes_binary_file_objects_of_every_kind(tmp_path: Path) -
 
 def test_a_pipe_with_short_reads_is_read_to_its_end() -> None:
     """A raw pipe returns what is there on each read: the image must not come out truncated."""
-    data = (SHARED_IMAGES / "hopper.png").read_bytes()
+    data = (TEST_IMAGES / "hopper.png").read_bytes()
     reader, writer = os.pipe()
 
     def feed() -> None:
@@ -96,7 +96,7 @@ def test_a_large_file_object_is_refused_by_its_size_before_reading(tmp_path: Pat
 
 def test_a_text_mode_file_gets_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "hopper.jpg"
-    path.write_bytes((SHARED_IMAGES / "hopper.jpg").read_bytes())
+    path.write_bytes((TEST_IMAGES / "hopper.jpg").read_bytes())
     with path.open() as text, pytest.raises(TypeError, match=r"open\(path, 'rb'\)"):
         prepare_image(text)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="text mode"):
@@ -179,7 +179,7 @@ def test_check_pixels_and_frames() -> None:
         check_pixels((10_001, 10_000))
     assert caught.value.code == "image_too_large"
     with _sources.mapped_errors():
-        animated = open_image((SHARED_IMAGES / "iss634.gif").read_bytes())
+        animated = open_image((TEST_IMAGES / "iss634.gif").read_bytes())
     with pytest.raises(InvalidImageError) as caught:
         _sources.check_frames(animated, first_frame=False)
     assert caught.value.code == "animated_gif_not_supported"
