@@ -7,7 +7,9 @@ BENCH_STAMP := $(VENV)/.installed-bench
 IMAGES ?=
 DIST_VENV := build/dist-venv
 
-.PHONY: help install demo test lint format bench cassettes notebooks dist clean
+NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
+
+.PHONY: help install demo test lint format bench cassettes notebooks notebooks-execute dist clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,7 +33,14 @@ cassettes: $(STAMP) ## Re-record cassettes/ (local server; a real endpoint if AF
 	AFARENSIS_RECORD_MODE=all $(BIN)/python -m pytest -q -p no:randomly \
 		tests/integration_tests/test_standard_cassettes.py tests/integration_tests/test_cassettes_client.py
 
-notebooks: $(STAMP) ## Re-execute the notebooks in place (stored outputs come from this)
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,notebooks]"
+	touch $(NOTEBOOKS_STAMP)
+
+notebooks: $(NOTEBOOKS_STAMP) ## Open the notebooks in JupyterLab, from the venv (offline: each starts a local server)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+notebooks-execute: $(STAMP) ## Re-execute the notebooks in place (stored outputs come from this)
 	$(BIN)/python notebooks/_execute.py
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy strict

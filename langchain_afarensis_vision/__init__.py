@@ -15,6 +15,7 @@ from langchain_afarensis_vision._version import __version__
 if TYPE_CHECKING:
     from langchain_afarensis_vision._contract import estimate_image_tokens, explain_image_tokens
     from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
+    from langchain_afarensis_vision._safety import UrlPolicy
     from langchain_afarensis_vision.chat_models import ChatAfarensis
     from langchain_afarensis_vision.corpus import (
         CorpusSummary,
@@ -63,6 +64,7 @@ _MODULES: dict[str, str] = {
     "estimate_image_tokens": "_contract",
     "explain_image_tokens": "_contract",
     "prepare_image": "images",
+    "UrlPolicy": "_safety",
     **dict.fromkeys(_errors.__all__, "errors"),
 }
 
@@ -91,6 +93,7 @@ __all__ = [
     "PreparedImage",
     "RateLimitError",
     "RequestTooLargeError",
+    "UrlPolicy",
     "__version__",
     "adescribe_images",
     "apply_image_budget",

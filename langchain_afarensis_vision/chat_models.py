@@ -374,7 +374,7 @@ class ChatAfarensis(BaseChatModel):
         key). An image refused or not fetched counts as the upper bound, with a warning. To
         measure images on a private network, pass e.g.
         ``url_policy=UrlPolicy(allow_private=["10.0.0.0/8"])``
-        (``from langchain_afarensis_vision._safety import UrlPolicy``).
+        (``from langchain_afarensis_vision import UrlPolicy``).
         """
         urls = (url_policy or UrlPolicy()) if fetch_image_sizes else None
         return _tokens.count_messages(messages, tools, self.image_detail, urls)

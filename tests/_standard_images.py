@@ -3,7 +3,7 @@
 ``ChatModelIntegrationTests`` fetches a PNG from raw.githubusercontent.com (with ``httpx.get``)
 for ``test_image_inputs``, ``test_image_tool_message`` and ``test_anthropic_inputs``, and, with
 ``supports_image_urls``, sends that URL for the API to fetch. No machine here reaches the
-internet, so both fetches are answered with the bytes of a real PNG from ``shared/images``:
+internet, so both fetches are answered with the bytes of a real PNG from ``tests/data/images``:
 the test's own download (a patched ``httpx.get`` for that one URL, every other call goes
 through) and the server's download (an ``httpx2.MockTransport`` given to the local server as
 its ``image_transport``). Everything else about those tests runs unchanged.

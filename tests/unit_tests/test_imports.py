@@ -34,6 +34,7 @@ EXPECTED = [
     "PreparedImage",
     "RateLimitError",
     "RequestTooLargeError",
+    "UrlPolicy",
     "__version__",
     "adescribe_images",
     "apply_image_budget",
@@ -75,3 +76,10 @@ def test_the_server_stands_apart_from_the_client() -> None:
     client = {"chat_models", "tools", "document_loaders", "images", "_messages", "_transport"}
     assert not [m for m in modules if m.rpartition(".")[2] in client]
     assert "langchain_afarensis_vision._sources" in modules
+
+
+def test_url_policy_has_a_public_home() -> None:
+    from langchain_afarensis_vision import UrlPolicy
+    from langchain_afarensis_vision._safety import UrlPolicy as Private
+
+    assert UrlPolicy is Private
