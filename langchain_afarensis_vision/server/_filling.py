@@ -218,7 +218,7 @@ def fill(
     root = schema if isinstance(schema, dict) else {}
     filler = _Filler(root, measured, required_only)
     filled = Filled()
-    if not _properties(target(root, root)):
+    if not properties_of(target(root, root)):
         filled.value = placeholder(root)
         filled.placeholders.append("(the whole answer)")
         return filled
@@ -226,7 +226,7 @@ def fill(
     filled.value = filler.object(root, measured.facts(), "", 0, filled, given or {}, note_field)
     if note_field is not None:
         line = filled.note()
-        limit = target(_properties(target(root, root))[note_field], root).get("maxLength")
+        limit = target(properties_of(target(root, root))[note_field], root).get("maxLength")
         filled.value[note_field] = line[:limit] if isinstance(limit, int) else line
     return filled
 
@@ -249,9 +249,10 @@ class _Filler:
     ) -> dict[str, Any]:
         """An object for ``schema`` (already known to have properties), noted in ``out``."""
         node = target(schema, self.root)
-        required = set(node.get("required") or [])
+        listed = node.get("required")
+        required = {n for n in listed if isinstance(n, str)} if isinstance(listed, list) else set()
         value: dict[str, Any] = {}
-        for name, prop in _properties(node).items():
+        for name, prop in properties_of(node).items():
             if name == skip:
                 continue
             if name in given:
@@ -278,7 +279,7 @@ class _Filler:
         """The measured value of one field, or ``_MISSING``."""
         key = _fact_key(name, prop)
         node = target(prop, self.root)
-        if key == "images" and _properties(target(node.get("items"), self.root)):
+        if key == "images" and properties_of(target(node.get("items"), self.root)):
             items = node["items"]
             nested = Filled()
             value = [
@@ -294,7 +295,7 @@ class _Filler:
             if self._fits(value, prop):
                 out.measured.append(path)
                 return value
-        if _properties(node) and depth < MAX_DEPTH:
+        if properties_of(node) and depth < MAX_DEPTH:
             nested = Filled()
             fields = self.object(node, facts, f"{path}.", depth + 1, nested, {})
             if nested.measured:
@@ -325,7 +326,8 @@ def _definitions(root: dict[str, Any]) -> dict[str, Any]:
     return {key: root[key] for key in ("$defs", "definitions") if key in root}
 
 
-def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+def properties_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema's ``properties`` (``{}`` when it has none, or they are not an object)."""
     properties = schema.get("properties")
     return properties if isinstance(properties, dict) else {}
 
@@ -375,12 +377,12 @@ def _adapt(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
 
 def _note_field(node: dict[str, Any], root: dict[str, Any], given: Mapping[str, Any]) -> str | None:
     """The free-text field that gets the placeholder line, if the schema has one."""
-    names = {normalise(name): name for name in _properties(node) if name not in given}
+    names = {normalise(name): name for name in properties_of(node) if name not in given}
     for wanted in NOTE_FIELDS:
         name = names.get(wanted)
         if name is None:
             continue
-        prop = target(_properties(node)[name], root)
+        prop = target(properties_of(node)[name], root)
         free = not any(key in prop for key in ("enum", "const", "pattern", "format"))
         if prop.get("type") == "string" and free:
             return name

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from langchain_afarensis_vision.server._filling import normalise, normalise_text
+from langchain_afarensis_vision.server._filling import normalise, normalise_text, properties_of
 from langchain_afarensis_vision.server._placeholders import target
 from langchain_afarensis_vision.server._request import ChatRequest
 
@@ -156,7 +156,7 @@ def _image_tool(
 
 def _parameters(function: dict[str, Any]) -> _Parameters | None:
     root = function.get("parameters") or {}
-    properties = target(root, root).get("properties") or {}
+    properties = properties_of(target(root, root))
     strings = [name for name, prop in properties.items() if _free_string(target(prop, root))]
     if not strings:
         return None
