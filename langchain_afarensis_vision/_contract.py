@@ -321,3 +321,52 @@ def explain_image_tokens(width: int, height: int, detail: Detail = "auto") -> st
 
 def _size(size: tuple[int, int], before: tuple[int, int] | None = None) -> str:
     return "as is" if size == before else f"{size[0]}x{size[1]}"
+
+
+# The local server's stand-in engine says what it is, and which values it did not measure, in the
+# response's ``metadata`` (a map of strings in ``CreateChatCompletionResponse``; on a stream, on
+# the chunk that carries ``finish_reason``): ``{"stand_in": "local-afarensis", "placeholders":
+# "title,has_person", "measured": "width,height"}``, names joined by commas, a list longer than a
+# metadata value's 512 characters continued under ``placeholders_2``... The client reads it into
+# ``response_metadata["stand_in"]``. A real API's answer never carries it.
+STAND_IN_KEY: Final = "stand_in"
+STAND_IN_ENGINE: Final = "local-afarensis"
+STAND_IN_LISTS: Final = ("measured", "placeholders")
+METADATA_VALUE_CHARS: Final = 512
+
+
+def stand_in_metadata(**lists: Sequence[str]) -> dict[str, str]:
+    """The ``metadata`` of a stand-in answer; ``lists`` by name (one of :data:`STAND_IN_LISTS`)."""
+    metadata = {STAND_IN_KEY: STAND_IN_ENGINE}
+    for name, items in lists.items():
+        for i, value in enumerate(_comma_chunks(items)):
+            metadata[name if i == 0 else f"{name}_{i + 1}"] = value
+    return metadata
+
+
+def _comma_chunks(items: Sequence[str]) -> list[str]:
+    chunks = [""]
+    for item in items:
+        joined = f"{chunks[-1]},{item}" if chunks[-1] else item
+        if len(joined) > METADATA_VALUE_CHARS and chunks[-1]:
+            chunks.append(item[:METADATA_VALUE_CHARS])
+        else:
+            chunks[-1] = joined[:METADATA_VALUE_CHARS]
+    return chunks
+
+
+def read_stand_in(metadata: Any) -> dict[str, Any] | None:
+    """``response_metadata["stand_in"]`` from a response's ``metadata`` (None if not a stand-in).
+
+    ``{"engine": "local-afarensis", "placeholders": [...]}``, and ``measured`` when the answer
+    says what it measured.
+    """
+    if not isinstance(metadata, Mapping) or STAND_IN_KEY not in metadata:
+        return None
+    found: dict[str, Any] = {"engine": metadata[STAND_IN_KEY], "placeholders": []}
+    for name in STAND_IN_LISTS:
+        parts = [metadata.get(name, "")]
+        parts += [metadata[f"{name}_{i}"] for i in range(2, 17) if f"{name}_{i}" in metadata]
+        if name in metadata:
+            found[name] = [item for part in parts for item in str(part).split(",") if item]
+    return found

@@ -5,7 +5,9 @@ that LangChain merges by string concatenation (``model_name``, ``finish_reason``
 ``system_fingerprint``) is put on exactly one stream chunk: the one that carries
 ``finish_reason``. Usage is put on exactly one chunk too: the last, ``choices: []`` one that
 ``stream_options.include_usage`` asks for. A refusal goes to ``additional_kwargs["refusal"]``,
-whole or in streamed pieces (which LangChain concatenates).
+whole or in streamed pieces (which LangChain concatenates). The local server's stand-in engine
+marks its answers in the response's ``metadata``; that is read into
+``response_metadata["stand_in"]`` (``{"engine", "placeholders", "measured"?}``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from langchain_afarensis_vision._contract import read_stand_in
 
 PROVIDER = "afarensis"
 
@@ -76,13 +80,17 @@ def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[I
 
 
 def _metadata(body: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
-    return {
+    metadata = {
         "model_name": body.get("model"),
         "finish_reason": finish_reason,
         "system_fingerprint": body.get("system_fingerprint"),
         "id": body.get("id"),
         "model_provider": PROVIDER,
     }
+    stand_in = read_stand_in(body.get("metadata"))
+    if stand_in is not None:
+        metadata["stand_in"] = stand_in
+    return metadata
 
 
 def parse_completion(body: dict[str, Any]) -> ChatResult:

@@ -5,7 +5,8 @@ replays it from cassettes. Both point the model at ``endpoint`` (a server or a r
 
 Tests that need a model to *choose* (tool-call argument values, whether to call a tool, the
 keys of a joke in JSON) cannot pass honestly on the offline engine, which fills forced tool
-calls with schema placeholders; they are xfailed with that reason, and the same plumbing is
+calls from what it measured with marked placeholders for the rest, and calls a tool on its own
+only when the user names an image; they are xfailed with that reason, and the same plumbing is
 tested at the wire level in ``tests/unit_tests/test_chat_models.py`` and
 ``test_structured.py``.
 """
@@ -21,8 +22,8 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_afarensis_vision import ChatAfarensis
 
 ENGINE_CANNOT_CHOOSE = (
-    "the offline engine fills forced tool calls with schema placeholders and never decides to "
-    "call a tool on its own; tested at the wire level in the unit tests"
+    "the offline engine fills forced tool calls with marked placeholders and calls a tool on its "
+    "own only when the user names an image; tested at the wire level in the unit tests"
 )
 
 

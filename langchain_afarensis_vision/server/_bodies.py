@@ -5,6 +5,9 @@ each choice a first chunk with the role, the content in pieces of a few words (o
 call, its arguments in pieces), and a last chunk with ``finish_reason``; then, when
 ``stream_options.include_usage`` is set, a chunk with ``choices: []`` and the usage (every
 earlier chunk then carries ``"usage": null``, as the API does); then ``data: [DONE]``.
+
+An answer's ``metadata`` says it is the stand-in's and which values are placeholders
+(``_contract.stand_in_metadata``): on the body, and on each stream chunk with a ``finish_reason``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def completion(meta: Meta, answer: Answer, n: int, usage: dict[str, Any]) -> dic
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": SYSTEM_FINGERPRINT,
+        "metadata": answer.metadata,
         "choices": [{"index": i, **choice} for i in range(n)],
         "usage": usage,
     }
@@ -95,7 +99,8 @@ def chunks(
     for index in range(n):
         for delta, finish in _deltas(answer):
             choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            yield {**base, "choices": [choice]}
+            said = {"metadata": answer.metadata} if finish is not None else {}
+            yield {**base, **said, "choices": [choice]}
     if usage is not None:
         yield {**base, "choices": [], "usage": usage}
 

@@ -1,12 +1,13 @@
-"""A deterministic minimal instance of a JSON schema: placeholder tool arguments and JSON answers.
+"""A deterministic minimal instance of a JSON schema: the values of placeholder fields.
 
-The offline engine cannot choose real values, so a forced tool call or a ``json_schema`` answer
-carries the simplest value the schema accepts: the ``const``, the ``default`` or the first
-``enum`` value when there is one, else ``""`` (or ``minLength`` times ``"x"``), ``0`` (or the
-minimum), ``false``, ``null``, an empty array (or ``minItems`` items), and an object with its
-``required`` properties only (all of them when strict mode lists every one). ``$ref`` to
-``#/$defs/...`` or ``#/definitions/...``, ``anyOf``/``oneOf`` (first non-null branch) and
-``allOf`` (merged) are followed; recursion stops at :data:`MAX_DEPTH`.
+The offline engine cannot choose real values, so a field of a forced tool call or a
+``json_schema`` answer that it did not measure (see :mod:`._filling`) and that has no default
+and does not allow null carries the simplest value the schema accepts: the ``const``, the
+``default`` or the first ``enum`` value when there is one, else ``""`` (or ``minLength`` times
+``"x"``), ``0`` (or the minimum), ``false``, ``null``, an empty array (or ``minItems`` items),
+and an object with its ``required`` properties only (all of them when strict mode lists every
+one). ``$ref`` to ``#/$defs/...`` or ``#/definitions/...``, ``anyOf``/``oneOf`` (first non-null
+branch) and ``allOf`` (merged) are followed; recursion stops at :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,65 @@ MAX_DEPTH: Final = 12
 _EMPTY_BY_TYPE: Final[dict[str, Any]] = {"boolean": False, "null": None}
 
 
-def placeholder(schema: Any) -> Any:
-    """The minimal instance of ``schema`` (a JSON-schema dict; anything else gives ``None``)."""
-    return _instance(schema, schema if isinstance(schema, dict) else {}, 0)
+def placeholder(schema: Any, root: dict[str, Any] | None = None) -> Any:
+    """The minimal instance of ``schema`` (a JSON-schema dict; anything else gives ``None``).
+
+    ``root`` is the document its ``$ref`` point into (``schema`` itself by default).
+    """
+    if root is None:
+        root = schema if isinstance(schema, dict) else {}
+    return _instance(schema, root, 0)
+
+
+def target(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """The schema a value for ``schema`` is built from (``{}`` when there is none).
+
+    Its ``$ref``, ``allOf`` and first non-null ``anyOf``/``oneOf`` branch are followed.
+    """
+    for _ in range(MAX_DEPTH):
+        if not isinstance(schema, dict):
+            return {}
+        if "$ref" in schema:
+            schema = resolve(schema["$ref"], root)
+        elif isinstance(schema.get("allOf"), list):
+            schema = _merged(schema, root)
+        elif branches := next(
+            (schema[key] for key in ("anyOf", "oneOf") if isinstance(schema.get(key), list)), None
+        ):
+            schema = _first_branch(branches, root)
+        else:
+            return schema
+    return {}
+
+
+def nullable(schema: Any, root: dict[str, Any]) -> bool:
+    """Whether ``schema`` accepts ``null`` (a ``null`` type or branch, or OpenAPI ``nullable``)."""
+    for _ in range(MAX_DEPTH):
+        if not isinstance(schema, dict):
+            return False
+        if "$ref" not in schema:
+            break
+        schema = resolve(schema["$ref"], root)
+    if not isinstance(schema, dict):
+        return False
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind) or schema.get("nullable"):
+        return True
+    branches = [b for key in ("anyOf", "oneOf") for b in schema.get(key) or []]
+    return any(_is_null(branch, root) for branch in branches)
+
+
+def _is_null(branch: Any, root: dict[str, Any]) -> bool:
+    """Whether an ``anyOf``/``oneOf`` branch is the ``null`` type."""
+    node = _deref(branch, root)
+    return isinstance(node, dict) and node.get("type") == "null"
 
 
 def _instance(schema: Any, root: dict[str, Any], depth: int) -> Any:
     if not isinstance(schema, dict) or depth > MAX_DEPTH:
         return None
     if "$ref" in schema:
-        return _instance(_resolve(schema["$ref"], root), root, depth + 1)
+        return _instance(resolve(schema["$ref"], root), root, depth + 1)
     for key in ("const", "default"):
         if key in schema:
             return schema[key]
@@ -38,14 +88,17 @@ def _instance(schema: Any, root: dict[str, Any], depth: int) -> Any:
         if isinstance(schema.get(key), list) and schema[key]:
             return _instance(_first_branch(schema[key], root), root, depth + 1)
     if isinstance(schema.get("allOf"), list):
-        merged = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in schema["allOf"]:
-            part = (
-                _resolve(part["$ref"], root) if isinstance(part, dict) and "$ref" in part else part
-            )
-            merged = _merge(merged, part if isinstance(part, dict) else {})
-        return _instance(merged, root, depth + 1)
+        return _instance(_merged(schema, root), root, depth + 1)
     return _typed(schema, _type_of(schema), root, depth)
+
+
+def _merged(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """An ``allOf`` schema as one schema."""
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in schema["allOf"]:
+        part = _deref(part, root)
+        merged = _merge(merged, part if isinstance(part, dict) else {})
+    return merged
 
 
 def _typed(schema: dict[str, Any], kind: str | None, root: dict[str, Any], depth: int) -> Any:
@@ -98,17 +151,18 @@ def _number(schema: dict[str, Any], *, integer: bool) -> int | float:
 
 def _first_branch(branches: list[Any], root: dict[str, Any]) -> Any:
     for branch in branches:
-        target = (
-            _resolve(branch["$ref"], root)
-            if isinstance(branch, dict) and "$ref" in branch
-            else branch
-        )
-        if isinstance(target, dict) and target.get("type") != "null":
+        node = _deref(branch, root)
+        if isinstance(node, dict) and node.get("type") != "null":
             return branch
     return branches[0]
 
 
-def _resolve(ref: Any, root: dict[str, Any]) -> Any:
+def _deref(node: Any, root: dict[str, Any]) -> Any:
+    """``node``, or what it refers to when it is a ``$ref``."""
+    return resolve(node["$ref"], root) if isinstance(node, dict) and "$ref" in node else node
+
+
+def resolve(ref: Any, root: dict[str, Any]) -> Any:
     """A local ``#/...`` reference inside ``root`` (anything else resolves to ``{}``)."""
     if not isinstance(ref, str) or not ref.startswith("#"):
         return {}

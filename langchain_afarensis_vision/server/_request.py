@@ -36,6 +36,10 @@ class ChatRequest:
     tools: tuple[dict[str, Any], ...]
     """The ``tools`` as sent (function tools only)."""
     forced_tool: dict[str, Any] | None
+    callable_tools: tuple[dict[str, Any], ...]
+    """The functions the model may call on its own (``tool_choice`` "auto", none, or
+    ``allowed_tools`` in "auto" mode)."""
+    parallel_tool_calls: bool
     response_format: dict[str, Any] | None
     digest: str
     text_tokens: int = 0
@@ -79,6 +83,8 @@ def read_request(
         n=body.get("n") or 1,
         tools=tools,
         forced_tool=_forced_tool(body.get("tool_choice"), functions),
+        callable_tools=_callable_tools(body.get("tool_choice"), functions),
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
         response_format=body.get("response_format"),
         digest=hashlib.blake2b(raw, digest_size=12).hexdigest(),
     )
@@ -142,6 +148,18 @@ def _forced_tool(choice: Any, tools: tuple[dict[str, Any], ...]) -> dict[str, An
         return next((tool for tool in tools if tool["name"] in names), None) or _unknown(names)
     name = (choice.get("function") or choice.get("custom") or {}).get("name")
     return next((tool for tool in tools if tool["name"] == name), None) or _unknown([name])
+
+
+def _callable_tools(choice: Any, tools: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The functions a model may choose to call: none when forced or forbidden."""
+    if choice is None or choice == "auto":
+        return tools
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice["allowed_tools"]
+        if allowed.get("mode") == "auto":
+            names = {t.get("function", {}).get("name") for t in allowed.get("tools", [])}
+            return tuple(tool for tool in tools if tool["name"] in names)
+    return ()
 
 
 def _unknown(names: list[Any]) -> NoReturn:

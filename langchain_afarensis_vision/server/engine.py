@@ -6,13 +6,17 @@ cost, dominant colours in plain words, brightness and transparency; and, with th
 ``ocr`` extra, the text it finds. A text-only request gets one fixed short answer. The same
 request always gets the same answer.
 
-To be a faithful wire emulator it also speaks the API's structured forms, with placeholder
-values it does not pretend are real: a ``tool_choice`` that forces a function ("required", or
-the function by name) is answered with a call whose arguments are the minimal instance of the
-function's parameter schema (see :mod:`._placeholders`); ``response_format`` ``json_schema``
-gets the minimal instance of its schema, ``json_object`` a JSON object of the measured facts.
-With ``tool_choice`` "auto" (or none) the engine answers in text: it cannot honestly decide to
-call a tool.
+These are the stand-in's rules, not GPT-4V's. Structured output is filled from what it
+measured (size, format, colours, text it read, the image count...: see :mod:`._filling`); every
+other field is its default, null where the schema allows it, else its type's zero value, and is
+listed as a placeholder in the response's ``metadata`` (and in one line of a free-text field such
+as ``reasoning`` when the schema has one). A ``tool_choice`` that forces a function ("required",
+or the function by name) gets a call filled the same way; ``response_format`` ``json_schema``
+gets an instance of its schema, ``json_object`` a JSON object of the measured facts. With
+``tool_choice`` "auto" (or none), when the last user message names an image (a file name, path
+or URL) that an offered tool's parameter takes, the engine calls that tool, once per image, and
+then answers by quoting the tool's result (see :mod:`._tool_use`); otherwise it answers in text.
+Every answer's ``metadata`` says it is the stand-in's.
 
 ``stop`` sequences cut the answer before the first one (``finish_reason`` "stop"), and
 ``max_tokens`` truncates it to that many cl100k_base tokens (``finish_reason`` "length").
@@ -25,15 +29,15 @@ import hashlib
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from langchain_afarensis_vision import _tokenizer
 from langchain_afarensis_vision._budget import MemoryBudget
-from langchain_afarensis_vision._contract import FORMAT_NAMES, text_tokens
-from langchain_afarensis_vision.server import _analysis, _ocr
+from langchain_afarensis_vision._contract import FORMAT_NAMES, stand_in_metadata, text_tokens
+from langchain_afarensis_vision.server import _analysis, _ocr, _tool_use
+from langchain_afarensis_vision.server._filling import MIN_SHARE, Filled, Measured, fill
 from langchain_afarensis_vision.server._images import SeenImage
-from langchain_afarensis_vision.server._placeholders import placeholder
 from langchain_afarensis_vision.server._request import ChatRequest
 
 INTRO: Final = "I am the local Afarensis engine, an offline stand-in for gpt-4-vision-preview."
@@ -44,19 +48,23 @@ TEXT_ONLY_ANSWER: Final = (
     "its text."
 )
 NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
-_MIN_SHARE: Final = 0.05
 PIXEL_COPIES: Final = 2
 """Pixel work holds an image decoded and a converted copy of it at its peak."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One choice's answer: text or tool calls, why it ended, and its completion tokens."""
+    """One choice's answer: text or tool calls, why it ended, its completion tokens.
+
+    ``metadata`` is the response's, saying it is the stand-in's and which values are
+    placeholders.
+    """
 
     content: str | None
     tool_calls: tuple[dict[str, Any], ...]
     finish_reason: str
     completion_tokens: int
+    metadata: dict[str, str] = field(default_factory=stand_in_metadata)
 
 
 class Engine:
@@ -92,21 +100,40 @@ class Engine:
     def answer(self, request: ChatRequest, images: Sequence[SeenImage]) -> Answer:
         """The answer to ``request`` whose images (in order) are ``images``."""
         if request.forced_tool is not None:
-            return _tool_call(request, request.forced_tool)
+            given = _tool_use.given_to_forced(request, request.forced_tool)
+            call = _tool_use.PlannedCall(request.forced_tool, given)
+            return _tool_calls(request, [(call, self._fill(call, images, required_only=False))])
+        if calls := _tool_use.planned_calls(request):
+            return _tool_calls(request, [(c, self._fill(c, images, True)) for c in calls])
         format_type = (request.response_format or {}).get("type")
         if format_type == "json_schema":
             schema = request.response_format["json_schema"].get("schema", {})  # type: ignore[index]
-            return _finish(json.dumps(placeholder(schema), ensure_ascii=False), request)
+            filled = fill(schema, self.measure(images))
+            text = json.dumps(filled.value, ensure_ascii=False)
+            return _finish(text, request, _metadata(filled))
         if format_type == "json_object":
             return _finish(json.dumps(self.facts(images), ensure_ascii=False), request)
         return _finish(self.describe(request, images), request)
+
+    def measure(self, images: Sequence[SeenImage]) -> Measured:
+        """The measured facts of ``images``, for structured answers."""
+        return Measured(tuple(self._image_facts(image) for image in images))
+
+    def _fill(
+        self, call: _tool_use.PlannedCall, images: Sequence[SeenImage], required_only: bool
+    ) -> Filled:
+        parameters = call.function.get("parameters") or {}
+        measured = self.measure(images)
+        return fill(
+            parameters, measured, call.given, required_only=required_only, note=not required_only
+        )
 
     # -- text ---------------------------------------------------------------------------------
 
     def describe(self, request: ChatRequest, images: Sequence[SeenImage]) -> str:
         """The text answer."""
         if not images:
-            return _tool_result(request.messages) or TEXT_ONLY_ANSWER
+            return _tool_use.results_answer(request.messages, INTRO) or TEXT_ONLY_ANSWER
         count = "the image" if len(images) == 1 else f"the {len(images)} images"
         lines = [
             f"{INTRO} I cannot recognise objects, people or scenes, but here is what I can "
@@ -151,6 +178,8 @@ class Engine:
         seen_w, seen_h = image.effective_size
         return {
             "format": FORMAT_NAMES[image.info.mime_type].lower(),
+            "mime_type": image.info.mime_type,
+            "bytes": len(image.data),
             "width": image.info.width,
             "height": image.info.height,
             "orientation": image.info.orientation,
@@ -160,35 +189,14 @@ class Engine:
             "tokens": image.tokens,
             "colours": [{"name": n, "share": round(s, 2)} for n, s in facts.colours[:5]],
             "brightness": facts.brightness,
+            "mean_brightness": facts.mean_luma,
             "transparency": facts.transparency,
             "text": self._read_text(image) if self.ocr else None,
         }
 
 
-def _tool_result(messages: list[dict[str, Any]]) -> str | None:
-    """A plain answer when the conversation ends with a tool's result, else None."""
-    last = messages[-1]
-    if last.get("role") != "tool":
-        return None
-    content = last.get("content")
-    if isinstance(content, list):
-        content = " ".join(part.get("text", "") for part in content)
-    name = next(
-        (
-            call.get("function", {}).get("name")
-            for message in messages
-            for call in message.get("tool_calls") or []
-            if call.get("id") == last.get("tool_call_id")
-        ),
-        None,
-    )
-    shown = str(content) if len(str(content)) <= 300 else str(content)[:297] + "..."
-    tool = f"the tool `{name}`" if name else "the tool"
-    return f"{INTRO} I cannot interpret tool results, but {tool} returned: {shown}"
-
-
 def _colours(facts: _analysis.PixelFacts) -> str:
-    shown = [(name, share) for name, share in facts.colours if share >= _MIN_SHARE][:3]
+    shown = [(name, share) for name, share in facts.colours if share >= MIN_SHARE][:3]
     if not shown:
         return "none visible (every pixel is transparent)"
     words = [f"{name} ({share:.0%})" for name, share in shown]
@@ -210,21 +218,37 @@ def _transparency(facts: _analysis.PixelFacts) -> str:
     }[facts.transparency]
 
 
-def _tool_call(request: ChatRequest, function: dict[str, Any]) -> Answer:
-    name = function["name"]
-    arguments = json.dumps(placeholder(function.get("parameters") or {}), ensure_ascii=False)
-    if arguments == "null":
-        arguments = "{}"
-    call_id = hashlib.blake2b(f"{request.digest}:{name}".encode(), digest_size=12).hexdigest()
-    call = {
-        "id": f"call_local_{call_id}",
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
-    return Answer(None, (call,), "tool_calls", text_tokens(name + arguments))
+def _tool_calls(
+    request: ChatRequest, calls: Sequence[tuple[_tool_use.PlannedCall, Filled]]
+) -> Answer:
+    """An answer calling each function with its filled arguments."""
+    wire: list[dict[str, Any]] = []
+    together = Filled()
+    for i, (call, filled) in enumerate(calls):
+        name = call.function["name"]
+        arguments = json.dumps(filled.value, ensure_ascii=False)
+        if arguments == "null":
+            arguments = "{}"
+        seed = f"{request.digest}:{name}" + (f":{i}" if i else "")
+        call_id = hashlib.blake2b(seed.encode(), digest_size=12).hexdigest()
+        wire.append(
+            {
+                "id": f"call_local_{call_id}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        )
+        together.measured += [m for m in filled.measured if m not in together.measured]
+        together.placeholders += [p for p in filled.placeholders if p not in together.placeholders]
+    tokens = sum(text_tokens(c["function"]["name"] + c["function"]["arguments"]) for c in wire)
+    return Answer(None, tuple(wire), "tool_calls", tokens, _metadata(together))
 
 
-def _finish(text: str, request: ChatRequest) -> Answer:
+def _metadata(filled: Filled) -> dict[str, str]:
+    return stand_in_metadata(measured=filled.measured, placeholders=filled.placeholders)
+
+
+def _finish(text: str, request: ChatRequest, metadata: dict[str, str] | None = None) -> Answer:
     """Apply ``stop`` then ``max_tokens`` to a text answer."""
     finish_reason = "stop"
     cuts = [text.find(stop) for stop in request.stop if stop in text]
@@ -233,4 +257,4 @@ def _finish(text: str, request: ChatRequest) -> Answer:
     if text_tokens(text) > request.max_tokens:
         text = _tokenizer.truncate(text, request.max_tokens)
         finish_reason = "length"
-    return Answer(text, (), finish_reason, text_tokens(text))
+    return Answer(text, (), finish_reason, text_tokens(text), metadata or stand_in_metadata())

@@ -1,7 +1,9 @@
 """End to end: a LangChain agent calls describe_image, which asks the local server over HTTP.
 
-The agent's own model is scripted (it asks for the tool, then answers); the tool's model is a
-real ``ChatAfarensis`` talking to :class:`LocalAfarensisServer` on loopback.
+In most tests the agent's own model is scripted (it asks for the tool, then answers); the tool's
+model is a real ``ChatAfarensis`` talking to :class:`LocalAfarensisServer` on loopback. In the
+last ones the agent's model is a ``ChatAfarensis`` too: the stand-in engine calls the tool
+because the user names an image, then answers from its result.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision.server import LocalAfarensisServer
+from langchain_afarensis_vision.server.engine import INTRO, TEXT_ONLY_ANSWER
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
@@ -182,3 +185,53 @@ def test_agent_asking_for_etc_passwd_is_refused(
     )
     assert final.content == "I may not read that file."
     assert server[1] == ["/v1/chat/completions"]  # only the first run's: none for this one
+
+
+# -- the stand-in engine as the agent's model ----------------------------------------------------
+
+
+def engine_agent_run(
+    server: LocalAfarensisServer, tool: AfarensisDescribeImageTool, question: str
+) -> list[BaseMessage]:
+    """One agent run whose model is the stand-in engine itself (no script)."""
+    with httpx2.Client() as client:
+        model = ChatAfarensis(
+            base_url=server.base_url, api_key=server.api_key, max_retries=0, http_client=client
+        )
+        agent = create_agent(model, tools=[tool])
+        result = agent.invoke({"messages": [HumanMessage(question)]}, {"recursion_limit": 10})
+    return list(result["messages"])
+
+
+def test_engine_agent_calls_describe_image_and_answers_from_it(
+    tool: AfarensisDescribeImageTool, server: Served
+) -> None:
+    _, call, result, final = engine_agent_run(server[0], tool, "What does chart.png show?")
+    assert isinstance(call, AIMessage)
+    assert call.response_metadata["finish_reason"] == "tool_calls"
+    assert call.response_metadata["stand_in"]["placeholders"] == []
+    (tool_call,) = call.tool_calls
+    assert tool_call["name"] == "describe_image"
+    assert tool_call["args"] == {"image": "chart.png", "question": "What does chart.png show?"}
+    assert tool_call["id"]
+    assert tool_call["id"].startswith("call_local_")
+    assert isinstance(result, ToolMessage)
+    assert result.status == "success"
+    assert result.tool_call_id == tool_call["id"]
+    assert "a PNG of 200 x 120 pixels" in str(result.content)
+    assert isinstance(final, AIMessage)
+    assert not final.tool_calls  # answered from the result: no second call
+    assert final.response_metadata["finish_reason"] == "stop"
+    text = str(final.content)
+    assert text.startswith(INTRO)
+    assert f"the tool `describe_image` returned: {result.content}" in text
+    assert server[1] == ["/v1/chat/completions"] * 3  # agent, tool, agent
+
+
+def test_engine_agent_without_a_named_image_answers_in_text(
+    tool: AfarensisDescribeImageTool, server: Served
+) -> None:
+    _, final = engine_agent_run(server[0], tool, "Hello, what can you do?")
+    assert isinstance(final, AIMessage)
+    assert not final.tool_calls
+    assert final.content == TEXT_ONLY_ANSWER

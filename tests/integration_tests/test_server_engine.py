@@ -16,6 +16,7 @@ from langchain_afarensis_vision.server import create_app
 from langchain_afarensis_vision.server._analysis import colour_name
 from langchain_afarensis_vision.server._bodies import pieces
 from langchain_afarensis_vision.server._placeholders import placeholder
+from langchain_afarensis_vision.server._tool_use import named_images
 from langchain_afarensis_vision.server.engine import INTRO, NO_OCR, TEXT_ONLY_ANSWER
 from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import (
@@ -49,6 +50,14 @@ WEATHER = {
         },
     },
 }
+WEATHER_PLACEHOLDERS = {
+    "city": "",
+    "unit": "celsius",
+    "days": 1,
+    "note": "Local Afarensis stand-in, not GPT-4V: measured nothing; placeholders, not measured: "
+    "city, unit, days.",
+}
+"""A forced get_weather: required fields at their minimal values, the line in ``note``."""
 MAGIC = {
     "type": "function",
     "function": {"name": "magic_function", "parameters": {"type": "object", "properties": {}}},
@@ -220,7 +229,12 @@ def test_forced_tool_gets_placeholder_arguments(
     schema = WEATHER if name == "get_weather" else MAGIC
     jsonschema.validate(arguments, schema["function"]["parameters"])  # type: ignore[index]
     if name == "get_weather":
-        assert arguments == {"city": "", "unit": "celsius", "days": 1}
+        assert arguments == WEATHER_PLACEHOLDERS
+        assert answer["metadata"] == {
+            "stand_in": "local-afarensis",
+            "measured": "",
+            "placeholders": "city,unit,days",
+        }
 
 
 @pytest.mark.parametrize("choice", [None, "auto", "none"])
@@ -274,6 +288,139 @@ def test_json_schema_answer(client: httpx2.Client) -> None:
     assert value == placeholder(schema)
 
 
+# -- tools the engine calls on its own ---------------------------------------------------------
+
+DESCRIBE = {
+    "type": "function",
+    "function": {
+        "name": "describe_image",
+        "description": "Look at an image.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "image": {"type": "string", "description": "A file name, path or URL."},
+                "question": {"type": "string", "default": "Describe it."},
+            },
+            "required": ["image"],
+        },
+    },
+}
+
+
+def _calls(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    calls = answer["choices"][0]["message"].get("tool_calls") or []
+    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("What is in hopper.jpg?", ["hopper.jpg"]),
+        ("Compare ./shots/a.PNG and C:\\pics\\b.webp.", ["./shots/a.PNG", "C:\\pics\\b.webp"]),
+        ('Look at "my photo.jpeg", please', ["my photo.jpeg"]),
+        (
+            "See https://example.com/cat?size=2, then cat.gif",
+            ["https://example.com/cat?size=2", "cat.gif"],
+        ),
+        ("notes.txt, archive.png.zip and v1.2 are not images", []),
+    ],
+)
+def test_named_images(text: str, named: list[str]) -> None:
+    assert named_images(text) == named
+
+
+def test_a_named_image_gets_a_tool_call(client: httpx2.Client) -> None:
+    question = "What is in hopper.jpg?"
+    payload = body({"role": "user", "content": question}, tools=[WEATHER, DESCRIBE])
+    answer = _post(client, payload)
+    assert answer["choices"][0]["finish_reason"] == "tool_calls"
+    assert answer["choices"][0]["message"]["content"] is None
+    assert _calls(answer) == [("describe_image", {"image": "hopper.jpg", "question": question})]
+    (call,) = answer["choices"][0]["message"]["tool_calls"]
+    assert call["id"].startswith("call_local_")
+    assert answer["usage"]["completion_tokens"] == text_tokens(
+        "describe_image" + call["function"]["arguments"]
+    )
+    assert answer["metadata"] == {
+        "stand_in": "local-afarensis",
+        "measured": "",
+        "placeholders": "",
+    }
+
+
+def test_each_named_image_is_called_once_then_the_results_are_quoted(
+    client: httpx2.Client,
+) -> None:
+    ask = {"role": "user", "content": "Compare a.png and b.png"}
+    first = _post(client, body(ask, tools=[DESCRIBE]))
+    assert [args["image"] for _, args in _calls(first)] == ["a.png", "b.png"]
+    made = first["choices"][0]["message"]["tool_calls"]
+    results = [
+        {"role": "tool", "tool_call_id": made[0]["id"], "content": "A red square."},
+        {"role": "tool", "tool_call_id": made[1]["id"], "content": "A blue circle."},
+    ]
+    turn = {"role": "assistant", "content": None, "tool_calls": made}
+    final = _post(client, body(ask, turn, *results, tools=[DESCRIBE]))
+    assert _calls(final) == []
+    assert _content(final) == (
+        f"{INTRO} I cannot interpret tool results, but the tool `describe_image` returned: "
+        "A red square. the tool `describe_image` returned: A blue circle."
+    )
+
+
+def test_without_parallel_calls_the_images_are_called_one_by_one(client: httpx2.Client) -> None:
+    ask = {"role": "user", "content": "Compare a.png and b.png"}
+    first = _post(client, body(ask, tools=[DESCRIBE], parallel_tool_calls=False))
+    assert [args["image"] for _, args in _calls(first)] == ["a.png"]
+    made = first["choices"][0]["message"]["tool_calls"]
+    turn = {"role": "assistant", "content": None, "tool_calls": made}
+    result = {"role": "tool", "tool_call_id": made[0]["id"], "content": "A red square."}
+    second = _post(client, body(ask, turn, result, tools=[DESCRIBE], parallel_tool_calls=False))
+    assert [args["image"] for _, args in _calls(second)] == ["b.png"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"tool_choice": "none"},
+        {"tools": [WEATHER]},  # no parameter that takes an image
+        {
+            "tool_choice": {
+                "type": "allowed_tools",
+                "allowed_tools": {
+                    "mode": "auto",
+                    "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+                },
+            }
+        },
+    ],
+)
+def test_no_call_when_tools_are_forbidden_or_take_no_image(
+    client: httpx2.Client, extra: dict[str, Any]
+) -> None:
+    payload = body({"role": "user", "content": "What is in hopper.jpg?"}, tools=[WEATHER, DESCRIBE])
+    answer = _post(client, {**payload, **extra})
+    assert _calls(answer) == []
+    assert _content(answer) == TEXT_ONLY_ANSWER
+
+
+def test_a_forced_tool_takes_the_named_image(client: httpx2.Client) -> None:
+    payload = body(
+        {"role": "user", "content": "Describe https://example.com/a.png"},
+        tools=[DESCRIBE],
+        tool_choice="required",
+    )
+    assert _calls(_post(client, payload)) == [
+        (
+            "describe_image",
+            {
+                "image": "https://example.com/a.png",
+                "question": "Describe https://example.com/a.png",
+            },
+        )
+    ]
+
+
 # -- streaming ---------------------------------------------------------------------------------
 
 
@@ -317,8 +464,9 @@ def test_stream_tool_call(client: httpx2.Client) -> None:
     assert calls[0]["id"].startswith("call_local_")
     assert calls[0]["function"]["name"] == "get_weather"
     arguments = "".join(c["function"]["arguments"] for c in calls)
-    assert json.loads(arguments) == {"city": "", "unit": "celsius", "days": 1}
+    assert json.loads(arguments) == WEATHER_PLACEHOLDERS
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert events[-1]["metadata"]["placeholders"] == "city,unit,days"
 
 
 # -- in process --------------------------------------------------------------------------------
