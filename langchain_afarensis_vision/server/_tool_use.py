@@ -128,9 +128,18 @@ def results_answer(messages: list[dict[str, Any]], intro: str) -> str | None:
         if message.get("role") != "tool":
             continue
         name = names.get(message.get("tool_call_id"))
-        tool = f"the tool `{name}`" if name else "the tool"
-        quoted.append(f"{tool} returned: {_shown(message_text(message))}")
-    return f"{intro} I cannot interpret tool results, but {' '.join(quoted)}"
+        tool = f"The tool `{name}`" if name else "The tool"
+        quoted.append(f"{tool} returned: {_shown(_without_intro(message_text(message), intro))}")
+    return "\n".join(
+        [f"{intro} I cannot interpret tool results; here they are as returned.", *quoted]
+    )
+
+
+def _without_intro(text: str, intro: str) -> str:
+    """A result that is this engine's own answer, without its first line (the introduction)."""
+    if text.startswith(intro):
+        return text.partition("\n")[2].strip() or text
+    return text
 
 
 def _shown(text: str) -> str:

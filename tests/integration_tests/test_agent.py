@@ -224,7 +224,10 @@ def test_engine_agent_calls_describe_image_and_answers_from_it(
     assert final.response_metadata["finish_reason"] == "stop"
     text = str(final.content)
     assert text.startswith(INTRO)
-    assert f"the tool `describe_image` returned: {result.content}" in text
+    # The tool's answer is quoted without its own introduction: the stand-in says it once.
+    measured = str(result.content).partition("\n")[2]
+    assert f"The tool `describe_image` returned: {measured}" in text
+    assert text.count(INTRO) == 1
     assert server[1] == ["/v1/chat/completions"] * 3  # agent, tool, agent
 
 

@@ -191,7 +191,7 @@ def test_tool_result_is_passed_on(client: httpx2.Client) -> None:
             tools=[WEATHER],
         ),
     )
-    assert _content(answer).endswith("the tool `get_weather` returned: Sunny, 21 C")
+    assert _content(answer).endswith("The tool `get_weather` returned: Sunny, 21 C")
 
 
 # -- tools and JSON ----------------------------------------------------------------------------
@@ -363,8 +363,9 @@ def test_each_named_image_is_called_once_then_the_results_are_quoted(
     final = _post(client, body(ask, turn, *results, tools=[DESCRIBE]))
     assert _calls(final) == []
     assert _content(final) == (
-        f"{INTRO} I cannot interpret tool results, but the tool `describe_image` returned: "
-        "A red square. the tool `describe_image` returned: A blue circle."
+        f"{INTRO} I cannot interpret tool results; here they are as returned.\n"
+        "The tool `describe_image` returned: A red square.\n"
+        "The tool `describe_image` returned: A blue circle."
     )
 
 

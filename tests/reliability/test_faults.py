@@ -90,7 +90,7 @@ def make_inputs(count: int, tag: str, too_long_every: int = 0, bad_every: int = 
 
 def answer_for(marker: str) -> str:
     """How the engine's answer to an echo conversation ends."""
-    return f"the tool `echo` returned: {marker}"
+    return f"The tool `echo` returned: {marker}"
 
 
 def min_backoff(retry: int) -> float:
