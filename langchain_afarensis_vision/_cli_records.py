@@ -22,7 +22,9 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
 ``rate_limit_exceeded``, ``server_error``; an image refused before sending has the type and
 code the API would give it), or ``connection_error``, ``timeout`` or ``file_error`` when no
 answer came, or ``url_not_fetched`` (``tokens`` does not download URLs), or the class name
-of another client error; ``status`` is the HTTP status, or null when there was none.
+of another client error; ``status`` is the HTTP status, or null when there was none. When a
+request fails as every request would (a wrong key, no such model), the images after it are not
+sent: each still has its record, with that error's type and code and a message that says so.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ def not_offline(record: Record) -> None:
     """Mark a URL that an offline command cannot measure (only the API downloads it)."""
     message = "a URL is downloaded by the API: only the API learns its size and cost"
     record["error"] = _error(NOT_OFFLINE, None, None, message)
+
+
+def not_sent(record: Record, stopped: Record) -> Record:
+    """Mark an image left unsent once ``stopped`` failed as every request would (the key...).
+
+    It gets ``stopped``'s error type and code, no status or request id (no request was made),
+    unless it has its own refusal already; returns ``record``.
+    """
+    record.update(answer=None, model=None, usage=None)
+    if record["error"] is None:
+        cause = stopped["error"]
+        message = f"not sent: every request would fail alike ({cause['message']})"
+        record["error"] = _error(cause["type"], cause["code"], None, message)
+    return record
 
 
 def answered(record: Record, reply: AIMessage, model: str) -> None:

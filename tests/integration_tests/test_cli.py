@@ -183,10 +183,12 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     api_env: dict[str, str],
 ) -> None:
     env = {**api_env, "AFARENSIS_API_KEY": "sk-wrong-key-000000000000"}
-    run = run_cli("describe", "--json", HOPPER, HOPPER, env=env)
+    flower = str(SHARED_IMAGES / "flower.jpg")
+    run = run_cli("describe", "--json", HOPPER, flower, ANIMATED, env=env)
     assert run.code == 1
-    (record,) = json_records(run)  # stopped after the first: every request would fail alike
-    error = record["error"]
+    # Stopped after the first (every request would fail alike), yet a record for every image.
+    sent, unsent, refused = json_records(run)
+    error = sent["error"]
     assert {k: error[k] for k in ("type", "code", "status")} == {
         "type": "authentication_error",
         "code": "invalid_api_key",
@@ -194,7 +196,17 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     }
     assert "AFARENSIS_API_KEY" in error["message"]
     assert re.fullmatch(r"req_[0-9a-f]{32}", error["request_id"])
-    assert "1 image not sent" in run.err
+    assert (unsent["image"], unsent["format"], unsent["width"]) == (flower, "JPEG", 480)
+    assert {k: unsent["error"][k] for k in ("type", "code", "status", "request_id")} == {
+        "type": "authentication_error",
+        "code": "invalid_api_key",
+        "status": None,
+        "request_id": None,
+    }
+    assert unsent["error"]["message"].startswith("not sent: every request would fail alike")
+    assert (unsent["answer"], unsent["usage"]) == (None, None)
+    assert refused["error"]["code"] == "animated_gif_not_supported"  # its own refusal
+    assert "2 images not sent" in run.err
     text = run_cli("describe", HOPPER, env=env)
     assert text.code == 1
     assert "0 of 1 images described (0 refused before sending, 1 failed)" in text.out
