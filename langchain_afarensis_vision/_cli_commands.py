@@ -243,6 +243,6 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if summary.stopped:
         print(summary.stopped, file=sys.stderr)
     print(summary.line())
-    if args.dry_run and summary.failed:  # some image would be refused
+    if args.dry_run and (summary.refused or summary.failed):  # some image would not go
         return EXIT_FAILED
     return summary.exit_code

@@ -29,12 +29,18 @@ __all__ = [
     "ResultStore",
     "error_record",
     "exception_record",
+    "is_refusal",
     "iter_sources",
     "job_key",
 ]
 
 FINAL_ERRORS: Final = frozenset({"InvalidImageError", "InvalidRequestError"})
 """Error types recorded for good: the client refused the image, and would again."""
+
+
+def is_refusal(error: dict[str, Any] | None) -> bool:
+    """Whether a record's ``error`` refuses its image for good (not tried again)."""
+    return isinstance(error, dict) and error.get("type") in FINAL_ERRORS
 
 
 def error_record(kind: str, code: str | None, message: str) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def iter_sources(entries: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
 
 def _is_final(record: dict[str, Any]) -> bool:
     error = record.get("error")
-    return error is None or (isinstance(error, dict) and error.get("type") in FINAL_ERRORS)
+    return error is None or is_refusal(error)
 
 
 class ResultStore:

@@ -104,6 +104,7 @@ def test_summary_line_exit_code_and_estimate() -> None:
     assert done.exit_code == 0
     assert "3 described (2 sent, 1 duplicates)" in done.line()
     assert CorpusSummary(sources=3, failed=1).exit_code == 1
+    assert CorpusSummary(sources=3, refused=1).exit_code == 1
     assert CorpusSummary(sources=3, stopped="budget").exit_code == 1
     assert CorpusSummary(sources=3, skipped=3, refused_earlier=1).exit_code == 1
     plan = CorpusSummary(sources=10, skipped=2, max_billable=30_000, dry_run=True)
@@ -150,7 +151,7 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cli.main([*args, "--detail", "low"]) == 1  # one image would be refused
     line = capsys.readouterr().out
     assert "Dry run: 12 images" in line
-    assert "1 refused; 11 to send: 935 image tokens" in line  # 11 x 85 at detail low
+    assert "1 refused, 0 failed; 11 to send: 935 image tokens" in line  # 11 x 85 at low
 
 
 def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> 
     seen: list[tuple[int, int, float]] = []
 
     def progress(summary: CorpusSummary) -> None:
-        seen.append((summary.duplicates + summary.failed, summary.image_tokens, summary.seconds))
+        seen.append((summary.duplicates + summary.refused, summary.image_tokens, summary.seconds))
 
     llm = ChatAfarensis(api_key="sk-not-used", base_url="http://127.0.0.1:9/v1")
     summary = describe_images(
