@@ -154,6 +154,26 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "1 refused, 0 failed; 11 to send: 935 image tokens" in line  # 11 x 85 at low
 
 
+def test_a_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from langchain_afarensis_vision._cli_commands import sample_images
+
+    hopper = str(Path(sample_images()) / "hopper.jpg")
+    out = tmp_path / "new" / "out.jsonl"
+    assert cli.main(["caption", hopper, "--out", str(out), "--dry-run"]) == 0
+    assert "1 to send" in capsys.readouterr().out
+    assert not out.parent.exists()  # no file, no folder (it was a 0-byte file, or exit 2)
+    out = tmp_path / "out.jsonl"
+    failed = {"type": "APIConnectionError", "code": None, "message": "refused"}
+    _write(out, _record(hopper, "k1", failed), tail='{"source": "torn')  # a run would drop both
+    before = out.read_bytes()
+    assert cli.main(["caption", hopper, "--out", str(out), "--dry-run"]) == 0
+    assert out.read_bytes() == before
+    store = ResultStore(out, read_only=True)
+    with pytest.raises(OSError, match="read-only"):
+        store.write(_record(hopper, "k2"))
+    store.close()
+
+
 def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> None:
     from langchain_afarensis_vision import ChatAfarensis, describe_images
     from tests._support import SHARED_IMAGES
