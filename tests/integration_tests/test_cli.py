@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from langchain_afarensis_vision import __version__, cli
+from langchain_afarensis_vision._cli_commands import sample_images
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
 from tests._support import SHARED_IMAGES
@@ -180,11 +181,14 @@ def test_describe_with_a_question_a_model_and_the_text_view(api_env: dict[str, s
 
 
 def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
-    api_env: dict[str, str],
+    api_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**api_env, "AFARENSIS_API_KEY": "sk-wrong-key-000000000000"}
-    flower = str(SHARED_IMAGES / "flower.jpg")
-    run = run_cli("describe", "--json", HOPPER, flower, ANIMATED, env=env)
+    flower = str(Path(sample_images()) / "flower_small.jpg")
+    animated = tmp_path / "blink.gif"
+    frames = [Image.new("L", (8, 8), shade) for shade in (0, 255)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:])
+    run = run_cli("describe", "--json", HOPPER, flower, str(animated), env=env)
     assert run.code == 1
     # Stopped after the first (every request would fail alike), yet a record for every image.
     sent, unsent, refused = json_records(run)
@@ -196,7 +200,7 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     }
     assert "AFARENSIS_API_KEY" in error["message"]
     assert re.fullmatch(r"req_[0-9a-f]{32}", error["request_id"])
-    assert (unsent["image"], unsent["format"], unsent["width"]) == (flower, "JPEG", 480)
+    assert (unsent["image"], unsent["format"], unsent["width"]) == (flower, "JPEG", 240)
     assert {k: unsent["error"][k] for k in ("type", "code", "status", "request_id")} == {
         "type": "authentication_error",
         "code": "invalid_api_key",
