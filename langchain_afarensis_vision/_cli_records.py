@@ -153,7 +153,8 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
         fields["request_id"] = error.request_id
     elif isinstance(error, APIConnectionError):
         kind = "timeout" if isinstance(error, APITimeoutError) else "connection_error"
-        where = f"cannot reach {base_url} (set {BASE_URL_ENV} to use another): " if base_url else ""
+        named = base_url is None or base_url in error.message  # the library's names it
+        where = "" if named else f"cannot reach {base_url} (set {BASE_URL_ENV} to use another): "
         fields = _error(kind, None, None, f"{where}{error.message}")
     else:
         fields = _error(type(error).__name__, None, None, error.message)

@@ -235,7 +235,9 @@ def test_a_connection_failure_names_the_url_and_the_variable() -> None:
     run = run_cli("describe", HOPPER, env={"AFARENSIS_API_KEY": "sk-x", "AFARENSIS_BASE_URL": url})
     assert run.code == 1, run
     flat = " ".join(run.out.split())
-    assert f"cannot reach {url} (set AFARENSIS_BASE_URL to use another)" in flat
+    assert f"cannot reach {url} (" in flat
+    assert "or set base_url (or AFARENSIS_BASE_URL) to the API's base URL" in flat
+    assert flat.count("cannot reach") == 1
     assert "0 of 1 images described (0 refused before sending, 1 failed)" in run.out
     (record,) = json_records(
         run_cli(
