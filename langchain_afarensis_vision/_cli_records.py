@@ -5,7 +5,8 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
 
     image          the file or URL as named
     format         the file's format (Pillow's name: JPEG, PNG, TIFF...); null for a URL
-    source_width, source_height, source_bytes   the file as read (upright size)
+    source_width, source_height, source_bytes   the file as read (upright size); for a
+                   refused file, what its header says (null where it cannot be read)
     mime_type      what is sent: image/png, image/jpeg, image/webp or image/gif
     width, height, bytes                        what is sent (its effective size)
     changed        false when the file is sent byte for byte as it is
@@ -29,6 +30,7 @@ sent: each still has its record, with that error's type and code and a message t
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Final
 
@@ -41,6 +43,13 @@ from langchain_afarensis_vision._contract import (
     ErrorCode,
     ErrorType,
     is_fetched_url,
+)
+from langchain_afarensis_vision._sources import (
+    mapped_errors,
+    open_image,
+    orientation,
+    oriented,
+    read_source,
 )
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -90,6 +99,7 @@ def prepared_record(
     except InvalidRequestError as refused:  # the image (or how it is named) is refused
         message = _LIBRARY_HINT.sub("", refused.message)  # the CLI gives its own (_HINTS)
         record["error"] = _error(ErrorType.INVALID_REQUEST, refused.code, None, message)
+        record.update(_source_facts(source))
         return None, record
     except OSError as unreadable:
         message = unreadable.strerror or str(unreadable)
@@ -109,6 +119,23 @@ def prepared_record(
         image_tokens=prepared.tokens,
     )
     return prepared, record
+
+
+def _source_facts(source: str) -> Record:
+    """What is known of a refused file: its length, and its header's format and upright size.
+
+    An animated GIF's header reads; unknown data gives only its length, an unreadable file none.
+    """
+    try:
+        data = read_source(source)
+    except (OSError, InvalidRequestError):
+        return {}
+    facts: Record = {"source_bytes": len(data)}
+    with contextlib.suppress(InvalidRequestError), mapped_errors():
+        image = open_image(data)
+        width, height = oriented(image.size, orientation(image))
+        facts.update(format=image.format, source_width=width, source_height=height)
+    return facts
 
 
 def not_offline(record: Record) -> None:
