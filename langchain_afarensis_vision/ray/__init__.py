@@ -1,6 +1,6 @@
 """Describe image datasets on a Ray cluster, under one rate limit for the whole cluster.
 
-Needs the ``ray`` extra (``pip install "langchain-afarensis-vision[ray]"``: ``ray[data]``).
+Needs the ``ray`` extra (``ray[data]``): ``pip install ".[ray]"`` in a clone of the repository.
 
 :func:`describe_dataset` takes a ``ray.data.Dataset`` of images and returns one with the
 corpus job's record fields added as columns. It runs in two stages on Ray itself: the images
@@ -24,15 +24,28 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import ray
-
 from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import checked_detail
-from langchain_afarensis_vision.ray._budget import start_budget
-from langchain_afarensis_vision.ray._stages import Describe, Request, Secrets, done_keys
-from langchain_afarensis_vision.ray._stages import prepare_batch as _prepare_batch
+
+INSTALL_HINT = 'pip install ".[ray]" in a clone of langchain-afarensis-vision'
+
+try:
+    import pyarrow  # noqa: F401
+    import ray
+except ImportError as exc:  # exercised without the extra (test_imports)
+    msg = f"Describing datasets on Ray needs the 'ray' extra: {INSTALL_HINT} ({exc})"
+    raise ImportError(msg) from exc
+
+from langchain_afarensis_vision.ray._budget import start_budget  # noqa: E402
+from langchain_afarensis_vision.ray._stages import (  # noqa: E402
+    Describe,
+    Request,
+    Secrets,
+    done_keys,
+)
+from langchain_afarensis_vision.ray._stages import prepare_batch as _prepare_batch  # noqa: E402
 
 if TYPE_CHECKING:
     from ray.data import Dataset
