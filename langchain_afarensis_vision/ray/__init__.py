@@ -111,7 +111,8 @@ def describe_dataset(
     Args:
         ds: Rows with an image: ``bytes`` (``read_binary_files``), a decoded array
             (``read_images``), or a string column of ``http(s)`` or ``data:`` URLs.
-        image_column: Its column (None: ``bytes``, ``image``, ``url`` or the only column).
+        image_column: Its column (None: ``bytes``, ``image``, ``url`` or the only column,
+            found in each batch as it runs, so that the dataset is read once).
         question: Asked about each image.
         detail: ``low``, ``high`` or ``auto``.
         llm: The model's settings (``ChatAfarensis()`` if None: key and URL from the
@@ -135,7 +136,7 @@ def describe_dataset(
         ``completion_tokens``, ``model`` and ``error`` (null, or ``{type, code, message}``).
     """
     model = llm or ChatAfarensis()
-    column = image_column or _image_column(ds)
+    column = image_column  # None: each batch finds it among its own columns (ds is read once)
     request = Request(
         question, checked_detail(detail), model.model, max_tokens, model.image_first_frame
     )
@@ -169,14 +170,3 @@ def _pool(actors: int | tuple[int, int]) -> Any:
         msg = f"actors must be a number or (least, most) with 1 <= least <= most; got {actors}"
         raise ValueError(msg)
     return ray.data.ActorPoolStrategy(min_size=least, max_size=most)
-
-
-def _image_column(ds: Dataset) -> str:
-    names: list[str] = list(ds.schema().names)
-    for name in ("bytes", "image", "url"):
-        if name in names:
-            return name
-    if len(names) == 1:
-        return names[0]
-    msg = f"which column holds the images? pass image_column= (the columns are {names})"
-    raise ValueError(msg)
