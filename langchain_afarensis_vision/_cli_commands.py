@@ -27,6 +27,7 @@ from langchain_afarensis_vision._cli_records import (
     error_text,
     failed,
     not_offline,
+    not_sent,
     prepared_record,
 )
 from langchain_afarensis_vision._cli_show import (
@@ -164,16 +165,21 @@ def cmd_describe(args: argparse.Namespace) -> int:
                 _show(record, repeats)
             if stop:
                 break
+    left = sources[len(records) :]  # not sent: each still gets its record, with the error
+    records += [
+        not_sent(prepared_record(s, args.detail, args.first_frame)[1], record) for s in left
+    ]
     if args.json:
         print(json.dumps(records, indent=2))
     else:
         print(describe_summary(records))
         if repeats.trimmed:
             print(textwrap.fill(REPEATS_NOTE, WIDTH))
-    if left := len(sources) - len(records):
-        images = "image" if left == 1 else "images"
+    if left:
+        images = "image" if len(left) == 1 else "images"
         print(
-            f"Stopped: every request would fail alike ({left} {images} not sent).", file=sys.stderr
+            f"Stopped: every request would fail alike ({len(left)} {images} not sent).",
+            file=sys.stderr,
         )
     return _exit_code(records)
 
@@ -237,6 +243,6 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if summary.stopped:
         print(summary.stopped, file=sys.stderr)
     print(summary.line())
-    if args.dry_run and summary.failed:  # some image would be refused
+    if args.dry_run and (summary.refused or summary.failed):  # some image would not go
         return EXIT_FAILED
     return summary.exit_code

@@ -5,7 +5,8 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
 
     image          the file or URL as named
     format         the file's format (Pillow's name: JPEG, PNG, TIFF...); null for a URL
-    source_width, source_height, source_bytes   the file as read (upright size)
+    source_width, source_height, source_bytes   the file as read (upright size); for a
+                   refused file, what its header says (null where it cannot be read)
     mime_type      what is sent: image/png, image/jpeg, image/webp or image/gif
     width, height, bytes                        what is sent (its effective size)
     changed        false when the file is sent byte for byte as it is
@@ -22,11 +23,14 @@ has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null`
 ``rate_limit_exceeded``, ``server_error``; an image refused before sending has the type and
 code the API would give it), or ``connection_error``, ``timeout`` or ``file_error`` when no
 answer came, or ``url_not_fetched`` (``tokens`` does not download URLs), or the class name
-of another client error; ``status`` is the HTTP status, or null when there was none.
+of another client error; ``status`` is the HTTP status, or null when there was none. When a
+request fails as every request would (a wrong key, no such model), the images after it are not
+sent: each still has its record, with that error's type and code and a message that says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Final
 
@@ -39,6 +43,13 @@ from langchain_afarensis_vision._contract import (
     ErrorCode,
     ErrorType,
     is_fetched_url,
+)
+from langchain_afarensis_vision._sources import (
+    mapped_errors,
+    open_image,
+    orientation,
+    oriented,
+    read_source,
 )
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -88,6 +99,7 @@ def prepared_record(
     except InvalidRequestError as refused:  # the image (or how it is named) is refused
         message = _LIBRARY_HINT.sub("", refused.message)  # the CLI gives its own (_HINTS)
         record["error"] = _error(ErrorType.INVALID_REQUEST, refused.code, None, message)
+        record.update(_source_facts(source))
         return None, record
     except OSError as unreadable:
         message = unreadable.strerror or str(unreadable)
@@ -109,10 +121,41 @@ def prepared_record(
     return prepared, record
 
 
+def _source_facts(source: str) -> Record:
+    """What is known of a refused file: its length, and its header's format and upright size.
+
+    An animated GIF's header reads; unknown data gives only its length, an unreadable file none.
+    """
+    try:
+        data = read_source(source)
+    except (OSError, InvalidRequestError):
+        return {}
+    facts: Record = {"source_bytes": len(data)}
+    with contextlib.suppress(InvalidRequestError), mapped_errors():
+        image = open_image(data)
+        width, height = oriented(image.size, orientation(image))
+        facts.update(format=image.format, source_width=width, source_height=height)
+    return facts
+
+
 def not_offline(record: Record) -> None:
     """Mark a URL that an offline command cannot measure (only the API downloads it)."""
     message = "a URL is downloaded by the API: only the API learns its size and cost"
     record["error"] = _error(NOT_OFFLINE, None, None, message)
+
+
+def not_sent(record: Record, stopped: Record) -> Record:
+    """Mark an image left unsent once ``stopped`` failed as every request would (the key...).
+
+    It gets ``stopped``'s error type and code, no status or request id (no request was made),
+    unless it has its own refusal already; returns ``record``.
+    """
+    record.update(answer=None, model=None, usage=None)
+    if record["error"] is None:
+        cause = stopped["error"]
+        message = f"not sent: every request would fail alike ({cause['message']})"
+        record["error"] = _error(cause["type"], cause["code"], None, message)
+    return record
 
 
 def answered(record: Record, reply: AIMessage, model: str) -> None:
@@ -137,7 +180,8 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
         fields["request_id"] = error.request_id
     elif isinstance(error, APIConnectionError):
         kind = "timeout" if isinstance(error, APITimeoutError) else "connection_error"
-        where = f"cannot reach {base_url} (set {BASE_URL_ENV} to use another): " if base_url else ""
+        named = base_url is None or base_url in error.message  # the library's names it
+        where = "" if named else f"cannot reach {base_url} (set {BASE_URL_ENV} to use another): "
         fields = _error(kind, None, None, f"{where}{error.message}")
     else:
         fields = _error(type(error).__name__, None, None, error.message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -17,6 +18,8 @@ from langchain_afarensis_vision._contract import ErrorType
 
 INDENT: Final = "    "
 WIDTH: Final = 100
+NAME_WIDTH: Final = 26
+"""Terminal columns of the image name in a fact line (a longer name is cut in the middle)."""
 _REFUSALS: Final = frozenset({ErrorType.INVALID_REQUEST.value, FILE_ERROR, NOT_OFFLINE})
 _VERBS: Final = {FILE_ERROR: "unreadable", NOT_OFFLINE: "skipped"}
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])(\s+)")
@@ -34,6 +37,37 @@ def name(record: Record) -> str:
     return source if record["format"] is None and "://" in source else Path(source).name
 
 
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: 2 for a wide (CJK) character, 0 for a combining one."""
+    return sum(_char_width(char) for char in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in {"W", "F"} else 1
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` columns: padded, or cut in the middle (``long-na…me.jpg``)."""
+    if (used := display_width(text)) > width:
+        head = _columns(text, width - 1 - (width - 1) // 2)
+        tail = _columns(text[::-1], (width - 1) // 2)[::-1]
+        text = f"{head}…{tail}"
+        used = display_width(text)
+    return text + " " * (width - used)
+
+
+def _columns(text: str, width: int) -> str:
+    """The longest start of ``text`` within ``width`` columns."""
+    used = 0
+    for index, char in enumerate(text):
+        used += _char_width(char)
+        if used > width:
+            return text[:index]
+    return text
+
+
 def refused_before_sending(record: Record) -> bool:
     """Whether the image was refused (or could not be read) here, before any request."""
     error = record["error"]
@@ -42,19 +76,17 @@ def refused_before_sending(record: Record) -> bool:
 
 def fact_line(record: Record) -> str:
     """What the image is and what it costs (or why it cannot be sent)."""
-    shown = name(record)
+    shown = fit(name(record), NAME_WIDTH)
     if refused_before_sending(record):
         verb = _VERBS.get(record["error"]["type"], "refused")
-        return f"{shown:<26} {verb} {error_text(record)}"
+        return f"{shown} {verb} {error_text(record)}"
     if record["format"] is None:
-        return f"{shown:<26} a URL: the API fetches it itself"
+        return f"{shown} a URL: the API fetches it itself"
     size = f"{record['format']} {record['source_width']}x{record['source_height']}"
     sent = f"{record['mime_type']} {record['width']}x{record['height']}"
     sizes = f"{record['source_bytes']:,} -> {record['bytes']:,} bytes"
     note = "" if record["changed"] else " (unchanged)"
-    return (
-        f"{shown:<26} {size:<18} -> {sent:<20} {sizes:>26} {record['image_tokens']:>5} tokens{note}"
-    )
+    return f"{shown} {size:<18} -> {sent:<20} {sizes:>26} {record['image_tokens']:>5} tokens{note}"
 
 
 def indented(text: str, width: int = WIDTH) -> str:

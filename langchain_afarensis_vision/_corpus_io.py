@@ -16,6 +16,7 @@ model + max tokens) -> offset of its line, and the ``(source, key)`` pairs alrea
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -29,12 +30,18 @@ __all__ = [
     "ResultStore",
     "error_record",
     "exception_record",
+    "is_refusal",
     "iter_sources",
     "job_key",
 ]
 
 FINAL_ERRORS: Final = frozenset({"InvalidImageError", "InvalidRequestError"})
 """Error types recorded for good: the client refused the image, and would again."""
+
+
+def is_refusal(error: dict[str, Any] | None) -> bool:
+    """Whether a record's ``error`` refuses its image for good (not tried again)."""
+    return isinstance(error, dict) and error.get("type") in FINAL_ERRORS
 
 
 def error_record(kind: str, code: str | None, message: str) -> dict[str, Any]:
@@ -60,7 +67,7 @@ def iter_sources(entries: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
 
 def _is_final(record: dict[str, Any]) -> bool:
     error = record.get("error")
-    return error is None or (isinstance(error, dict) and error.get("type") in FINAL_ERRORS)
+    return error is None or is_refusal(error)
 
 
 class ResultStore:
@@ -68,17 +75,23 @@ class ResultStore:
 
     Args:
         path: The file (created if missing).
+        read_only: Only read what the file holds (a dry run): nothing is created, dropped
+            or written, and :meth:`write` is refused.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self.done: dict[str, int] = {}  # key -> offset of a final record
         self.written: set[tuple[str, str]] = set()  # (source, key) with a final record
         self.refused: set[tuple[str, str]] = set()  # those of them the client refused
         self.dropped = 0  # retryable failures and torn lines dropped on opening
         self._load()
-        self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()
-        self._reader: BinaryIO = open(self.path, "rb")  # noqa: SIM115
+        self._file: BinaryIO | None = None
+        if not read_only:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        exists = self._file is not None or self.path.exists()
+        self._reader: BinaryIO | None = open(self.path, "rb") if exists else None  # noqa: SIM115
 
     def has(self, source: str, key: str) -> bool:
         """Whether ``source`` already has a final line for ``key``."""
@@ -86,12 +99,16 @@ class ResultStore:
 
     def read(self, offset: int) -> dict[str, Any]:
         """The record written at ``offset``."""
+        assert self._reader is not None, "an offset points into an existing file"
         self._reader.seek(offset)
         record: dict[str, Any] = json.loads(self._reader.readline())
         return record
 
     def write(self, record: dict[str, Any]) -> int:
         """Append ``record`` as one line, flushed and synced; return its offset."""
+        if self._file is None:
+            msg = f"{self.path} was opened read-only (a dry run writes nothing)"
+            raise io.UnsupportedOperation(msg)
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
         offset = self._file.tell()
         self._file.write(line)
@@ -103,8 +120,9 @@ class ResultStore:
 
     def close(self) -> None:
         """Close the file."""
-        self._file.close()
-        self._reader.close()
+        for file in (self._file, self._reader):
+            if file is not None:
+                file.close()
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -120,6 +138,8 @@ class ResultStore:
                 continue
             self._index(record, kept_end)
             kept_end += len(line)
+        if self.read_only:
+            return  # the index skips what a run would drop; the file stays as it is
         if rewrite:
             self._rewrite()
         elif self.dropped:

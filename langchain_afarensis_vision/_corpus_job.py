@@ -27,6 +27,7 @@ from langchain_afarensis_vision._corpus_io import (
     ResultStore,
     error_record,
     exception_record,
+    is_refusal,
     job_key,
 )
 from langchain_afarensis_vision._corpus_summary import CorpusSummary, duration
@@ -313,16 +314,16 @@ class Job:
         }
 
     async def _write(self, record: dict[str, Any]) -> int | None:
-        if self.summary.dry_run:
-            self.summary.failed += record["error"] is not None
-            self._advance()
-            return None
-        async with self._write_lock:  # one line at a time, each synced before the next
-            offset = await asyncio.to_thread(self.store.write, record)
-        if record["error"] is None:
-            self.summary.described += 1
-        else:
+        offset = None
+        if not self.summary.dry_run:
+            async with self._write_lock:  # one line at a time, each synced before the next
+                offset = await asyncio.to_thread(self.store.write, record)
+        if is_refusal(record["error"]):
+            self.summary.refused += 1
+        elif record["error"] is not None:
             self.summary.failed += 1
+        elif not self.summary.dry_run:
+            self.summary.described += 1
         self._advance()
         return offset
 
@@ -341,7 +342,8 @@ class Job:
         done = self.progress.count + 1
         eta = duration(left * elapsed / done) if self.progress.total else "?"
         self.progress.advance(
-            extra=f"{summary.failed} failed, {summary.tokens_last_minute:,} tokens/min, "
+            extra=f"{summary.refused} refused, {summary.failed} failed, "
+            f"{summary.tokens_last_minute:,} tokens/min, "
             f"{summary.rate_limited} 429s, ETA {eta}"
         )
         if self.on_progress is not None:

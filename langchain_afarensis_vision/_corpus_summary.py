@@ -10,15 +10,22 @@ __all__ = ["CorpusSummary", "duration", "estimate_seconds"]
 
 @dataclass
 class CorpusSummary:
-    """What a run did (or, for a dry run, would do)."""
+    """What a run did (or, for a dry run, would do).
+
+    One word for one thing, in the fields and in :meth:`line`: *refused* is an image the
+    client refuses (its line is kept, and a later run counts it among those *already done*,
+    "of them refused", without retrying it); *failed* is an image that could not be read or
+    was not answered (its line is dropped and the next run tries it again).
+    """
 
     sources: int = 0
     described: int = 0  # lines with a description written (sent or copied)
     sent: int = 0  # requests answered
     skipped: int = 0  # already in ``out``
-    refused_earlier: int = 0  # of those, images the client refused (not retried)
+    refused_earlier: int = 0  # of those, images refused for good by an earlier run
     duplicates: int = 0  # identical to an image sent (or to be sent) once
-    failed: int = 0
+    refused: int = 0  # refused for good: the client would refuse it again (not retried)
+    failed: int = 0  # unread or unanswered: tried again by the next run
     prompt_tokens: int = 0
     completion_tokens: int = 0
     image_tokens: int = 0  # of the images sent (dry run: to send)
@@ -39,25 +46,26 @@ class CorpusSummary:
     @property
     def exit_code(self) -> int:
         """0 when every image was described (or a dry run), else 1."""
-        undescribed = self.failed or self.refused_earlier or self.stopped is not None
+        undescribed = self.failed or self.refused or self.refused_earlier
+        undescribed = undescribed or self.stopped is not None
         return 0 if self.dry_run or not undescribed else 1
 
     def line(self) -> str:
         """One line for the end of a run."""
         if self.dry_run:
-            to_send = self.sources - self.skipped - self.duplicates - self.failed
             when = duration(self.estimated_seconds)
             urls = f" ({self.urls_at_upper_bound} URLs at the upper bound)"
             return (
-                f"Dry run: {self.sources} images, {self.skipped} already done, "
-                f"{self.duplicates} duplicates, {self.failed} refused; {to_send} to send: "
+                f"Dry run: {self.sources} images, {self.skipped} already done"
+                f"{self._refused()}, {self.duplicates} duplicates, {self.refused} refused, "
+                f"{self.failed} failed; {self.to_send} to send: "
                 f"{self.image_tokens:,} image tokens{urls if self.urls_at_upper_bound else ''}, "
                 f"at most {self.max_billable:,} tokens billed; rate limit time: {when}."
             )
         return (
             f"{self.described} described ({self.sent} sent, {self.duplicates} duplicates), "
-            f"{self.skipped} already done{self._refused()}, {self.failed} failed of "
-            f"{self.sources} images; "
+            f"{self.skipped} already done{self._refused()}, {self.refused} refused, "
+            f"{self.failed} failed of {self.sources} images; "
             f"{self.billed:,} tokens billed, {self.rate_limited} 429s, in {self.seconds:.1f} s."
         )
 
@@ -65,6 +73,11 @@ class CorpusSummary:
         if not self.refused_earlier:
             return ""
         return f" ({self.refused_earlier} of them refused, not retried)"
+
+    @property
+    def to_send(self) -> int:
+        """Dry run: the requests the run would make."""
+        return self.sources - self.skipped - self.duplicates - self.refused - self.failed
 
 
 def duration(seconds: float | None) -> str:
@@ -82,10 +95,9 @@ def estimate_seconds(summary: CorpusSummary, rpm: int | None, tpm: int | None) -
     minutes' worth takes ``k - 1`` minutes (plus the answers' own time, which a dry run cannot
     know); a run within one minute's worth is not slowed at all.
     """
-    requests = summary.sources - summary.skipped - summary.duplicates - summary.failed
     minutes = [
         max(0, math.ceil(amount / limit) - 1)
-        for amount, limit in ((requests, rpm), (summary.max_billable, tpm))
+        for amount, limit in ((summary.to_send, rpm), (summary.max_billable, tpm))
         if limit is not None
     ]
     return max(minutes) * 60.0 if minutes else None

@@ -3,7 +3,8 @@
 A source is a path, bytes, a binary file object, a ``data:`` URL or a PIL image. Inputs are
 untrusted: encoded inputs over :data:`MAX_INPUT_BYTES` are refused before they are read, a path
 must name a regular file (opened non-blocking: a FIFO is refused, never waited on), Pillow
-opens only an allow-list of raster formats (never EPS, PDF or SVG), and what an opened image
+opens every raster format it reads but a refusal list of unsafe ones (:data:`_UNSAFE`: never
+EPS, which runs Ghostscript; PDF and SVG are no Pillow formats at all), and what an opened image
 declares (its pixel count, its frames, its EXIF orientation) is read from the header, before
 any pixel is decoded. Every failure is an :class:`~.errors.InvalidImageError` with the API's
 own code. The prepare pipeline (:mod:`.images`), token counting and the local server all open
@@ -72,8 +73,22 @@ ImageSource: TypeAlias = (
     "str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | Image.Image"
 )
 
-# What Pillow may open (MPO comes through the JPEG opener). TGA, which has no magic number, last.
-_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "ICO", "PPM", "AVIF", "HEIF", "TGA")
+# What Pillow may open: every format it reads except _UNSAFE, tried in this order first (MPO
+# comes through the JPEG opener), then the others in Pillow's own order, TGA (no magic) last.
+_FIRST = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "ICO", "PPM", "AVIF", "HEIF")
+_LAST = ("TGA",)
+_UNSAFE: Final = {
+    "EPS": "PostScript: Pillow renders it by running Ghostscript",
+    "WMF": "a Windows metafile: drawn by the system's graphics library",
+    "ICNS": "a container whose PNG and JPEG 2000 images open without the size checks",
+    "MIC": "an OLE container of images",
+    "IPTC": "IPTC metadata, not a picture",
+    "MPEG": "a video: Pillow reads its header and decodes nothing",
+    "BUFR": "a weather-data stub (needs an outside handler)",
+    "GRIB": "a weather-data stub (needs an outside handler)",
+    "HDF5": "a scientific-data stub (needs an outside handler)",
+}
+"""Formats Pillow knows but never opens here, and why: the refusal list."""
 # What Pillow raises on hostile data (Warning: when the caller's filters make warnings errors).
 _PILLOW_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, TypeError)
 _PILLOW_ERRORS += (LookupError, ArithmeticError, EOFError, struct.error, RuntimeError, Warning)
@@ -258,11 +273,12 @@ def mapped_errors() -> Iterator[None]:
 
 @functools.cache
 def allowed_formats() -> tuple[str, ...]:
-    """The Pillow formats opened here (HEIC/HEIF only with the optional pillow-heif)."""
+    """The Pillow formats opened here: all it reads but :data:`_UNSAFE` (HEIC with pillow-heif)."""
     with contextlib.suppress(ImportError):
         importlib.import_module("pillow_heif").register_heif_opener()
     Image.init()
-    usable = [f for f in _FORMATS if f in Image.OPEN]
+    others = [f for f in Image.ID if f not in _FIRST + _LAST]
+    usable = [f for f in (*_FIRST, *others, *_LAST) if f in Image.OPEN and f not in _UNSAFE]
     return tuple(f for f in usable if f != "AVIF" or features.check("avif"))
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx2
 
-from langchain_afarensis_vision._contract import RETRYABLE_STATUSES
+from langchain_afarensis_vision._contract import BASE_URL_ENV, RETRYABLE_STATUSES
 from langchain_afarensis_vision._redact import mask, remember
 from langchain_afarensis_vision._version import __version__
 from langchain_afarensis_vision.errors import (
@@ -82,11 +82,14 @@ def _retryable(error: AfarensisError) -> bool:
 
 
 @contextmanager
-def _mapped_errors(answered: httpx2.Response | None = None) -> Iterator[None]:
+def _mapped_errors(
+    answered: httpx2.Response | None = None, base_url: str | None = None
+) -> Iterator[None]:
     """Raise httpx2's errors as this package's, with the key masked in the request they keep.
 
     Every attempt sends a request of its own, so masking one never affects a retry. An error
-    while reading an ``answered`` stream carries that answer's request id.
+    while reading an ``answered`` stream carries that answer's request id. A connection that
+    could not be made names ``base_url`` (without any user, password or query) and what to do.
     """
     try:
         yield
@@ -99,7 +102,21 @@ def _mapped_errors(answered: httpx2.Response | None = None) -> Iterator[None]:
             msg = f"Request timed out ({type(exc).__name__})."
             raise APITimeoutError(msg, request_id=rid) from exc
         msg = f"Connection error: {str(exc) or type(exc).__name__}"
+        if isinstance(exc, httpx2.ConnectError) and base_url is not None:
+            msg = _unreachable(base_url, str(exc) or type(exc).__name__)
         raise APIConnectionError(msg, request_id=rid) from exc
+
+
+def _unreachable(base_url: str, reason: str) -> str:
+    """Why nothing answered at ``base_url``, and what to do; never its user, password or query."""
+    try:
+        shown = str(httpx2.URL(base_url).copy_with(username=None, password=None, query=None))
+    except (httpx2.InvalidURL, TypeError, ValueError):
+        shown = "the base URL"
+    return (
+        f"Connection error: cannot reach {shown} ({reason}). Check that the API's server is "
+        f"running there, or set base_url (or {BASE_URL_ENV}) to the API's base URL."
+    )
 
 
 def _forget_key(exc: httpx2.RequestError) -> None:
@@ -223,7 +240,7 @@ class Transport:
         for attempt in itertools.count():
             request = self._request(self.client, path, content)
             try:
-                with _mapped_errors():
+                with _mapped_errors(base_url=self.base_url):
                     response = self.client.send(request, stream=stream)
                     if self._observe is not None:
                         self._observe(response.status_code, response.headers)
@@ -240,7 +257,7 @@ class Transport:
         for attempt in itertools.count():
             request = self._request(client, path, content)
             try:
-                with _mapped_errors():
+                with _mapped_errors(base_url=self.base_url):
                     response = await client.send(request, stream=stream)
                     if self._observe is not None:
                         self._observe(response.status_code, response.headers)

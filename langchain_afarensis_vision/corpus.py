@@ -100,7 +100,7 @@ async def adescribe_images(
         "dry_run": dry_run,
     }
     total = _count(sources, show_progress)
-    store = ResultStore(out)
+    store = ResultStore(out, read_only=dry_run)
     executor = _executor(workers)
     started = time.monotonic()
     try:

@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from ._budget import MemoryBudget
 from ._cache import LRU
@@ -186,9 +186,11 @@ def prepare_image(
     A PNG, JPEG, WEBP or static GIF already within its effective size, upright and at most 20 MB
     is sent untouched, metadata included (a JPEG keeps any GPS tags); anything else is
     re-encoded without metadata at exactly its effective size: PNG if it has transparency or
-    came from a lossless format, else JPEG. Results for encoded inputs are kept by content
-    (SHA-256) in a bounded cache of the :data:`CACHE_ENTRIES` most recent, so an agent loop
-    that resends the same photo every turn prepares it once.
+    came from a lossless format, else JPEG (from a JPEG, never at a higher quality than the
+    source's when that takes more bytes than the source: a resize does not grow it). Results
+    for encoded inputs are kept by content (SHA-256) in a bounded cache of the
+    :data:`CACHE_ENTRIES` most recent, so an agent loop that resends the same photo every turn
+    prepares it once.
 
     Args:
         source: The image.
@@ -254,8 +256,10 @@ def _prepare(
         if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
             image.load()  # a full decode: refuse truncated data instead of sending it
             return prepared(data, mime, *target, changed=False)
+        jpeg = _jpeg_settings(image) if draft else None
         out = _render(image, turn, target, draft=draft)
-        payload, mime = _encode(out, source_format in _LOSSY, image.info.get("icc_profile"))
+        lossy = source_format in _LOSSY
+        payload, mime = _encode(out, lossy, image.info.get("icc_profile"), jpeg, len(data or b""))
     return prepared(payload, mime, *out.size, changed=True)
 
 
@@ -368,8 +372,27 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, str]:
-    """Encode as PNG (alpha or lossless source) or JPEG, without metadata, within 20 MB."""
+def _jpeg_settings(source: Image.Image) -> dict[str, Any] | None:
+    """A JPEG source's own quantization tables and chroma subsampling, to save at its quality."""
+    tables = getattr(source, "quantization", None)
+    if not tables:
+        return None
+    return {"qtables": tables, "subsampling": JpegImagePlugin.get_sampling(source)}
+
+
+def _encode(
+    image: Image.Image,
+    lossy: bool,
+    icc: bytes | None,
+    jpeg: dict[str, Any] | None = None,
+    source_bytes: int = 0,
+) -> tuple[bytes, str]:
+    """Encode as PNG (alpha or lossless source) or JPEG, without metadata, within 20 MB.
+
+    A JPEG whose :data:`JPEG_QUALITY` encoding outgrows its JPEG source (``source_bytes`` long,
+    saved with the ``jpeg`` settings of :func:`_jpeg_settings`) is saved at the source's own
+    quality instead when that is smaller: a resize never grows a lower-quality JPEG.
+    """
     if image.mode in {"LA", "RGBA"} and image.getchannel("A").getextrema() == (255, 255):
         image = image.convert(image.mode[:-1])  # an opaque alpha channel carries nothing
     if image.mode in {"LA", "RGBA"} or not lossy:
@@ -378,12 +401,14 @@ def _encode(image: Image.Image, lossy: bool, icc: bytes | None) -> tuple[bytes, 
             return data, API_FORMATS["PNG"]
     flat = image if image.mode in {"L", "RGB"} else image.convert("RGB")
     data = _save(flat, "JPEG", icc, quality=JPEG_QUALITY)
+    if jpeg is not None and len(data) > source_bytes:
+        data = min(data, _save(flat, "JPEG", icc, **jpeg), key=len)
     if len(data) > MAX_IMAGE_BYTES:
         raise too_large(f"image is still {len(data):,} bytes after resizing and re-encoding")
     return data, API_FORMATS["JPEG"]
 
 
-def _save(image: Image.Image, fmt: str, icc: bytes | None, **options: int) -> bytes:
+def _save(image: Image.Image, fmt: str, icc: bytes | None, **options: Any) -> bytes:
     """Encode with no EXIF, XMP, text or comment; keep an ICC profile that fits the mode."""
     buffer = io.BytesIO()
     icc = _fitting(icc, image.mode)

@@ -334,10 +334,6 @@ def _refused() -> list[Case]:
         Case("pdf_bytes", _constant(_TEXT["pdf"]), fmt, "PDF"),
         Case("html_page", _constant(_TEXT["html"]), fmt, "HTML"),
         Case("eps_postscript", _constant(_TEXT["eps"]), fmt, "PostScript"),
-        # Formats Pillow reads but the allow-list does not include.
-        Case("pcx_not_allowed", _built(lambda: _encode(noise((20, 20)), "PCX")), fmt),
-        Case("xbm_not_allowed", _built(lambda: _encode(noise((16, 16)).convert("1"), "XBM")), fmt),
-        Case("sgi_not_allowed", _built(lambda: _encode(noise((20, 20)), "SGI")), fmt),
         Case("zip_archive", _built(lambda: _png_with_zip()[len(small_png()) :]), fmt, "ZIP"),
         Case(
             "heic_like_ftyp",
@@ -370,8 +366,39 @@ def _huge_tiff() -> bytes:
     return bytes(data)
 
 
+def sun_raster(size: tuple[int, int], bgr: bytes) -> bytes:
+    """A 24-bit Sun raster file of one colour (Pillow reads the format but cannot write it)."""
+    width, height = size
+    row = bgr * width + b"\0" * (width * 3 % 2)  # rows padded to 16 bits
+    header = struct.pack(">8I", 0x59A66A95, width, height, 24, len(row) * height, 1, 0, 0)
+    return header + row * height
+
+
 def _prepared() -> list[Case]:
     return [
+        # Formats Pillow reads besides the API's: converted (a lossless source becomes a PNG).
+        Case("pcx_converted", _built(lambda: _encode(noise((20, 20)), "PCX")), mime=PNG),
+        Case(
+            "xbm_converted",
+            _built(lambda: _encode(Image.new("1", (16, 16), 1), "XBM")),
+            mime=PNG,
+            size=(16, 16),
+            checks=(_modes("L"), _pixel((3, 3), 255, 0)),
+        ),
+        Case(
+            "sgi_converted",
+            _built(lambda: _encode(noise((20, 20)), "SGI")),
+            mime=PNG,
+            size=(20, 20),
+            checks=(_modes("RGB"),),
+        ),
+        Case(
+            "sun_raster_converted",
+            _built(lambda: sun_raster((5, 3), b"\x30\x20\x10")),  # blue, green, red
+            mime=PNG,
+            size=(5, 3),
+            checks=(_modes("RGB"), _pixel((2, 1), (0x10, 0x20, 0x30), 0)),
+        ),
         Case("png_named_jpg_bytes", small_png, mime=PNG, size=(32, 32), changed=False),
         Case("one_by_one_png", _built(lambda: _encode(Image.new("RGB", (1, 1)), "PNG")), mime=PNG),
         Case("one_by_one_jpeg", _built(lambda: _encode(Image.new("L", (1, 1)), "JPEG")), mime=JPEG),

@@ -1,6 +1,6 @@
 """Describe image datasets on a Ray cluster, under one rate limit for the whole cluster.
 
-Needs the ``ray`` extra (``pip install "langchain-afarensis-vision[ray]"``: ``ray[data]``).
+Needs the ``ray`` extra (``ray[data]``): ``pip install ".[ray]"`` in a clone of the repository.
 
 :func:`describe_dataset` takes a ``ray.data.Dataset`` of images and returns one with the
 corpus job's record fields added as columns. It runs in two stages on Ray itself: the images
@@ -24,15 +24,28 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import ray
-
 from langchain_afarensis_vision._contract import Detail
 from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import checked_detail
-from langchain_afarensis_vision.ray._budget import start_budget
-from langchain_afarensis_vision.ray._stages import Describe, Request, Secrets, done_keys
-from langchain_afarensis_vision.ray._stages import prepare_batch as _prepare_batch
+
+INSTALL_HINT = 'pip install ".[ray]" in a clone of langchain-afarensis-vision'
+
+try:
+    import pyarrow  # noqa: F401
+    import ray
+except ImportError as exc:  # exercised without the extra (test_imports)
+    msg = f"Describing datasets on Ray needs the 'ray' extra: {INSTALL_HINT} ({exc})"
+    raise ImportError(msg) from exc
+
+from langchain_afarensis_vision.ray._budget import start_budget  # noqa: E402
+from langchain_afarensis_vision.ray._stages import (  # noqa: E402
+    Describe,
+    Request,
+    Secrets,
+    done_keys,
+)
+from langchain_afarensis_vision.ray._stages import prepare_batch as _prepare_batch  # noqa: E402
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -98,7 +111,8 @@ def describe_dataset(
     Args:
         ds: Rows with an image: ``bytes`` (``read_binary_files``), a decoded array
             (``read_images``), or a string column of ``http(s)`` or ``data:`` URLs.
-        image_column: Its column (None: ``bytes``, ``image``, ``url`` or the only column).
+        image_column: Its column (None: ``bytes``, ``image``, ``url`` or the only column,
+            found in each batch as it runs, so that the dataset is read once).
         question: Asked about each image.
         detail: ``low``, ``high`` or ``auto``.
         llm: The model's settings (``ChatAfarensis()`` if None: key and URL from the
@@ -122,7 +136,7 @@ def describe_dataset(
         ``completion_tokens``, ``model`` and ``error`` (null, or ``{type, code, message}``).
     """
     model = llm or ChatAfarensis()
-    column = image_column or _image_column(ds)
+    column = image_column  # None: each batch finds it among its own columns (ds is read once)
     request = Request(
         question, checked_detail(detail), model.model, max_tokens, model.image_first_frame
     )
@@ -156,14 +170,3 @@ def _pool(actors: int | tuple[int, int]) -> Any:
         msg = f"actors must be a number or (least, most) with 1 <= least <= most; got {actors}"
         raise ValueError(msg)
     return ray.data.ActorPoolStrategy(min_size=least, max_size=most)
-
-
-def _image_column(ds: Dataset) -> str:
-    names: list[str] = list(ds.schema().names)
-    for name in ("bytes", "image", "url"):
-        if name in names:
-            return name
-    if len(names) == 1:
-        return names[0]
-    msg = f"which column holds the images? pass image_column= (the columns are {names})"
-    raise ValueError(msg)

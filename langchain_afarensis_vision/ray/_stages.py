@@ -41,7 +41,7 @@ from langchain_afarensis_vision.errors import (
 from langchain_afarensis_vision.images import PreparedImage, prepare_image
 from langchain_afarensis_vision.ray._budget import ClusterRateLimiter
 
-__all__ = ["ERROR", "Describe", "Request", "Secrets", "done_keys", "prepare_batch"]
+__all__ = ["ERROR", "Describe", "Request", "Secrets", "done_keys", "image_column", "prepare_batch"]
 
 ERROR: Final = pa.struct([("type", pa.string()), ("code", pa.string()), ("message", pa.string())])
 PREPARED: Final = pa.struct(
@@ -85,10 +85,32 @@ class Secrets:
 # -- stage 1: prepare ------------------------------------------------------------------------
 
 
+def image_column(names: list[str]) -> str:
+    """The column holding the images among ``names``: ``bytes``, ``image``, ``url``, or the one.
+
+    Read from each batch's own columns (when ``image_column`` is not given): never from the
+    dataset's schema, which Ray can only learn by running the pipeline once more.
+    """
+    for name in ("bytes", "image", "url"):
+        if name in names:
+            return name
+    if len(names) == 1:
+        return names[0]
+    msg = f"which column holds the images? pass image_column= (the columns are {names})"
+    raise ValueError(msg)
+
+
+_ADDED: Final = frozenset(
+    {"sha256", "key", "width", "height", "image_tokens", "error", "_prepared", "detail"}
+)
+"""The columns :func:`prepare_batch` adds (the request actors see the input's besides)."""
+
+
 def prepare_batch(
-    table: pa.Table, *, column: str, request: Request, done: Any, keep_image: bool
+    table: pa.Table, *, column: str | None, request: Request, done: Any, keep_image: bool
 ) -> pa.Table:
     """Key, skip what is done, and prepare each row's image (a ``map_batches`` function)."""
+    column = column or image_column(table.column_names)
     finished = _done_set(done)
     keep: list[bool] = []
     columns: dict[str, list[Any]] = {n: [] for n in ("sha256", "key", "width", "height")}
@@ -229,7 +251,7 @@ class Describe:
     """
 
     def __init__(
-        self, secrets: Any, budget: Any, request: Request, column: str, in_flight: int
+        self, secrets: Any, budget: Any, request: Request, column: str | None, in_flight: int
     ) -> None:
         given: Secrets = ray.get(secrets[0])
         self.request, self.column = request, column
@@ -260,7 +282,8 @@ class Describe:
         if row["_prepared"] is not None:
             image: PreparedImage | ImageUrl = _unpacked(row["_prepared"], row, self.request.detail)
         else:
-            image = ImageUrl(row[self.column], self.request.detail)
+            column = self.column or image_column([n for n in row if n not in _ADDED])
+            image = ImageUrl(row[column], self.request.detail)  # a URL column is always kept
         async with self.slots:
             try:
                 reply = await self.llm.ainvoke([question_message(self.request.question, image)])

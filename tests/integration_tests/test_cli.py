@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from langchain_afarensis_vision import __version__, cli
+from langchain_afarensis_vision._cli_commands import sample_images
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
 from tests._support import TEST_IMAGES
@@ -180,13 +181,18 @@ def test_describe_with_a_question_a_model_and_the_text_view(api_env: dict[str, s
 
 
 def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
-    api_env: dict[str, str],
+    api_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**api_env, "AFARENSIS_API_KEY": "sk-wrong-key-000000000000"}
-    run = run_cli("describe", "--json", HOPPER, HOPPER, env=env)
+    flower = str(Path(sample_images()) / "flower_small.jpg")
+    animated = tmp_path / "blink.gif"
+    frames = [Image.new("L", (8, 8), shade) for shade in (0, 255)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:])
+    run = run_cli("describe", "--json", HOPPER, flower, str(animated), env=env)
     assert run.code == 1
-    (record,) = json_records(run)  # stopped after the first: every request would fail alike
-    error = record["error"]
+    # Stopped after the first (every request would fail alike), yet a record for every image.
+    sent, unsent, refused = json_records(run)
+    error = sent["error"]
     assert {k: error[k] for k in ("type", "code", "status")} == {
         "type": "authentication_error",
         "code": "invalid_api_key",
@@ -194,7 +200,17 @@ def test_a_wrong_key_fails_every_image_with_the_apis_error_and_stops(
     }
     assert "AFARENSIS_API_KEY" in error["message"]
     assert re.fullmatch(r"req_[0-9a-f]{32}", error["request_id"])
-    assert "1 image not sent" in run.err
+    assert (unsent["image"], unsent["format"], unsent["width"]) == (flower, "JPEG", 240)
+    assert {k: unsent["error"][k] for k in ("type", "code", "status", "request_id")} == {
+        "type": "authentication_error",
+        "code": "invalid_api_key",
+        "status": None,
+        "request_id": None,
+    }
+    assert unsent["error"]["message"].startswith("not sent: every request would fail alike")
+    assert (unsent["answer"], unsent["usage"]) == (None, None)
+    assert refused["error"]["code"] == "animated_gif_not_supported"  # its own refusal
+    assert "2 images not sent" in run.err
     text = run_cli("describe", HOPPER, env=env)
     assert text.code == 1
     assert "0 of 1 images described (0 refused before sending, 1 failed)" in text.out
@@ -219,7 +235,9 @@ def test_a_connection_failure_names_the_url_and_the_variable() -> None:
     run = run_cli("describe", HOPPER, env={"AFARENSIS_API_KEY": "sk-x", "AFARENSIS_BASE_URL": url})
     assert run.code == 1, run
     flat = " ".join(run.out.split())
-    assert f"cannot reach {url} (set AFARENSIS_BASE_URL to use another)" in flat
+    assert f"cannot reach {url} (" in flat
+    assert "or set base_url (or AFARENSIS_BASE_URL) to the API's base URL" in flat
+    assert flat.count("cannot reach") == 1
     assert "0 of 1 images described (0 refused before sending, 1 failed)" in run.out
     (record,) = json_records(
         run_cli(

@@ -90,6 +90,22 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
     assert missing["description"] is None
 
 
+def test_the_dataset_is_read_once(cluster: Path, tmp_path: Path) -> None:
+    reads = tmp_path / "reads.log"
+
+    def counted(row: dict[str, Any]) -> dict[str, Any]:
+        with reads.open("a") as log:  # the workers are processes: they count in a file
+            log.write("read\n")
+        return row
+
+    ds = ray.data.from_items([{"bytes": numbered_png(n)} for n in range(3)]).map(counted)
+    with LocalAfarensisServer(ocr=False) as server:
+        rows = describe_dataset(ds, llm=_model(server), detail="low", max_tokens=20).take_all()
+    assert len(rows) == 3
+    assert all(row["error"] is None for row in rows)
+    assert reads.read_text().count("read") == 3  # not once more to learn the schema
+
+
 def test_resume_skips_rows_already_described(cluster: Path, tmp_path: Path) -> None:
     folder = _folder(tmp_path, 8)
     with LocalAfarensisServer(ocr=False) as server:

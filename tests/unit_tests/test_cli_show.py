@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from langchain_afarensis_vision._cli_records import Record
-from langchain_afarensis_vision._cli_show import Repeats, describe_summary, indented, tokens_summary
+from langchain_afarensis_vision._cli_show import (
+    NAME_WIDTH,
+    Repeats,
+    describe_summary,
+    display_width,
+    fact_line,
+    fit,
+    indented,
+    tokens_summary,
+)
 
 INTRO = "I am the local engine. I cannot recognise objects."
 HINT = 'Text: OCR is not available (pip install ".[ocr]").'
@@ -68,3 +77,28 @@ def test_summaries_count_only_what_was_done() -> None:
     line = tokens_summary(records[:2])
     assert line.startswith("1 of 2 images accepted (1 refused): 100 bytes become 80; 85 image")
     assert "sent" not in line
+
+
+def _facts(image: str) -> Record:
+    return _record(
+        image=image, source_width=128, source_height=128, mime_type="image/jpeg", width=128,
+        height=128, format="JPEG", changed=False,
+    )  # fmt: skip
+
+
+def test_fact_lines_align_by_display_width_and_long_names_are_cut_in_the_middle() -> None:
+    names = [
+        "a.jpg",
+        "a-very-long-file-name-from-a-camera-2024-06-01.jpg",
+        "富士山の写真.jpg",  # wide (CJK) characters take two columns each
+        "長い名前の写真ファイル二〇二四年六月一日撮影.jpg",
+        "e\u0301te\u0301.jpg",  # combining accents take none
+    ]
+    lines = [fact_line(_facts(f"/photos/{name}")) for name in names]
+    columns = {display_width(line.split(" JPEG 128x128 ")[0]) for line in lines}
+    assert columns == {NAME_WIDTH}  # every line's next column starts at the same place
+    assert lines[1].startswith("a-very-long-f…24-06-01.jpg JPEG")  # the start and the suffix
+    assert lines[3].startswith("長い名前の写…一日撮影.jpg  JPEG")  # a wide char is never halved
+    assert lines[2].startswith("富士山の写真.jpg" + " " * 10 + " JPEG")
+    assert display_width("富士山") == 6
+    assert fit("abc", 5) == "abc  "

@@ -104,6 +104,7 @@ def test_summary_line_exit_code_and_estimate() -> None:
     assert done.exit_code == 0
     assert "3 described (2 sent, 1 duplicates)" in done.line()
     assert CorpusSummary(sources=3, failed=1).exit_code == 1
+    assert CorpusSummary(sources=3, refused=1).exit_code == 1
     assert CorpusSummary(sources=3, stopped="budget").exit_code == 1
     assert CorpusSummary(sources=3, skipped=3, refused_earlier=1).exit_code == 1
     plan = CorpusSummary(sources=10, skipped=2, max_billable=30_000, dry_run=True)
@@ -150,7 +151,27 @@ def test_dry_run_counts_offline(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cli.main([*args, "--detail", "low"]) == 1  # one image would be refused
     line = capsys.readouterr().out
     assert "Dry run: 12 images" in line
-    assert "1 refused; 11 to send: 935 image tokens" in line  # 11 x 85 at detail low
+    assert "1 refused, 0 failed; 11 to send: 935 image tokens" in line  # 11 x 85 at low
+
+
+def test_a_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from langchain_afarensis_vision._cli_commands import sample_images
+
+    hopper = str(Path(sample_images()) / "hopper.jpg")
+    out = tmp_path / "new" / "out.jsonl"
+    assert cli.main(["caption", hopper, "--out", str(out), "--dry-run"]) == 0
+    assert "1 to send" in capsys.readouterr().out
+    assert not out.parent.exists()  # no file, no folder (it was a 0-byte file, or exit 2)
+    out = tmp_path / "out.jsonl"
+    failed = {"type": "APIConnectionError", "code": None, "message": "refused"}
+    _write(out, _record(hopper, "k1", failed), tail='{"source": "torn')  # a run would drop both
+    before = out.read_bytes()
+    assert cli.main(["caption", hopper, "--out", str(out), "--dry-run"]) == 0
+    assert out.read_bytes() == before
+    store = ResultStore(out, read_only=True)
+    with pytest.raises(OSError, match="read-only"):
+        store.write(_record(hopper, "k2"))
+    store.close()
 
 
 def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> None:
@@ -160,7 +181,7 @@ def test_on_progress_sees_each_image_and_the_running_summary(tmp_path: Path) -> 
     seen: list[tuple[int, int, float]] = []
 
     def progress(summary: CorpusSummary) -> None:
-        seen.append((summary.duplicates + summary.failed, summary.image_tokens, summary.seconds))
+        seen.append((summary.duplicates + summary.refused, summary.image_tokens, summary.seconds))
 
     llm = ChatAfarensis(api_key="sk-not-used", base_url="http://127.0.0.1:9/v1")
     summary = describe_images(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageFilter, ImageOps
 
 from langchain_afarensis_vision import _sources, images
 from langchain_afarensis_vision._contract import (
@@ -408,6 +408,23 @@ def test_rotated_camera_jpeg_drafts_on_stored_dimensions() -> None:
 
 def _camera_jpeg() -> bytes:
     return hostile.camera_jpeg()  # built once per session
+
+
+def _detailed(size: tuple[int, int]) -> Image.Image:
+    """Fine detail that compresses like a busy photo (blurred noise)."""
+    return hostile.noise(size, seed=7).filter(ImageFilter.GaussianBlur(1.2))
+
+
+def test_a_resized_jpeg_never_outgrows_its_source() -> None:
+    # A 512 x 600 JPEG at quality 75 (58 kB): at quality 90, its 436 x 512 copy for detail low
+    # took more bytes than the whole original; at the source's own quality it takes fewer.
+    data = _encode(_detailed((512, 600)), "JPEG", quality=75)
+    prepared = prepare_image(data, "low")
+    assert_sendable(prepared, data)
+    assert (prepared.mime_type, prepared.size, prepared.changed) == (JPEG, (436, 512), True)
+    assert len(prepared.data) < len(data)
+    high = _encode(_detailed((512, 600)), "JPEG", quality=98)  # still quality 90 from this one
+    assert len(prepare_image(high, "low").data) < len(high) / 2
 
 
 # --------------------------------------------------------------------------------------------

@@ -83,3 +83,20 @@ def test_url_policy_has_a_public_home() -> None:
     from langchain_afarensis_vision._safety import UrlPolicy as Private
 
     assert UrlPolicy is Private
+
+
+def test_the_ray_module_without_the_extra_says_how_to_install_it() -> None:
+    """As the server does for its extra: one ImportError naming the extra and the command."""
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # as if the 'ray' extra were not installed\n"
+        "try:\n"
+        "    import langchain_afarensis_vision.ray\n"
+        "except ImportError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    said = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert said.startswith("ImportError Describing datasets on Ray needs the 'ray' extra: ")
+    assert 'pip install ".[ray]"' in said

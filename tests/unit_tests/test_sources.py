@@ -173,6 +173,14 @@ def test_open_image_reads_the_header_only() -> None:
     assert "EPS" not in _sources.allowed_formats()
 
 
+def test_every_format_pillow_reads_is_opened_but_the_unsafe_ones() -> None:
+    allowed = _sources.allowed_formats()
+    assert {"SGI", "XBM", "SUN", "PCX", "QOI", "PSD"} <= set(allowed)
+    assert not set(_sources._UNSAFE) & set(allowed)  # EPS (Ghostscript), WMF, ICNS, stubs...
+    assert allowed[:4] == ("PNG", "JPEG", "WEBP", "GIF")
+    assert allowed[-1] == "TGA"  # no magic number: tried last
+
+
 def test_check_pixels_and_frames() -> None:
     check_pixels((10_000, 10_000))
     with pytest.raises(InvalidImageError) as caught:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -310,3 +311,23 @@ def test_no_request_id_without_the_header(api: MockAPI, make_model: Make) -> Non
         make_model().invoke("hi")
     assert raised.value.request_id is None
     assert "request id" not in raised.value.message
+
+
+@pytest.mark.enable_socket
+@pytest.mark.allow_hosts(["127.0.0.1"])
+async def test_nothing_listening_names_the_base_url_and_what_to_do() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = ChatAfarensis(
+        api_key=KEY, base_url=f"http://user:pw@127.0.0.1:{port}/v1?k={KEY}", max_retries=0
+    )
+    with pytest.raises(APIConnectionError) as sync_error:
+        model.invoke("hi")
+    with pytest.raises(APIConnectionError) as async_error:
+        await model.ainvoke("hi")
+    for message in (str(sync_error.value), str(async_error.value)):
+        assert f"cannot reach http://127.0.0.1:{port}/v1 (" in message
+        assert "AFARENSIS_BASE_URL" in message
+        assert KEY not in message
+        assert "pw" not in message
