@@ -42,7 +42,7 @@ from PIL import Image, ImageChops  # noqa: E402
 
 from langchain_afarensis_vision import images  # noqa: E402
 
-FLOWER = ROOT.parent / "shared" / "images" / "flower.jpg"
+FLOWER = ROOT / "tests" / "data" / "images" / "flower.jpg"
 MODEL = "gpt-4-vision-preview"
 MAX_TOKENS = 300
 CAMERA_SIZE = (4032, 3024)

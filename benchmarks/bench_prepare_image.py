@@ -39,7 +39,7 @@ from langchain_afarensis_vision.images import clear_cache, prepare_image  # noqa
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import result  # noqa: E402
 
-FLOWER = ROOT.parent / "shared" / "images" / "flower.jpg"
+FLOWER = ROOT / "tests" / "data" / "images" / "flower.jpg"
 GOAL = 1.15
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 1.5

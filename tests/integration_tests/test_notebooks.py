@@ -18,6 +18,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.unit_tests.test_repository import OUTSIDE
+
 # jupyter_client binds loopback TCP ports for the kernel's ZMQ channels (through the socket
 # module, which --disable-socket blocks); the notebooks' own HTTP runs in the kernel process.
 pytestmark = pytest.mark.enable_socket
@@ -126,4 +128,4 @@ def test_stored_notebook_is_executed_and_small(path: Path) -> None:
     # Nothing of the machine it ran on, nothing outside the repository: a clone stands alone.
     text = path.read_text()
     assert MACHINE_PATH.findall(text) == []
-    assert "shared/" not in text  # the images are the repository's own: ../tests/data/images
+    assert [line for line in text.splitlines() if OUTSIDE.search(line)] == []
