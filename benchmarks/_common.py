@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout, installe
 
 from PIL import Image, ImageChops  # noqa: E402
 
-from langchain_afarensis_vision import images  # noqa: E402
+from langchain_afarensis_vision.images import _preparation  # noqa: E402
 
 FLOWER = ROOT / "tests" / "data" / "images" / "flower.jpg"
 MODEL = "gpt-4-vision-preview"
@@ -294,12 +294,12 @@ def result(
 
 
 class PrepareCounter:
-    """Counts and times ``images._prepare``: the work done on a preparation-cache miss."""
+    """Counts and times ``_preparation._prepare``: the work done on a preparation-cache miss."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.seconds = 0.0
-        self._original = images._prepare
+        self._original = _preparation._prepare
 
     def __enter__(self) -> PrepareCounter:
         original = self._original
@@ -312,11 +312,11 @@ class PrepareCounter:
                 self.calls += 1
                 self.seconds += time.perf_counter() - began
 
-        setattr(images, "_prepare", counted)  # noqa: B010
+        setattr(_preparation, "_prepare", counted)  # noqa: B010
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        setattr(images, "_prepare", self._original)  # noqa: B010
+        setattr(_preparation, "_prepare", self._original)  # noqa: B010
 
 
 def photo(size: tuple[int, int], sigma: float = 10.0, seed_shift: int = 0) -> Image.Image:

@@ -68,8 +68,8 @@ from langchain_afarensis_vision import (  # noqa: E402
     describe_images,
     prepare_image,
 )
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION, question_message  # noqa: E402
-from langchain_afarensis_vision._tokens import count_messages  # noqa: E402
+from langchain_afarensis_vision.chat_models._messages import DEFAULT_QUESTION, question_message  # noqa: E402
+from langchain_afarensis_vision.chat_models._tokens import count_messages  # noqa: E402
 from langchain_afarensis_vision.server.faults import Faults  # noqa: E402
 
 MAX_TOKENS = 100

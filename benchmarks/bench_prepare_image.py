@@ -33,7 +33,7 @@ from PIL import Image, ImageChops
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout, installed or not
 
-from langchain_afarensis_vision._contract import effective_size  # noqa: E402
+from langchain_afarensis_vision._api.contract import effective_size  # noqa: E402
 from langchain_afarensis_vision.images import clear_cache, prepare_image  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

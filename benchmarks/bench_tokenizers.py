@@ -3,7 +3,7 @@
 Not part of ``make bench``: it needs every candidate installed side by side, e.g. in a scratch
 venv: ``pip install tiktoken bpe-openai rs-bpe quicktok-v1`` and this checkout's test deps.
 tiktoken is the reference; it gets its vocabulary from the chosen package's bundled data (see
-``tests/unit_tests/test_tokenizer.py``), so nothing is downloaded. Prints, per candidate: the
+``tests/unit_tests/_api/test_tokenizer.py``), so nothing is downloaded. Prints, per candidate: the
 time to import and load cl100k_base, the time to encode the corpus, and the number of documents
 whose token ids differ from tiktoken's.
 """

@@ -13,9 +13,8 @@ from langchain_afarensis_vision import errors as _errors  # light: the exception
 from langchain_afarensis_vision._version import __version__
 
 if TYPE_CHECKING:
-    from langchain_afarensis_vision._contract import estimate_image_tokens, explain_image_tokens
-    from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
-    from langchain_afarensis_vision._safety import UrlPolicy
+    from langchain_afarensis_vision._api.contract import estimate_image_tokens, explain_image_tokens
+    from langchain_afarensis_vision._sources.urls import UrlPolicy
     from langchain_afarensis_vision.chat_models import ChatAfarensis
     from langchain_afarensis_vision.corpus import (
         CorpusSummary,
@@ -46,12 +45,13 @@ if TYPE_CHECKING:
     )
     from langchain_afarensis_vision.images import PreparedImage, prepare_image
     from langchain_afarensis_vision.middleware import ImageBudgetEdit, apply_image_budget
+    from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
     from langchain_afarensis_vision.tools import AfarensisDescribeImageTool
 
 _MODULES: dict[str, str] = {
     "AfarensisDescribeImageTool": "tools",
     "AfarensisImageLoader": "document_loaders",
-    "AfarensisRateLimiter": "_ratelimit",
+    "AfarensisRateLimiter": "rate_limiters",
     "ChatAfarensis": "chat_models",
     "CorpusSummary": "corpus",
     "adescribe_images": "corpus",
@@ -61,10 +61,10 @@ _MODULES: dict[str, str] = {
     "ImageSkippedWarning": "document_loaders",
     "NoImagesFoundWarning": "document_loaders",
     "PreparedImage": "images",
-    "estimate_image_tokens": "_contract",
-    "explain_image_tokens": "_contract",
+    "estimate_image_tokens": "_api.contract",
+    "explain_image_tokens": "_api.contract",
     "prepare_image": "images",
-    "UrlPolicy": "_safety",
+    "UrlPolicy": "_sources.urls",
     **dict.fromkeys(_errors.__all__, "errors"),
 }
 

@@ -50,13 +50,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_afarensis_vision._contract import (
+from langchain_afarensis_vision._api.contract import (
     REQUEST_ID_HEADER,
     Detail,
     ErrorCode,
     check_detail,
 )
-from langchain_afarensis_vision._redact import mask
+from langchain_afarensis_vision._api.redaction import mask
 
 __all__ = [
     "APIConnectionError",

@@ -22,16 +22,20 @@ from langchain_core.tools import ArgsSchema, BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
-from langchain_afarensis_vision import _safety
-from langchain_afarensis_vision._contract import (
+from langchain_afarensis_vision._api.contract import (
     BASE_IMAGE_TOKENS,
     MAX_IMAGE_BYTES,
     MAX_IMAGE_TOKENS,
     Detail,
 )
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION, ImageUrl, question_message
-from langchain_afarensis_vision._sources import MAX_INPUT_BYTES
+from langchain_afarensis_vision._sources import urls as _safety
+from langchain_afarensis_vision._sources.read import MAX_INPUT_BYTES
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.chat_models._messages import (
+    DEFAULT_QUESTION,
+    ImageUrl,
+    question_message,
+)
 from langchain_afarensis_vision.errors import (
     AfarensisError,
     InvalidImageError,

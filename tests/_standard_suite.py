@@ -7,7 +7,7 @@ Tests that need a model to *choose* (tool-call argument values, whether to call 
 keys of a joke in JSON) cannot pass honestly on the offline engine, which fills forced tool
 calls from what it measured with marked placeholders for the rest, and calls a tool on its own
 only when the user names an image; they are xfailed with that reason, and the same plumbing is
-tested at the wire level in ``tests/unit_tests/test_chat_models.py`` and
+tested at the wire level in ``tests/unit_tests/chat_models/test_base.py`` and
 ``test_structured.py``.
 """
 

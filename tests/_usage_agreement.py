@@ -17,8 +17,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from langchain_afarensis_vision import ChatAfarensis, _tokens
-from langchain_afarensis_vision._messages import ImageUrl, message_parts
+from langchain_afarensis_vision import ChatAfarensis
+from langchain_afarensis_vision.chat_models import _tokens as _tokens
+from langchain_afarensis_vision.chat_models._messages import ImageUrl, message_parts
 
 
 @dataclass

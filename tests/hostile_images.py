@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageDraw, features
 
-from langchain_afarensis_vision._contract import Detail
+from langchain_afarensis_vision._api.contract import Detail
 from langchain_afarensis_vision.images import PreparedImage
 
 Check = Callable[[PreparedImage], None]

@@ -24,9 +24,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from langchain_afarensis_vision._contract import Detail
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION
+from langchain_afarensis_vision._api.contract import Detail
 from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.chat_models._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.errors import checked_detail
 
 INSTALL_HINT = 'pip install ".[ray]" in a clone of langchain-afarensis-vision'

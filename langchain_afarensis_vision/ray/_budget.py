@@ -20,8 +20,8 @@ from typing import Any, Final
 
 import ray
 
-from langchain_afarensis_vision._ratelimit import AfarensisRateLimiter
 from langchain_afarensis_vision.errors import RequestTooLargeError
+from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
 
 __all__ = ["ClusterRateLimiter", "SharedBudget", "start_budget"]
 

@@ -24,15 +24,15 @@ import ray
 from PIL import Image
 from pydantic import SecretStr
 
-from langchain_afarensis_vision._contract import Detail, ErrorCode, is_data_url, is_fetched_url
-from langchain_afarensis_vision._corpus_io import (
+from langchain_afarensis_vision._api.contract import Detail, ErrorCode, is_data_url, is_fetched_url
+from langchain_afarensis_vision.chat_models import ChatAfarensis
+from langchain_afarensis_vision.chat_models._messages import ImageUrl, question_message
+from langchain_afarensis_vision.corpus._store import (
     FINAL_ERRORS,
     error_record,
     exception_record,
     job_key,
 )
-from langchain_afarensis_vision._messages import ImageUrl, question_message
-from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.errors import (
     EVERY_REQUEST_FAILS,
     AfarensisError,

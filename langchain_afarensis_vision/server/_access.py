@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from langchain_afarensis_vision._contract import REQUEST_ID_HEADER
+from langchain_afarensis_vision._api.contract import REQUEST_ID_HEADER
 
 LOGGER: Final = logging.getLogger("langchain_afarensis_vision.server")
 _HEADER: Final = REQUEST_ID_HEADER.encode()

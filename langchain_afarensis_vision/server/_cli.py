@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from langchain_afarensis_vision._contract import API_KEY_ENV, BASE_URL_ENV
+from langchain_afarensis_vision._api.contract import API_KEY_ENV, BASE_URL_ENV
 from langchain_afarensis_vision.server._runner import LocalAfarensisServer
 from langchain_afarensis_vision.server.settings import is_loopback
 

@@ -5,9 +5,9 @@ Two ways, chosen by ``ServerSettings.url_policy``:
 * ``None`` (a server on loopback, serving its own machine: the default): httpx2, async, any
   address, redirects followed, through ``image_transport`` when one is given. Errors say what
   happened (the HTTP status, the connection error).
-* a :class:`~langchain_afarensis_vision._safety.UrlPolicy` (what ``LocalAfarensisServer`` uses
+* a :class:`~langchain_afarensis_vision._sources.urls.UrlPolicy` (what ``LocalAfarensisServer`` uses
   when bound beyond loopback, unless ``allow_private_urls``): the ``describe_image`` tool's own
-  fetcher, :func:`~langchain_afarensis_vision._safety.download`, in a worker thread: every
+  fetcher, :func:`~langchain_afarensis_vision._sources.urls.download`, in a worker thread: every
   address a host resolves to must be public, the connection goes to the checked address, each
   redirect is checked again. Errors say only that the URL was refused or is unreachable, never
   what the server found behind it.
@@ -26,8 +26,9 @@ from typing import Final, TypeAlias
 import anyio
 import httpx2
 
-from langchain_afarensis_vision import _safety, _sources
-from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES
+from langchain_afarensis_vision._api.contract import MAX_IMAGE_BYTES
+from langchain_afarensis_vision._sources import read as _sources
+from langchain_afarensis_vision._sources import urls as _safety
 from langchain_afarensis_vision.server._errors import image_error, unreachable
 from langchain_afarensis_vision.server._images import ImageRef
 from langchain_afarensis_vision.server._work import Work

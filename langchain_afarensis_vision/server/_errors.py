@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_afarensis_vision._contract import ErrorCode, ErrorType
+from langchain_afarensis_vision._api.contract import ErrorCode, ErrorType
 from langchain_afarensis_vision.errors import InvalidImageError
 
 

@@ -7,7 +7,7 @@ animation, more pixels than ``_sources`` allows, or a decode estimated over
 then). :func:`decode_image` then decodes it (a JPEG at 1/8 scale) to find broken data.
 :func:`inspect_image` does both. Refusals carry the API's own codes (``invalid_image_format``,
 ``image_too_large``, ``animated_gif_not_supported``, ``invalid_image``); an accepted image is
-priced with :func:`~langchain_afarensis_vision._contract.estimate_image_tokens` at its detail.
+priced with :func:`~langchain_afarensis_vision._api.contract.estimate_image_tokens` at its detail.
 :func:`head` and :func:`decode` are the same two steps for a request's image (errors naming its
 field, accepted images remembered by content digest); :mod:`._reading` runs them. Image URLs
 must be ``http``, ``https`` or ``data`` (:func:`check_scheme`).
@@ -22,9 +22,7 @@ from typing import Final
 
 from PIL import Image
 
-from langchain_afarensis_vision import _sources
-from langchain_afarensis_vision._cache import LRU
-from langchain_afarensis_vision._contract import (
+from langchain_afarensis_vision._api.contract import (
     ACCEPTED_FORMATS_TEXT,
     API_FORMATS,
     MAX_IMAGE_BYTES,
@@ -35,6 +33,8 @@ from langchain_afarensis_vision._contract import (
     estimate_image_tokens,
     url_scheme,
 )
+from langchain_afarensis_vision._sources import read as _sources
+from langchain_afarensis_vision._sources.cache import LRU
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 
 import anyio
 
-from langchain_afarensis_vision import _sources
-from langchain_afarensis_vision._contract import is_data_url
+from langchain_afarensis_vision._api.contract import is_data_url
+from langchain_afarensis_vision._sources import read as _sources
 from langchain_afarensis_vision.server._downloads import Downloader
 from langchain_afarensis_vision.server._errors import APIError, image_error
 from langchain_afarensis_vision.server._images import (

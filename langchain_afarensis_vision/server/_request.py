@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
-from langchain_afarensis_vision._contract import MAX_OUTPUT_TOKENS, prompt_text_tokens
+from langchain_afarensis_vision._api.contract import MAX_OUTPUT_TOKENS, prompt_text_tokens
 from langchain_afarensis_vision.server._errors import invalid_value, model_not_found
 from langchain_afarensis_vision.server._images import ImageRef, SeenImage, check_scheme
 from langchain_afarensis_vision.server._json import parse_json

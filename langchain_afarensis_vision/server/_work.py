@@ -20,7 +20,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
 
-from langchain_afarensis_vision._budget import MemoryBudget
+from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server.settings import (
     DOWNLOAD_MEMORY,
     IMAGE_MEMORY,

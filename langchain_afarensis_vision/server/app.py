@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from langchain_afarensis_vision._contract import CONTEXT_WINDOW
+from langchain_afarensis_vision._api.contract import CONTEXT_WINDOW
 from langchain_afarensis_vision.server import _bodies
 from langchain_afarensis_vision.server._access import RequestLog, note
 from langchain_afarensis_vision.server._downloads import Downloader

@@ -32,9 +32,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from langchain_afarensis_vision import _tokenizer
-from langchain_afarensis_vision._budget import MemoryBudget
-from langchain_afarensis_vision._contract import FORMAT_NAMES, stand_in_metadata, text_tokens
+from langchain_afarensis_vision._api import tokenizer as _tokenizer
+from langchain_afarensis_vision._api.contract import FORMAT_NAMES, stand_in_metadata, text_tokens
+from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server import _analysis, _ocr, _tool_use
 from langchain_afarensis_vision.server._filling import MIN_SHARE, Filled, Measured, fill
 from langchain_afarensis_vision.server._images import SeenImage

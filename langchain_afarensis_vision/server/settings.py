@@ -8,8 +8,8 @@ from typing import Final
 
 import httpx2
 
-from langchain_afarensis_vision._contract import DEFAULT_MODEL
-from langchain_afarensis_vision._safety import UrlPolicy, parse_ip
+from langchain_afarensis_vision._api.contract import DEFAULT_MODEL
+from langchain_afarensis_vision._sources.urls import UrlPolicy, parse_ip
 from langchain_afarensis_vision.server.faults import Faults
 
 DEFAULT_MODELS: Final = (DEFAULT_MODEL, "gpt-4-1106-vision-preview")

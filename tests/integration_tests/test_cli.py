@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from langchain_afarensis_vision import __version__, cli
-from langchain_afarensis_vision._cli_commands import sample_images
+from langchain_afarensis_vision import __version__
+from langchain_afarensis_vision.cli import _main as cli
+from langchain_afarensis_vision.cli._commands import sample_images
 from langchain_afarensis_vision.server import LocalAfarensisServer
 from tests._cli_support import ENTRY_POINT, json_records, one_error_line, plain_install, run_cli
 from tests._support import TEST_IMAGES

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from langchain_afarensis_vision import _safety
-from langchain_afarensis_vision._safety import ImageRefused, UrlPolicy
+from langchain_afarensis_vision._sources import urls as _safety
+from langchain_afarensis_vision._sources.urls import ImageRefused, UrlPolicy
 from tests._support import serving
 
 pytestmark = pytest.mark.enable_socket

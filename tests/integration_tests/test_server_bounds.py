@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from langchain_afarensis_vision._budget import MemoryBudget
+from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server import LocalAfarensisServer, _analysis, _images, _reading
 from langchain_afarensis_vision.server.engine import PIXEL_COPIES
 from langchain_afarensis_vision.server.settings import (

@@ -12,7 +12,7 @@ import requests
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from langchain_afarensis_vision import ChatAfarensis
-from langchain_afarensis_vision._contract import text_tokens
+from langchain_afarensis_vision._api.contract import text_tokens
 from langchain_afarensis_vision.errors import (
     AuthenticationError,
     BadRequestError,

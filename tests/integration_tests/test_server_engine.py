@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from langchain_afarensis_vision._contract import text_tokens
+from langchain_afarensis_vision._api.contract import text_tokens
 from langchain_afarensis_vision.server import create_app
 from langchain_afarensis_vision.server._analysis import colour_name
 from langchain_afarensis_vision.server._bodies import pieces

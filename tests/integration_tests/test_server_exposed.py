@@ -16,8 +16,8 @@ import httpx2
 import pytest
 
 from langchain_afarensis_vision import cli
-from langchain_afarensis_vision._contract import MAX_IMAGE_BYTES
-from langchain_afarensis_vision._safety import UrlPolicy
+from langchain_afarensis_vision._api.contract import MAX_IMAGE_BYTES
+from langchain_afarensis_vision._sources.urls import UrlPolicy
 from langchain_afarensis_vision.server import LocalAfarensisServer, _cli
 from langchain_afarensis_vision.server._cli import exposure_warning, serve_main
 from tests.integration_tests.conftest import (
@@ -29,7 +29,7 @@ from tests.integration_tests.conftest import (
     ok_json,
     user,
 )
-from tests.unit_tests.test_safety import Web, fake_dns, redirect
+from tests.unit_tests._sources.test_urls import Web, fake_dns, redirect
 
 pytestmark = pytest.mark.enable_socket
 

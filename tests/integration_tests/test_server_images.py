@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from PIL import Image
 
-from langchain_afarensis_vision._contract import (
+from langchain_afarensis_vision._api.contract import (
     MAX_IMAGE_BYTES,
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,

@@ -33,7 +33,7 @@ from langchain_afarensis_vision import (
     InvalidImageError,
     RateLimitError,
 )
-from langchain_afarensis_vision._transport import RetryPolicy
+from langchain_afarensis_vision.chat_models._transport import RetryPolicy
 from langchain_afarensis_vision.server import Faults
 from langchain_afarensis_vision.server.faults import CUT_AFTER_EVENTS
 from tests.reliability.conftest import MARKER_PREFIX, Attempt, Recorded, echo_conversation

@@ -55,7 +55,7 @@ from langchain_core.messages import HumanMessage
 from PIL import ExifTags, Image
 
 from langchain_afarensis_vision import ChatAfarensis, InvalidImageError
-from langchain_afarensis_vision._contract import (
+from langchain_afarensis_vision._api.contract import (
     ACCEPTED_MIME_TYPES,
     MAX_IMAGE_BYTES,
     effective_size,

@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from PIL import Image
 
 from langchain_afarensis_vision import ImageBudgetEdit
-from langchain_afarensis_vision._image_budget import find_images, latest_user_turn
+from langchain_afarensis_vision.middleware._policy import find_images, latest_user_turn
 
 PROFILE = settings(
     max_examples=40,

@@ -34,7 +34,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from PIL import ExifTags, Image, ImageDraw
 
 from langchain_afarensis_vision import ChatAfarensis, estimate_image_tokens, prepare_image
-from langchain_afarensis_vision._contract import ACCEPTED_MIME_TYPES, Detail, effective_size
+from langchain_afarensis_vision._api.contract import ACCEPTED_MIME_TYPES, Detail, effective_size
 from tests._mock_api import MockAPI, completion
 from tests._schema import assert_valid
 from tests.hostile_images import noise

@@ -62,7 +62,7 @@ from langchain_afarensis_vision import (
     RateLimitError,
     cli,
 )
-from langchain_afarensis_vision._safety import UrlPolicy
+from langchain_afarensis_vision._sources.urls import UrlPolicy
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer
 from tests._support import ROOT, serving
 

@@ -20,9 +20,9 @@ from langchain_core.documents import Document
 from PIL import Image
 
 from langchain_afarensis_vision import ChatAfarensis, document_loaders
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision._progress import Progress
-from langchain_afarensis_vision._sources import decode_data_url
+from langchain_afarensis_vision._sources.read import decode_data_url
+from langchain_afarensis_vision.chat_models._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.document_loaders import (
     AfarensisImageLoader,
     ImageSkippedWarning,

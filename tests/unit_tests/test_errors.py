@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from langchain_afarensis_vision import errors
-from langchain_afarensis_vision._contract import ErrorCode
+from langchain_afarensis_vision._api.contract import ErrorCode
 from langchain_afarensis_vision.errors import (
     AfarensisError,
     APIConnectionError,

@@ -75,12 +75,12 @@ def test_the_server_stands_apart_from_the_client() -> None:
     assert not [m for m in modules if not m.startswith("langchain_afarensis_vision")]
     client = {"chat_models", "tools", "document_loaders", "images", "_messages", "_transport"}
     assert not [m for m in modules if m.rpartition(".")[2] in client]
-    assert "langchain_afarensis_vision._sources" in modules
+    assert "langchain_afarensis_vision._sources.read" in modules
 
 
 def test_url_policy_has_a_public_home() -> None:
     from langchain_afarensis_vision import UrlPolicy
-    from langchain_afarensis_vision._safety import UrlPolicy as Private
+    from langchain_afarensis_vision._sources.urls import UrlPolicy as Private
 
     assert UrlPolicy is Private
 

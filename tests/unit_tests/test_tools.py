@@ -18,7 +18,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from langchain_afarensis_vision import ChatAfarensis
-from langchain_afarensis_vision._messages import DEFAULT_QUESTION
+from langchain_afarensis_vision.chat_models._messages import DEFAULT_QUESTION
 from langchain_afarensis_vision.errors import InvalidRequestError
 from langchain_afarensis_vision.images import UnpreparedImageWarning, prepare_image
 from langchain_afarensis_vision.tools import AfarensisDescribeImageTool

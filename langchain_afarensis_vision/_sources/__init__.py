@@ -1,0 +1,7 @@
+"""Reading what a user or an LLM names, safely: the one way in for files, bytes and URLs.
+
+``read`` (paths, bytes, file objects and data URLs, size caps first, header facts before any
+decode), ``urls`` (the URL policy and the one fetcher), ``paths`` (files beneath an allowed
+directory), ``listing`` (files, globs, folders and ``@list`` files named as sources),
+``budget`` (decoded bytes in flight) and ``cache`` (the one bounded LRU).
+"""
