@@ -23,7 +23,7 @@ from langchain_afarensis_vision._api.contract import (
     estimate_image_tokens,
     prompt_text_tokens,
 )
-from langchain_afarensis_vision._sources.read import read_image_size
+from langchain_afarensis_vision._sources.opening import read_image_size
 from langchain_afarensis_vision._sources.urls import ImageRefused, UrlPolicy, download
 from langchain_afarensis_vision.chat_models._messages import (
     BinaryImage,

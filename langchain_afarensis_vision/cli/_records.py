@@ -44,13 +44,13 @@ from langchain_afarensis_vision._api.contract import (
     ErrorType,
     is_fetched_url,
 )
-from langchain_afarensis_vision._sources.read import (
+from langchain_afarensis_vision._sources.opening import (
     mapped_errors,
     open_image,
     orientation,
     oriented,
-    read_source,
 )
+from langchain_afarensis_vision._sources.read import read_source
 from langchain_afarensis_vision.errors import (
     AfarensisError,
     APIConnectionError,

@@ -25,7 +25,7 @@ from langchain_afarensis_vision._api.contract import (
     effective_size,
     image_tiles,
 )
-from langchain_afarensis_vision._sources.read import DECODE_BUDGET, decoded_bytes
+from langchain_afarensis_vision._sources.opening import DECODE_BUDGET, decoded_bytes
 
 
 class Shown(Protocol):

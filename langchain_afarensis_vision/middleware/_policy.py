@@ -36,7 +36,7 @@ from langchain_afarensis_vision._api.contract import (
     estimate_image_tokens,
     is_fetched_url,
 )
-from langchain_afarensis_vision._sources.read import read_image_size
+from langchain_afarensis_vision._sources.opening import read_image_size
 from langchain_afarensis_vision.chat_models._messages import (
     BinaryImage,
     ImagePart,

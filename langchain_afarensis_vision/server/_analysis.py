@@ -18,7 +18,7 @@ from typing import Final
 from PIL import Image
 
 from langchain_afarensis_vision._sources.cache import LRU
-from langchain_afarensis_vision._sources.read import mapped_errors, open_image
+from langchain_afarensis_vision._sources.opening import mapped_errors, open_image
 
 PALETTE: Final = (
     "red",

@@ -27,7 +27,7 @@ import anyio
 import httpx2
 
 from langchain_afarensis_vision._api.contract import MAX_IMAGE_BYTES
-from langchain_afarensis_vision._sources import read as _sources
+from langchain_afarensis_vision._sources import read
 from langchain_afarensis_vision._sources import urls as _safety
 from langchain_afarensis_vision.server._errors import image_error, unreachable
 from langchain_afarensis_vision.server._images import ImageRef
@@ -123,7 +123,7 @@ def _download(url: str, policy: _safety.UrlPolicy) -> bytes:
 def _check_size(size: int, ref: ImageRef) -> None:
     if size > MAX_IMAGE_BYTES:
         message = f"The image at {_shown(ref)} is larger than {MAX_IMAGE_BYTES:,} bytes."
-        raise image_error(_sources.too_large(message), ref.param, prefix=False)
+        raise image_error(read.too_large(message), ref.param, prefix=False)
 
 
 def _shown(ref: ImageRef) -> str:

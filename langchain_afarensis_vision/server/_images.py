@@ -3,7 +3,7 @@
 :func:`read_header` refuses what needs no pixel: over 20 MB, a format the API does not accept
 (Pillow is only allowed the API's own openers, so an ICO, a TIFF or a BMP is never parsed), an
 animation, more pixels than ``_sources`` allows, or a decode estimated over
-``_sources.DECODE_BUDGET`` (a WEBP's canvas is read before Pillow opens it: libwebp allocates it
+``opening.DECODE_BUDGET`` (a WEBP's canvas is read before Pillow opens it: libwebp allocates it
 then). :func:`decode_image` then decodes it (a JPEG at 1/8 scale) to find broken data.
 :func:`inspect_image` does both. Refusals carry the API's own codes (``invalid_image_format``,
 ``image_too_large``, ``animated_gif_not_supported``, ``invalid_image``); an accepted image is
@@ -33,7 +33,7 @@ from langchain_afarensis_vision._api.contract import (
     estimate_image_tokens,
     url_scheme,
 )
-from langchain_afarensis_vision._sources import read as _sources
+from langchain_afarensis_vision._sources import opening, read
 from langchain_afarensis_vision._sources.cache import LRU
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
@@ -64,22 +64,22 @@ def read_header(data: bytes) -> Header:
     """Check what the API refuses that needs no pixel decoded; what the decode will take.
 
     Size, format (only the API's are opened), animation, declared pixels, and the estimated
-    decoded bytes (over ``_sources.DECODE_BUDGET``: ``image_too_large``).
+    decoded bytes (over ``opening.DECODE_BUDGET``: ``image_too_large``).
     """
     if len(data) > MAX_IMAGE_BYTES:
-        raise _sources.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
+        raise read.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
     if (canvas := webp_canvas(data)) is not None:  # libwebp allocates it when Pillow opens
-        _sources.check_pixels(canvas)
-        _sources.check_decoded_bytes(canvas[0] * canvas[1] * 4)
-    with _sources.mapped_errors(), _opened(data) as image:
+        opening.check_pixels(canvas)
+        opening.check_decoded_bytes(canvas[0] * canvas[1] * 4)
+    with opening.mapped_errors(), _opened(data) as image:
         mime = API_FORMATS[str(image.format)]
         _check_still(image)
         jpeg = mime == API_FORMATS["JPEG"]
-        _sources.check_pixels(image.size, 64 if jpeg else 1)
-        decoded = _sources.decoded_bytes(image, _draft_target(image) if jpeg else None)
-        _sources.check_decoded_bytes(decoded)
-        orientation = _sources.orientation(image)
-        size = _sources.oriented(image.size, orientation)
+        opening.check_pixels(image.size, 64 if jpeg else 1)
+        decoded = opening.decoded_bytes(image, _draft_target(image) if jpeg else None)
+        opening.check_decoded_bytes(decoded)
+        orientation = opening.orientation(image)
+        size = opening.oriented(image.size, orientation)
         info = ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
     return Header(info, decoded)
 
@@ -87,7 +87,7 @@ def read_header(data: bytes) -> Header:
 def _check_still(image: Image.Image) -> None:
     """Refuse an animation with the API's words (the client's refusal adds its own hint)."""
     try:
-        _sources.check_frames(image, first_frame=False)
+        opening.check_frames(image, first_frame=False)
     except InvalidImageError as refused:
         message = f"animated {image.format} images are not supported"
         raise InvalidImageError(message, code=refused.code) from None
@@ -95,7 +95,7 @@ def _check_still(image: Image.Image) -> None:
 
 def decode_image(data: bytes) -> None:
     """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data."""
-    with _sources.mapped_errors(), _opened(data) as image:
+    with opening.mapped_errors(), _opened(data) as image:
         if API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]:
             image.draft(image.mode, _draft_target(image))
         image.load()
@@ -107,7 +107,7 @@ def inspect_image(data: bytes) -> ImageInfo:
     Unlike the client's ``prepare_image``, TIFF, BMP or ICO are refused
     (``invalid_image_format``) before Pillow parses them, as are animated images
     (``animated_gif_not_supported``), anything over 20 MB, and anything whose decode would take
-    more than ``_sources.DECODE_BUDGET`` bytes (``image_too_large``). Then the whole image is
+    more than ``opening.DECODE_BUDGET`` bytes (``image_too_large``). Then the whole image is
     decoded (JPEG at 1/8 scale) to find broken data.
     """
     header = read_header(data)
@@ -142,12 +142,12 @@ def _api_openers() -> tuple[str, ...]:
 
     (An MPO comes through the JPEG opener.)
     """
-    return tuple(name for name in _sources.allowed_formats() if name in API_FORMATS)
+    return tuple(name for name in opening.allowed_formats() if name in API_FORMATS)
 
 
 def _opened(data: bytes) -> Image.Image:
     try:
-        return _sources.open_image(bytes(data), formats=_api_openers())
+        return opening.open_image(bytes(data), formats=_api_openers())
     except InvalidImageError as exc:
         if exc.code != ErrorCode.INVALID_IMAGE_FORMAT:
             raise
@@ -208,10 +208,10 @@ class HeadedImage:
 def inline_bytes(ref: ImageRef) -> bytes:
     """The bytes of an inline (``data:``) image; a 400 for bad base64 or over 20 MB."""
     if len(ref.url) > _MAX_DATA_URL_CHARS:
-        error = _sources.too_large(f"the data URL holds more than {MAX_IMAGE_BYTES:,} bytes")
+        error = read.too_large(f"the data URL holds more than {MAX_IMAGE_BYTES:,} bytes")
         raise image_error(error, ref.param)
     try:
-        return _sources.decode_data_url(ref.url)
+        return read.decode_data_url(ref.url)
     except InvalidImageError as exc:
         raise image_error(exc, ref.param) from None
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 from PIL import Image, ImageOps
 
 from langchain_afarensis_vision._sources.cache import LRU
-from langchain_afarensis_vision._sources.read import mapped_errors, open_image
+from langchain_afarensis_vision._sources.opening import mapped_errors, open_image
 
 MODULE: Final = "rapidocr_onnxruntime"
 INSTALL_HINT: Final = 'pip install "langchain-afarensis-vision[ocr]"'

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from langchain_afarensis_vision._api.contract import is_data_url
-from langchain_afarensis_vision._sources import read as _sources
+from langchain_afarensis_vision._sources import read
 from langchain_afarensis_vision.server._downloads import Downloader
 from langchain_afarensis_vision.server._errors import APIError, image_error
 from langchain_afarensis_vision.server._images import (
@@ -109,4 +109,4 @@ def _too_much(ref: ImageRef) -> APIError:
         f"The images of this request take more than {MAX_REQUEST_IMAGE_BYTES:,} bytes in all "
         f"(the image at {ref.param} passed that)."
     )
-    return image_error(_sources.too_large(message), ref.param, prefix=False)
+    return image_error(read.too_large(message), ref.param, prefix=False)

@@ -14,14 +14,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from langchain_afarensis_vision._sources import read as _sources
-from langchain_afarensis_vision._sources.read import (
-    MAX_INPUT_BYTES,
-    check_pixels,
-    open_image,
-    read_image_size,
-    read_source,
-)
+from langchain_afarensis_vision._sources import opening, read
+from langchain_afarensis_vision._sources.opening import check_pixels, open_image, read_image_size
+from langchain_afarensis_vision._sources.read import MAX_INPUT_BYTES, read_source
 from langchain_afarensis_vision.errors import InvalidImageError, InvalidRequestError
 from langchain_afarensis_vision.images import prepare_image
 from tests import hostile_images as hostile
@@ -167,16 +162,16 @@ def test_open_image_names_what_it_refuses(data: bytes, needle: str) -> None:
 
 def test_open_image_reads_the_header_only() -> None:
     truncated = hostile.photo_jpeg()[:2000]
-    with _sources.mapped_errors():
+    with opening.mapped_errors():
         image = open_image(truncated)
     assert (image.format, image.size) == ("JPEG", (640, 480))
-    assert "EPS" not in _sources.allowed_formats()
+    assert "EPS" not in opening.allowed_formats()
 
 
 def test_every_format_pillow_reads_is_opened_but_the_unsafe_ones() -> None:
-    allowed = _sources.allowed_formats()
+    allowed = opening.allowed_formats()
     assert {"SGI", "XBM", "SUN", "PCX", "QOI", "PSD"} <= set(allowed)
-    assert not set(_sources._UNSAFE) & set(allowed)  # EPS (Ghostscript), WMF, ICNS, stubs...
+    assert not set(opening._UNSAFE) & set(allowed)  # EPS (Ghostscript), WMF, ICNS, stubs...
     assert allowed[:4] == ("PNG", "JPEG", "WEBP", "GIF")
     assert allowed[-1] == "TGA"  # no magic number: tried last
 
@@ -186,25 +181,25 @@ def test_check_pixels_and_frames() -> None:
     with pytest.raises(InvalidImageError) as caught:
         check_pixels((10_001, 10_000))
     assert caught.value.code == "image_too_large"
-    with _sources.mapped_errors():
+    with opening.mapped_errors():
         animated = open_image((TEST_IMAGES / "iss634.gif").read_bytes())
     with pytest.raises(InvalidImageError) as caught:
-        _sources.check_frames(animated, first_frame=False)
+        opening.check_frames(animated, first_frame=False)
     assert caught.value.code == "animated_gif_not_supported"
     animated.seek(2)
-    _sources.check_frames(animated, first_frame=True)
+    opening.check_frames(animated, first_frame=True)
     assert animated.tell() == 0
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation_and_oriented_size(orientation: int) -> None:
     exif = Image.Exif()
-    exif[_sources.ORIENTATION_TAG] = orientation
+    exif[opening.ORIENTATION_TAG] = orientation
     buffer = io.BytesIO()
     Image.new("RGB", (40, 20)).save(buffer, "JPEG", exif=exif)
-    with _sources.mapped_errors():
+    with opening.mapped_errors():
         image = open_image(buffer.getvalue())
-    assert _sources.orientation(image) == orientation
+    assert opening.orientation(image) == orientation
     expected = (20, 40) if orientation >= 5 else (40, 20)
     assert read_image_size(buffer.getvalue()) == expected
 
@@ -253,18 +248,18 @@ def test_decode_base64_takes_one_line_or_broken_lines(encode: Any) -> None:
     data = bytes(range(256)) * 3
     text = encode(data)
     expected = data if " " not in text else base64.b64decode(text.replace(" ", ""))
-    assert _sources.decode_base64(text) == expected
-    assert _sources.decode_data_url("data:image/png;base64," + text) == expected
+    assert read.decode_base64(text) == expected
+    assert read.decode_data_url("data:image/png;base64," + text) == expected
 
 
 @pytest.mark.parametrize("text", ["abc$", "ab=c", "a", "é123"])
 def test_decode_base64_refuses_what_is_not_base64(text: str) -> None:
     with pytest.raises(InvalidImageError, match="not valid base64") as caught:
-        _sources.decode_base64(text)
+        read.decode_base64(text)
     assert caught.value.code == "invalid_image"
 
 
 def test_decode_data_url_percent_encoded_and_malformed() -> None:
-    assert _sources.decode_data_url("data:image/svg+xml,%3Csvg%3E") == b"<svg>"
+    assert read.decode_data_url("data:image/svg+xml,%3Csvg%3E") == b"<svg>"
     with pytest.raises(InvalidImageError, match="no ','"):
-        _sources.decode_data_url("data:image/png;base64")
+        read.decode_data_url("data:image/png;base64")

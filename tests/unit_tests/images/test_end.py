@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from langchain_afarensis_vision._sources import read as _sources
-from langchain_afarensis_vision._sources.read import open_image
+from langchain_afarensis_vision._sources import opening
+from langchain_afarensis_vision._sources.opening import open_image
 from langchain_afarensis_vision.images import prepare_image
 from langchain_afarensis_vision.images._end import image_end
 from tests import hostile_images as hostile
@@ -29,7 +29,7 @@ def _zip(comment: bytes) -> bytes:
 )
 def test_image_end_of_real_files_is_their_length(name: str) -> None:
     data = (TEST_IMAGES / name).read_bytes()
-    with _sources.mapped_errors():
+    with opening.mapped_errors():
         fmt = open_image(data).format or ""
     assert image_end(fmt, data) == len(data)
 

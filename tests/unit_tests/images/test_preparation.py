@@ -21,8 +21,8 @@ from langchain_afarensis_vision._api.contract import (
     effective_size,
     estimate_image_tokens,
 )
-from langchain_afarensis_vision._sources import read as _sources
-from langchain_afarensis_vision._sources.read import read_image_size
+from langchain_afarensis_vision._sources import opening, read
+from langchain_afarensis_vision._sources.opening import read_image_size
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import (
     PreparedImage,
@@ -204,7 +204,7 @@ def test_own_pixel_budget_holds_without_pillows_guard(
     with pytest.raises(InvalidImageError) as caught:
         prepare_image(hostile.case(name).data())
     assert caught.value.code == "image_too_large"
-    assert f"at most {_sources.MAX_PIXELS:,}" in str(caught.value)
+    assert f"at most {opening.MAX_PIXELS:,}" in str(caught.value)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -320,7 +320,7 @@ def test_unsupported_source_type_and_detail() -> None:
 def test_inputs_over_the_byte_limit_are_refused_early(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sources, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(read, "MAX_INPUT_BYTES", 1000)
     data = hostile.photo_jpeg()
     path = tmp_path / "big.jpg"
     path.write_bytes(data)
@@ -332,7 +332,7 @@ def test_inputs_over_the_byte_limit_are_refused_early(
 
 
 def test_pixel_budget_allows_jpeg_that_decodes_downscaled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sources, "MAX_PIXELS", 1_000_000)
+    monkeypatch.setattr(opening, "MAX_PIXELS", 1_000_000)
     photo = hostile.noise((2000, 1500))
     jpeg, png = _encode(photo, "JPEG"), _encode(photo, "PNG", compress_level=1)
     assert prepare_image(jpeg, "low").size == (512, 384)  # decoded at 1/2: 0.75 MP

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageFile, TiffImagePlugin, _webp
 
-from langchain_afarensis_vision._sources import read as _sources
-from langchain_afarensis_vision._sources.read import DECODE_BUDGET
+from langchain_afarensis_vision._sources import opening
+from langchain_afarensis_vision._sources.opening import DECODE_BUDGET
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server import _analysis, _ocr
 from langchain_afarensis_vision.server._images import inspect_image, webp_canvas
@@ -96,7 +96,7 @@ def test_formats_the_api_refuses_are_never_parsed(
     for plugin in (IcoImagePlugin.IcoImageFile, TiffImagePlugin.TiffImageFile):
         monkeypatch.setattr(plugin, "_open", _never(f"{plugin.__name__}._open"))
     monkeypatch.setattr(BmpImagePlugin.BmpImageFile, "_open", _never("BmpImageFile._open"))
-    monkeypatch.setattr(_sources, "_check_ico", _never("the ICO frame check"))
+    monkeypatch.setattr(opening, "_check_ico", _never("the ICO frame check"))
     with pytest.raises(InvalidImageError) as raised:
         inspect_image(data)
     assert raised.value.code == "invalid_image_format", raised.value.message
