@@ -35,7 +35,7 @@ from langchain_afarensis_vision.errors import (
     InvalidImageError,
     checked_detail,
 )
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.images import PreparedImage, prepare_image, unknown_facts
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -51,15 +51,8 @@ OnError: TypeAlias = Literal["warn", "raise", "skip"]
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
 # Metadata that is None for an image URL: the API fetches it, not the loader.
-_URL_UNKNOWN: Final = [
-    "width",
-    "height",
-    "source_width",
-    "source_height",
-    "format",
-    "mime_type",
-    "bytes_sent",
-]
+_DEPRECATED: Final = {"bytes_sent": "bytes"}
+"""Old metadata names, kept beside the new ones for one release (removed in the next)."""
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
 
 
@@ -81,11 +74,11 @@ class AfarensisImageLoader(BaseLoader):
     subdirectories', which come with ``recursive=True``; hidden files ignored), and ``http(s)``
     URLs, one or a list (:func:`iter_image_sources`). Each image goes through
     :func:`~.images.prepare_image` and is sent with ``question`` (a URL is sent as it is, for
-    the API to fetch); the answer becomes ``page_content``. Metadata: ``source``, ``width``
-    and ``height`` (as sent), ``source_width``, ``source_height``, ``format`` (of the file,
-    e.g. ``"JPEG"``), ``mime_type`` and ``bytes_sent`` (as sent), ``detail``, ``image_tokens``
-    and ``model`` (as the API reports it); for a URL only ``source``, ``detail``, ``model`` and
-    ``image_tokens`` (as the API reports it, else None) are known, the rest is None. Animated
+    the API to fetch); the answer becomes ``page_content``. Metadata: ``source``, the image's
+    facts (:data:`~.images.FACTS`: ``format``, ``source_width``... ``width``, ``bytes``,
+    ``image_tokens``), and ``model`` (as the API reports it); for a URL only ``source``,
+    ``detail``, ``model`` and ``image_tokens`` (as the API reports it, else None) are known,
+    the rest is None. ``bytes_sent`` (deprecated: ``bytes``) is kept for one release. Animated
     images are refused unless the model has ``image_first_frame=True``.
 
     ``lazy_load`` describes one image at a time. ``alazy_load`` prepares and sends at most
@@ -224,22 +217,11 @@ class AfarensisImageLoader(BaseLoader):
         if prepared is None:  # a URL: only what the API reports is known
             usage = reply.usage_metadata
             details: dict[str, Any] = dict(usage.get("input_token_details") or {}) if usage else {}
-            metadata = {"source": source, **dict.fromkeys(_URL_UNKNOWN), "detail": self.detail}
-            metadata |= {"image_tokens": details.get("image"), "model": model}
-            return Document(page_content=reply.text, metadata=metadata)
-        metadata = {
-            "source": source,
-            "width": prepared.width,
-            "height": prepared.height,
-            "source_width": prepared.source_size[0],
-            "source_height": prepared.source_size[1],
-            "format": prepared.source_format,
-            "mime_type": prepared.mime_type,
-            "bytes_sent": len(prepared.data),
-            "detail": prepared.detail,
-            "image_tokens": prepared.tokens,
-            "model": model,
-        }
+            facts = unknown_facts(self.detail, details.get("image"))
+        else:
+            facts = prepared.facts()
+        old = {name: facts[new] for name, new in _DEPRECATED.items()}
+        metadata = {"source": source, **facts, **old, "model": model}
         return Document(page_content=reply.text, metadata=metadata)
 
     def _failed(self, source: str, error: BaseException) -> None:

@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
@@ -41,7 +41,7 @@ from langchain_afarensis_vision.errors import (
     InvalidImageError,
     InvalidRequestError,
 )
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.images import PreparedImage, prepare_image, unknown_facts
 
 
 def _invalid_arguments(error: ValidationError | ValidationErrorV1) -> str:
@@ -73,17 +73,23 @@ class DescribeImageInput(BaseModel):
 
 
 class ImageArtifact(TypedDict):
-    """What was sent, as ``ToolMessage.artifact``; never the image data.
+    """What was sent, as ``ToolMessage.artifact``: the image's facts, never its data.
 
-    For a URL the API fetches, only the URL, ``detail`` and the most the image can cost
-    (``image_tokens``: 85 at low detail, else the 1445 upper bound) are known.
+    ``source`` and :data:`~.images.FACTS`, as every surface reports them. For a URL the API
+    fetches, only the URL, ``detail`` and the most the image can cost (``image_tokens``: 85 at
+    low detail, else the 1445 upper bound) are known.
     """
 
     source: str
+    format: str | None
+    source_width: int | None
+    source_height: int | None
+    source_bytes: int | None
     mime_type: str | None
     width: int | None
     height: int | None
     bytes: int | None
+    changed: bool | None
     detail: Detail
     image_tokens: int
 
@@ -205,25 +211,9 @@ class AfarensisDescribeImageTool(BaseTool):
 
 def _artifact(source: str, detail: Detail, prepared: PreparedImage | None) -> ImageArtifact:
     if prepared is None:  # a URL the API fetches: only the most it can cost is known
-        tokens = BASE_IMAGE_TOKENS if detail == "low" else MAX_IMAGE_TOKENS
-        return ImageArtifact(
-            source=source,
-            mime_type=None,
-            width=None,
-            height=None,
-            bytes=None,
-            detail=detail,
-            image_tokens=tokens,
-        )
-    return ImageArtifact(
-        source=source,
-        mime_type=prepared.mime_type,
-        width=prepared.width,
-        height=prepared.height,
-        bytes=len(prepared.data),
-        detail=detail,
-        image_tokens=prepared.tokens,
-    )
+        most = BASE_IMAGE_TOKENS if detail == "low" else MAX_IMAGE_TOKENS
+        return cast(ImageArtifact, {"source": source, **unknown_facts(detail, most)})
+    return cast(ImageArtifact, {"source": source, **prepared.facts()})
 
 
 @contextlib.contextmanager

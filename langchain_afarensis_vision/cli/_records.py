@@ -4,14 +4,8 @@ One flat dict per image, the same keys for ``describe``, ``demo`` and ``tokens``
 has no ``answer``, ``model`` or ``usage``); a value that is not known is ``null``::
 
     image          the file or URL as named
-    format         the file's format (Pillow's name: JPEG, PNG, TIFF...); null for a URL
-    source_width, source_height, source_bytes   the file as read (upright size); for a
-                   refused file, what its header says (null where it cannot be read)
-    mime_type      what is sent: image/png, image/jpeg, image/webp or image/gif
-    width, height, bytes                        what is sent (its effective size)
-    changed        false when the file is sent byte for byte as it is
-    detail         low, high or auto
-    image_tokens   what the image costs (null for a URL: the API measures it)
+    format ... image_tokens   the image's facts (:data:`~.images.FACTS`, PreparedImage.facts());
+                   for a refused file what its header says, for a URL only detail
     answer         the model's answer (describe, demo)
     model          the model that answered
     usage          {"input_tokens", "output_tokens", "total_tokens"} the API billed
@@ -30,7 +24,6 @@ sent: each still has its record, with that error's type and code and a message t
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any, Final
 
@@ -44,12 +37,6 @@ from langchain_afarensis_vision._api.contract import (
     ErrorType,
     is_fetched_url,
 )
-from langchain_afarensis_vision._sources.opening import (
-    mapped_errors,
-    open_image,
-    orientation,
-    oriented,
-)
 from langchain_afarensis_vision._sources.read import read_source
 from langchain_afarensis_vision.errors import (
     AfarensisError,
@@ -60,26 +47,17 @@ from langchain_afarensis_vision.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.images import (
+    PreparedImage,
+    prepare_image,
+    refused_facts,
+    unknown_facts,
+)
 
 Record = dict[str, Any]
 FILE_ERROR: Final = "file_error"
 NOT_OFFLINE: Final = "url_not_fetched"
 
-_EMPTY: Final[Record] = dict.fromkeys(
-    (
-        "format",
-        "source_width",
-        "source_height",
-        "source_bytes",
-        "mime_type",
-        "width",
-        "height",
-        "bytes",
-        "changed",
-        "image_tokens",
-    )
-)
 _HINTS: Final[dict[str, str]] = {
     ErrorCode.ANIMATED_GIF_NOT_SUPPORTED: "--first-frame sends its first frame",
 }
@@ -91,7 +69,7 @@ def prepared_record(
     source: str, detail: Detail, first_frame: bool
 ) -> tuple[PreparedImage | None, Record]:
     """Prepare a file as it would be sent, and its record (with ``error`` if it cannot be)."""
-    record: Record = {"image": source, **_EMPTY, "detail": detail, "error": None}
+    record: Record = {"image": source, **unknown_facts(detail), "error": None}
     if is_fetched_url(source):
         return None, record
     try:
@@ -99,43 +77,22 @@ def prepared_record(
     except InvalidRequestError as refused:  # the image (or how it is named) is refused
         message = _LIBRARY_HINT.sub("", refused.message)  # the CLI gives its own (_HINTS)
         record["error"] = _error(ErrorType.INVALID_REQUEST, refused.code, None, message)
-        record.update(_source_facts(source))
+        record.update(_refused_facts(source, detail))
         return None, record
     except OSError as unreadable:
         message = unreadable.strerror or str(unreadable)
         record["error"] = _error(FILE_ERROR, None, None, f"{message}: {source}")
         return None, record
-    width, height = prepared.source_size
-    record.update(
-        format=prepared.source_format,
-        source_width=width,
-        source_height=height,
-        source_bytes=prepared.source_bytes,
-        mime_type=prepared.mime_type,
-        width=prepared.width,
-        height=prepared.height,
-        bytes=len(prepared.data),
-        changed=prepared.changed,
-        image_tokens=prepared.tokens,
-    )
+    record.update(prepared.facts())
     return prepared, record
 
 
-def _source_facts(source: str) -> Record:
-    """What is known of a refused file: its length, and its header's format and upright size.
-
-    An animated GIF's header reads; unknown data gives only its length, an unreadable file none.
-    """
+def _refused_facts(source: str, detail: Detail) -> Record:
+    """The facts known of a refused file (none if it cannot even be read)."""
     try:
-        data = read_source(source)
+        return refused_facts(read_source(source), detail)
     except (OSError, InvalidRequestError):
         return {}
-    facts: Record = {"source_bytes": len(data)}
-    with contextlib.suppress(InvalidRequestError), mapped_errors():
-        image = open_image(data)
-        width, height = oriented(image.size, orientation(image))
-        facts.update(format=image.format, source_width=width, source_height=height)
-    return facts
 
 
 def not_offline(record: Record) -> None:

@@ -37,7 +37,12 @@ from langchain_afarensis_vision.corpus._store import (
 )
 from langchain_afarensis_vision.corpus._summary import CorpusSummary, duration
 from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.images import (
+    PreparedImage,
+    prepare_image,
+    refused_facts,
+    unknown_facts,
+)
 from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
 
 __all__ = ["Job", "rate_limited"]
@@ -298,14 +303,17 @@ class Job:
         *,
         error: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        if prepared is not None:
+            facts = prepared.facts()
+        elif item is not None and item.data is not None:  # refused: what its header says
+            facts = refused_facts(item.data, self.detail)
+        else:  # a URL the API fetches, or a file that could not be read
+            facts = unknown_facts(self.detail)
         return {
             "source": source,
             "sha256": item.sha256 if item else None,
             "description": None,
-            "detail": self.detail,
-            "width": prepared.width if prepared else None,
-            "height": prepared.height if prepared else None,
-            "image_tokens": prepared.tokens if prepared else None,
+            **facts,
             "prompt_tokens": None,
             "completion_tokens": None,
             "model": self.llm.model,

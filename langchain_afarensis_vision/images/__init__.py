@@ -6,10 +6,22 @@ model sees (Jupyter, ``tokens --show``); ``_end`` finds where an encoded image r
 
 from langchain_afarensis_vision.images._preparation import (
     BUDGET,
+    FACTS,
     PreparedImage,
     UnpreparedImageWarning,
     clear_cache,
     prepare_image,
+    refused_facts,
+    unknown_facts,
 )
 
-__all__ = ["BUDGET", "PreparedImage", "UnpreparedImageWarning", "clear_cache", "prepare_image"]
+__all__ = [
+    "BUDGET",
+    "FACTS",
+    "PreparedImage",
+    "UnpreparedImageWarning",
+    "clear_cache",
+    "prepare_image",
+    "refused_facts",
+    "unknown_facts",
+]

@@ -22,11 +22,13 @@ sealed by this process, which the message mapper sends as it is, never preparing
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
 import secrets
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -52,17 +54,20 @@ from langchain_afarensis_vision._sources.opening import (
     oriented,
 )
 from langchain_afarensis_vision._sources.read import ImageSource, read_source, too_large
-from langchain_afarensis_vision.errors import checked_detail
+from langchain_afarensis_vision.errors import InvalidRequestError, checked_detail
 from langchain_afarensis_vision.images._end import image_end
 from langchain_afarensis_vision.images._pixels import encode, jpeg_settings, render
 from langchain_afarensis_vision.images._view import ShownInJupyter
 
 __all__ = [
     "BUDGET",
+    "FACTS",
     "PreparedImage",
     "UnpreparedImageWarning",
     "clear_cache",
     "prepare_image",
+    "refused_facts",
+    "unknown_facts",
     "unseal",
 ]
 
@@ -71,6 +76,17 @@ CACHE_BYTES: Final = 64 * 1024 * 1024
 BUDGET: Final = MemoryBudget(512 * 1024 * 1024)
 """Decoded bytes in flight across every ``prepare_image`` call of the process (any thread):
 a call waits while others hold the budget, so many images at once stay bounded in memory."""
+
+
+FACTS: Final = (
+    *("format", "source_width", "source_height", "source_bytes"),
+    *("mime_type", "width", "height", "bytes", "changed", "detail", "image_tokens"),
+)
+"""What every surface says of an image (the tool's artifact, the loader's metadata, the CLI's
+``--json``, corpus records, Ray rows), under these names: the file as read (its Pillow
+``format``, upright ``source_width`` x ``source_height``, ``source_bytes``), what is sent
+(``mime_type``, ``width`` x ``height``, ``bytes``, ``changed``), ``detail`` and
+``image_tokens``. What is not known (a URL the API fetches, a refused image) is None."""
 
 
 class UnpreparedImageWarning(UserWarning):
@@ -94,10 +110,11 @@ _SEAL: Final = "afarensis_prepared"
 class PreparedImage(ShownInJupyter):
     """An image ready to send: ``data`` is exactly what goes out, in an accepted format.
 
-    ``tokens`` is what the image costs at ``detail``; ``source_*`` describe the input (its
-    oriented size, its Pillow format name, its length, 0 for a PIL image), and ``changed`` is
-    ``False`` when ``data`` is the input itself, untouched. In Jupyter it shows as what the
-    model sees, its 512-px tiles drawn over it, with its sizes, bytes and tokens (``_display``).
+    ``tokens`` is what the image costs at ``detail``; ``format`` and ``source_*`` describe the
+    input (its Pillow format name, its oriented size, its length, 0 for a PIL image), and
+    ``changed`` is ``False`` when ``data`` is the input itself, untouched. :meth:`facts` is the
+    view every surface reports. In Jupyter it shows as what the model sees, its 512-px tiles
+    drawn over it, with its sizes, bytes and tokens (:mod:`._view`).
     """
 
     data: bytes
@@ -106,7 +123,7 @@ class PreparedImage(ShownInJupyter):
     height: int
     detail: Detail
     tokens: int
-    source_format: str
+    format: str
     source_size: tuple[int, int]
     source_bytes: int
     changed: bool
@@ -115,6 +132,28 @@ class PreparedImage(ShownInJupyter):
     def size(self) -> tuple[int, int]:
         """``(width, height)`` of ``data``."""
         return self.width, self.height
+
+    def facts(self) -> dict[str, Any]:
+        """This image's :data:`FACTS`: the one view of it that every surface reports."""
+        w, h = self.source_size
+        source = (self.format, w, h, self.source_bytes)
+        sent = (self.mime_type, self.width, self.height, len(self.data), self.changed)
+        return dict(zip(FACTS, (*source, *sent, self.detail, self.tokens), strict=True))
+
+    @classmethod
+    def from_facts(cls, data: bytes, facts: Mapping[str, Any]) -> PreparedImage:
+        """The image again, from its ``data`` and :meth:`facts` (after a trip between processes)."""
+        size = (facts["source_width"], facts["source_height"])
+        sent = (facts["mime_type"], facts["width"], facts["height"], facts["detail"])
+        source = (facts["image_tokens"], facts["format"], size, facts["source_bytes"])
+        return cls(data, *sent, *source, facts["changed"])
+
+    @property
+    def source_format(self) -> str:
+        """Deprecated (removed in the next release): :attr:`format`, the same value."""
+        msg = "PreparedImage.source_format is deprecated: use PreparedImage.format"
+        warnings.warn(msg, DeprecationWarning, stacklevel=2)
+        return self.format
 
     @property
     def base64(self) -> str:
@@ -140,13 +179,34 @@ class PreparedImage(ShownInJupyter):
 
     def __repr__(self) -> str:
         w, h = self.source_size
-        origin = f"from {self.source_format} {w}x{h}, {self.source_bytes:,} bytes"
+        origin = f"from {self.format} {w}x{h}, {self.source_bytes:,} bytes"
         if not self.changed:
-            origin = f"unchanged {self.source_format}"
+            origin = f"unchanged {self.format}"
         return (
             f"PreparedImage({self.mime_type} {self.width}x{self.height}, {len(self.data):,} bytes"
             f" ({origin}), detail={self.detail!r}, tokens={self.tokens})"
         )
+
+
+def unknown_facts(detail: Detail, image_tokens: int | None = None) -> dict[str, Any]:
+    """The :data:`FACTS` of an image not prepared here (a URL the API fetches).
+
+    All None but ``detail`` and, when known, ``image_tokens``.
+    """
+    return {**dict.fromkeys(FACTS), "detail": detail, "image_tokens": image_tokens}
+
+
+def refused_facts(data: bytes, detail: Detail) -> dict[str, Any]:
+    """The :data:`FACTS` known of a refused image: its length, its header's format and size.
+
+    An animated GIF's header reads; unknown data gives only its length.
+    """
+    facts = unknown_facts(detail) | {"source_bytes": len(data)}
+    with contextlib.suppress(InvalidRequestError), mapped_errors():
+        image = open_image(data)
+        width, height = oriented(image.size, orientation(image))
+        facts.update(format=image.format, source_width=width, source_height=height)
+    return facts
 
 
 def _mac(mime_type: str, detail: str, size: tuple[int, int], b64: str) -> str:
@@ -226,8 +286,8 @@ def _prepare(
     image: Image.Image, data: bytes | None, detail: Detail, first_frame: bool
 ) -> PreparedImage:
     """Prepare an opened image; ``data`` is its encoded bytes, None for a caller's PIL image."""
-    source_format = image.format or ("PIL" if data is None else "unknown")
-    draft = data is not None and source_format in _DRAFTABLE
+    fmt = image.format or ("PIL" if data is None else "unknown")
+    draft = data is not None and fmt in _DRAFTABLE
     check_pixels(image.size, 64 if draft else 1)
     turn = orientation(image)
     size = oriented(image.size, turn)
@@ -236,7 +296,7 @@ def _prepare(
         PreparedImage,
         detail=detail,
         tokens=estimate_image_tokens(*size, detail),
-        source_format=source_format,
+        format=fmt,
         source_size=size,
         source_bytes=len(data or b""),
     )
@@ -252,7 +312,7 @@ def _prepare(
             return prepared(data, mime, *target, changed=False)
         jpeg = jpeg_settings(image) if draft else None
         out = render(image, turn, target, draft=draft)
-        lossy = source_format in _LOSSY
+        lossy = fmt in _LOSSY
         payload, mime = encode(out, lossy, image.info.get("icc_profile"), jpeg, len(data or b""))
     return prepared(payload, mime, *out.size, changed=True)
 

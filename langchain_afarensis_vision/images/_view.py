@@ -46,7 +46,7 @@ class Shown(Protocol):
     @property
     def tokens(self) -> int: ...
     @property
-    def source_format(self) -> str: ...
+    def format(self) -> str: ...
     @property
     def source_size(self) -> tuple[int, int]: ...
     @property
@@ -87,10 +87,10 @@ def caption(image: Shown) -> list[str]:
     if not image.changed:
         before = f"{sent}, {len(image.data):,} bytes, unchanged"
     elif image.source_bytes:
-        before = f"{w}x{h} {image.source_format}, {image.source_bytes:,} bytes -> {sent}"
+        before = f"{w}x{h} {image.format}, {image.source_bytes:,} bytes -> {sent}"
         before += f", {len(image.data):,} bytes"
     else:
-        before = f"{w}x{h} {image.source_format} image -> {sent}, {len(image.data):,} bytes"
+        before = f"{w}x{h} {image.format} image -> {sent}, {len(image.data):,} bytes"
     seen = effective_size(image.width, image.height, image.detail)
     if seen != image.size:
         before += f" (the API shrinks it to {seen[0]}x{seen[1]})"

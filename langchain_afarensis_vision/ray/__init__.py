@@ -128,12 +128,13 @@ def describe_dataset(
         done: A previous output: rows it already holds (described, or refused for good) are
             skipped, by content digest and request; write the result next to it.
         keep_image: Keep the input bytes or array column (dropped by default; URL columns
-            are always kept).
+            are always kept); one named like a fact (``bytes``) is kept as ``input_bytes``.
 
     Returns:
-        The rows not already ``done``, with ``sha256``, ``key``, ``detail``, ``width``,
-        ``height`` (as sent), ``image_tokens``, ``description``, ``prompt_tokens``,
-        ``completion_tokens``, ``model`` and ``error`` (null, or ``{type, code, message}``).
+        The rows not already ``done``, with ``sha256``, ``key``, the image's facts
+        (:data:`~..images.FACTS`: ``format``, ``width``, ``bytes``, ``image_tokens``...),
+        ``description``, ``prompt_tokens``, ``completion_tokens``, ``model`` and ``error``
+        (null, or ``{type, code, message}``).
     """
     model = llm or ChatAfarensis()
     column = image_column  # None: each batch finds it among its own columns (ds is read once)

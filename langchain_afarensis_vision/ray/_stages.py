@@ -1,14 +1,14 @@
 """The two stages of :func:`describe_dataset`: prepare (CPU tasks), then ask (request actors).
 
-**Prepare** (:func:`prepare_batch`, a ``map_batches`` function): each row's image (bytes, a
-decoded array from ``read_images``, a ``data:`` URL, or an ``http(s)`` URL the API fetches)
-gets its resume key; rows the previous output already holds are dropped; the rest go through
-:func:`~..images.prepare_image` once, and the prepared bytes travel on in the ``_prepared``
-column. **Ask** (:class:`Describe`, a ``map_batches`` class run as an actor pool): each actor
-keeps up to ``in_flight`` requests going at once on an event loop of its own, through one
-async ``ChatAfarensis`` whose limiter is the cluster's (:class:`~._budget.ClusterRateLimiter`).
-A row that fails gets its ``error``; only errors every request would meet (no key, a wrong
-key) fail the dataset.
+**Prepare** (:func:`prepare_batch`, a ``map_batches`` function): each row's image (bytes, a decoded
+array from ``read_images``, a ``data:`` URL, or an ``http(s)`` URL the API fetches) gets its resume
+key; rows the previous output already holds are dropped; the rest go through
+:func:`~..images.prepare_image` once: the image's facts (:data:`~..images.FACTS`) become columns,
+and the prepared bytes travel on in ``_data``. **Ask** (:class:`Describe`, a ``map_batches`` class
+run as an actor pool): each actor keeps up to ``in_flight`` requests going at once on an event loop
+of its own, through one async ``ChatAfarensis`` whose limiter is the cluster's
+(:class:`~._budget.ClusterRateLimiter`). A row that fails gets its ``error``; only errors every
+request would meet (no key, a wrong key) fail the dataset.
 """
 
 from __future__ import annotations
@@ -38,23 +38,15 @@ from langchain_afarensis_vision.errors import (
     AfarensisError,
     InvalidRequestError,
 )
-from langchain_afarensis_vision.images import PreparedImage, prepare_image
+from langchain_afarensis_vision.images import FACTS, PreparedImage, prepare_image, unknown_facts
 from langchain_afarensis_vision.ray._budget import ClusterRateLimiter
 
 __all__ = ["ERROR", "Describe", "Request", "Secrets", "done_keys", "image_column", "prepare_batch"]
 
 ERROR: Final = pa.struct([("type", pa.string()), ("code", pa.string()), ("message", pa.string())])
-PREPARED: Final = pa.struct(
-    [
-        ("data", pa.binary()),
-        ("mime_type", pa.string()),
-        ("source_format", pa.string()),
-        ("source_width", pa.int64()),
-        ("source_height", pa.int64()),
-        ("source_bytes", pa.int64()),
-        ("changed", pa.bool_()),
-    ]
-)
+# The facts' Arrow types (the rest are strings).
+_NUMBERS: Final = ("source_width", "source_height", "source_bytes", "width", "height", "bytes")
+FACT_TYPES: Final = dict.fromkeys((*_NUMBERS, "image_tokens"), pa.int64()) | {"changed": pa.bool_()}
 
 
 @dataclass(frozen=True)
@@ -100,9 +92,7 @@ def image_column(names: list[str]) -> str:
     raise ValueError(msg)
 
 
-_ADDED: Final = frozenset(
-    {"sha256", "key", "width", "height", "image_tokens", "error", "_prepared", "detail"}
-)
+_ADDED: Final = frozenset({"sha256", "key", *FACTS, "error", "_data"})
 """The columns :func:`prepare_batch` adds (the request actors see the input's besides)."""
 
 
@@ -113,29 +103,27 @@ def prepare_batch(
     column = column or image_column(table.column_names)
     finished = _done_set(done)
     keep: list[bool] = []
-    columns: dict[str, list[Any]] = {n: [] for n in ("sha256", "key", "width", "height")}
-    columns |= {"image_tokens": [], "error": [], "_prepared": []}
+    columns: dict[str, list[Any]] = {n: [] for n in ("sha256", "key", *FACTS, "error", "_data")}
     for value in _values(table.column(column)):
         sha256, key, outcome = _prepare_one(value, request)
         keep.append(key not in finished)
         if not keep[-1]:
             continue
         prepared = outcome if isinstance(outcome, PreparedImage) else None
-        columns["sha256"].append(sha256)
-        columns["key"].append(key)
-        columns["width"].append(prepared.width if prepared else None)
-        columns["height"].append(prepared.height if prepared else None)
-        columns["image_tokens"].append(prepared.tokens if prepared else None)
-        columns["error"].append(outcome if isinstance(outcome, dict) else None)
-        columns["_prepared"].append(_packed(prepared) if prepared else None)
+        facts = prepared.facts() if prepared else unknown_facts(request.detail)
+        error = outcome if isinstance(outcome, dict) else None
+        row = {"sha256": sha256, "key": key, **facts, "error": error}
+        for name, value in (row | {"_data": prepared.data if prepared else None}).items():
+            columns[name].append(value)
     out = table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
     if not keep_image and not _is_text(table.schema.field(column).type):
         out = out.drop_columns([column])
-    types = {"width": pa.int64(), "height": pa.int64(), "image_tokens": pa.int64()}
-    types |= {"error": ERROR, "_prepared": PREPARED}
+    elif column in FACTS:  # kept, beside the fact of the same name (read_binary_files' bytes)
+        out = out.rename_columns([f"input_{n}" if n == column else n for n in out.column_names])
+    types = FACT_TYPES | {"error": ERROR, "_data": pa.binary()}
     for name, values in columns.items():
         out = out.append_column(name, pa.array(values, types.get(name, pa.string())))
-    return out.append_column("detail", pa.array([request.detail] * out.num_rows, pa.string()))
+    return out
 
 
 def _prepare_one(value: Any, request: Request) -> tuple[str | None, str, Any]:
@@ -186,34 +174,6 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
 
 def _is_text(kind: pa.DataType) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
-
-
-def _packed(image: PreparedImage) -> dict[str, Any]:
-    width, height = image.source_size
-    return {
-        "data": image.data,
-        "mime_type": image.mime_type,
-        "source_format": image.source_format,
-        "source_width": width,
-        "source_height": height,
-        "source_bytes": image.source_bytes,
-        "changed": image.changed,
-    }
-
-
-def _unpacked(packed: dict[str, Any], row: dict[str, Any], detail: Detail) -> PreparedImage:
-    return PreparedImage(
-        data=packed["data"],
-        mime_type=packed["mime_type"],
-        width=row["width"],
-        height=row["height"],
-        detail=detail,
-        tokens=row["image_tokens"],
-        source_format=packed["source_format"],
-        source_size=(packed["source_width"], packed["source_height"]),
-        source_bytes=packed["source_bytes"],
-        changed=packed["changed"],
-    )
 
 
 _DONE_CACHE: dict[str, frozenset[str]] = {}  # per worker process: the done keys, read once
@@ -269,7 +229,7 @@ class Describe:
     async def _batch(self, table: pa.Table) -> pa.Table:
         rows = table.to_pylist()
         answers = await asyncio.gather(*(self._one(row) for row in rows))
-        out = table.drop_columns(["_prepared", "error"])
+        out = table.drop_columns(["_data", "error"])
         names = ("description", "prompt_tokens", "completion_tokens", "model", "error")
         types = (pa.string(), pa.int64(), pa.int64(), pa.string(), ERROR)
         for index, (name, kind) in enumerate(zip(names, types, strict=True)):
@@ -279,8 +239,8 @@ class Describe:
     async def _one(self, row: dict[str, Any]) -> tuple[Any, ...]:
         if row["error"] is not None:
             return None, None, None, self.request.model, row["error"]
-        if row["_prepared"] is not None:
-            image: PreparedImage | ImageUrl = _unpacked(row["_prepared"], row, self.request.detail)
+        if row["_data"] is not None:
+            image: PreparedImage | ImageUrl = PreparedImage.from_facts(row["_data"], row)
         else:
             column = self.column or image_column([n for n in row if n not in _ADDED])
             image = ImageUrl(row[column], self.request.detail)  # a URL column is always kept

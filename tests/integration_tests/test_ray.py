@@ -4,6 +4,7 @@ anywhere Ray writes or shows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,16 @@ import pytest
 ray = pytest.importorskip("ray")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
 
-from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
+from langchain_afarensis_vision import (  # noqa: E402
+    AfarensisDescribeImageTool,
+    AfarensisImageLoader,
+    ChatAfarensis,
+    describe_images,
+)
+from langchain_afarensis_vision.images import FACTS, prepare_image  # noqa: E402
 from langchain_afarensis_vision.ray import RateBudget, describe_dataset  # noqa: E402
 from langchain_afarensis_vision.server import Faults, LocalAfarensisServer  # noqa: E402
+from tests._cli_support import run_cli  # noqa: E402
 from tests.integration_tests.conftest import jsonl, numbered_png  # noqa: E402
 
 pytestmark = [
@@ -71,7 +79,8 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
     assert summary.sent == 6
     by_name = {Path(row["path"]).name: row for row in rows}
     assert sorted(by_name) == sorted(p.name for p in folder.iterdir())  # every row, once
-    assert "bytes" not in rows[0]  # the image column is dropped by default
+    assert "input_bytes" not in rows[0]  # the image column is dropped by default
+    assert isinstance(rows[0]["bytes"], int)  # "bytes" is the fact: what was sent
     broken = by_name.pop("broken.png")
     assert broken["error"]["type"] == "InvalidImageError"
     assert broken["description"] is None
@@ -79,7 +88,7 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
     for name, row in by_name.items():
         line = lines[name]
         assert row["error"] is None
-        for field in ("sha256", "key", "description", "width", "height", "image_tokens"):
+        for field in ("sha256", "key", "description", *FACTS):
             assert row[field] == line[field], (name, field)
         assert (row["prompt_tokens"], row["completion_tokens"]) == (
             line["prompt_tokens"],
@@ -193,3 +202,32 @@ def test_injected_429s_reach_the_shared_budget_and_lose_no_row(
     assert len(rows) == 30
     assert all(row["error"] is None and row["description"] for row in rows)
     assert stats["rate_limited"] >= 1  # the actors' 429s reached the one budget
+
+
+def test_every_surface_reports_an_image_with_the_same_facts(cluster: Path, tmp_path: Path) -> None:
+    """The tool's artifact, the loader's metadata, ``--json``, a corpus line and a Ray row."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    photo = folder / "photo.png"
+    photo.write_bytes(numbered_png(7, size=(1600, 1200)))  # resized at low: changed, 512 x 384
+    call = {"type": "tool_call", "name": "describe_image", "id": "call_1"}
+    with LocalAfarensisServer(ocr=False) as server:
+        tool = AfarensisDescribeImageTool(
+            llm=_model(server), allowed_dirs=[folder], response_format="content_and_artifact"
+        )
+        artifact = tool.invoke({**call, "args": {"image": "photo.png", "detail": "low"}}).artifact
+        [document] = AfarensisImageLoader(str(photo), llm=_model(server), detail="low").load()
+        out = tmp_path / "out.jsonl"
+        describe_images([folder], out=out, llm=_model(server), detail="low", workers=0)
+        [line] = jsonl(out)
+        ds = ray.data.read_binary_files(str(folder))
+        [row] = describe_dataset(ds, llm=_model(server), detail="low").take_all()
+    cli = run_cli("tokens", "--json", "--detail", "low", str(photo))
+    [record] = json.loads(cli.out)
+    expected = prepare_image(photo, "low").facts()
+    assert expected["changed"]
+    assert expected["width"] == 512
+    surfaces = {"tool": artifact, "loader": document.metadata, "cli": record}
+    surfaces |= {"corpus": line, "ray": row}
+    for name, surface in surfaces.items():
+        assert {field: surface[field] for field in FACTS} == expected, name

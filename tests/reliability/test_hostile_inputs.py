@@ -429,16 +429,7 @@ def _prepare_in_child(path: Path, request: dict[str, Any]) -> dict[str, Any]:
         prepared = prepare_image(path, request["detail"], first_frame=request["first_frame"])
     except InvalidImageError as exc:
         return {"refused": exc.code, "message": str(exc), "memory_error": _memory_error_in(exc)}
-    return {
-        "mime": prepared.mime_type,
-        "size": list(prepared.size),
-        "tokens": prepared.tokens,
-        "changed": prepared.changed,
-        "source_format": prepared.source_format,
-        "source_size": list(prepared.source_size),
-        "source_bytes": prepared.source_bytes,
-        "data": base64.b64encode(prepared.data).decode(),
-    }
+    return {**prepared.facts(), "data": base64.b64encode(prepared.data).decode()}
 
 
 def _inspect_in_child(raw: bytes) -> dict[str, Any]:
@@ -657,7 +648,7 @@ def _server_must_refuse(case: hostile.Case, raw: bytes, prepared: dict[str, Any]
         return "invalid_image_format"
     if case.code is not None:
         return case.code
-    if prepared["source_format"] not in API_FORMATS:
+    if prepared["format"] not in API_FORMATS:
         return "invalid_image_format"
     if case.first_frame:
         return "animated_gif_not_supported"
@@ -669,18 +660,8 @@ def _server_must_refuse(case: hostile.Case, raw: bytes, prepared: dict[str, Any]
 def _check_prepared(case: hostile.Case, raw: bytes, result: dict[str, Any]) -> PreparedImage:
     assert "refused" not in result, f"refused: {result.get('message')}"
     data = base64.b64decode(result["data"])
-    prepared = PreparedImage(
-        data=data,
-        mime_type=result["mime"],
-        width=result["size"][0],
-        height=result["size"][1],
-        detail=case.detail,
-        tokens=result["tokens"],
-        source_format=result["source_format"],
-        source_size=tuple(result["source_size"]),
-        source_bytes=result["source_bytes"],
-        changed=result["changed"],
-    )
+    prepared = PreparedImage.from_facts(data, result)
+    assert prepared.detail == case.detail
     assert prepared.mime_type in ACCEPTED_MIME_TYPES
     assert 0 < len(data) <= MAX_IMAGE_BYTES
     assert prepared.source_bytes == len(raw)
@@ -784,7 +765,7 @@ def _check_unguarded(item: Hostile, result: dict[str, Any]) -> None:
     or as undecodable) before they are decoded, and nothing is sent."""
     prepared, chat = result["prepare"], result["chat"]
     if item.case.name in SENT_UNPREPARED and "refused" not in prepared:
-        assert prepared["size"] == [65500, 65500]
+        assert (prepared["width"], prepared["height"]) == (65500, 65500)
         assert not prepared["changed"]
         return
     assert prepared.get("refused") is not None, prepared

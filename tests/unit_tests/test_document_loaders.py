@@ -84,15 +84,18 @@ def expected_metadata(path: Path, detail: str = "auto") -> dict[str, Any]:
     prepared = prepare_image(path, detail)  # type: ignore[arg-type]
     return {
         "source": str(path),
-        "width": prepared.width,
-        "height": prepared.height,
+        "format": prepared.format,
         "source_width": prepared.source_size[0],
         "source_height": prepared.source_size[1],
-        "format": prepared.source_format,
+        "source_bytes": prepared.source_bytes,
         "mime_type": prepared.mime_type,
-        "bytes_sent": len(prepared.data),
+        "width": prepared.width,
+        "height": prepared.height,
+        "bytes": len(prepared.data),
+        "changed": prepared.changed,
         "detail": detail,
         "image_tokens": prepared.tokens,
+        "bytes_sent": len(prepared.data),  # the old name, kept for one release
         "model": MODEL,
     }
 
@@ -151,15 +154,18 @@ def test_directory_metadata_and_broken_images_are_skipped_with_warnings(
     assert by_name["hopper.bmp"].metadata["mime_type"] == "image/png"
     assert by_name["hopper.jpg"].metadata | {"source": "-"} == {
         "source": "-",
-        "width": 128,
-        "height": 128,
+        "format": "JPEG",
         "source_width": 128,
         "source_height": 128,
-        "format": "JPEG",
+        "source_bytes": 6412,
         "mime_type": "image/jpeg",
-        "bytes_sent": 6412,  # sent byte for byte
+        "width": 128,
+        "height": 128,
+        "bytes": 6412,
+        "changed": False,  # sent byte for byte
         "detail": "auto",
         "image_tokens": 255,
+        "bytes_sent": 6412,
         "model": MODEL,
     }
     assert len(api.requests) == len(GOOD)  # nothing broken reached the API
@@ -232,10 +238,11 @@ def test_image_urls_go_to_the_api_untouched(api: MockAPI, make_model: Make, fold
     assert first.page_content == "a cat"
     assert first.metadata == {
         "source": url,
-        **dict.fromkeys(["width", "height", "source_width", "source_height", "format"]),
-        **dict.fromkeys(["mime_type", "bytes_sent"]),
+        **dict.fromkeys(["format", "source_width", "source_height", "source_bytes"]),
+        **dict.fromkeys(["mime_type", "width", "height", "bytes", "changed"]),
         "detail": "low",
         "image_tokens": 255,  # as the API reported it
+        "bytes_sent": None,
         "model": MODEL,
     }
     assert list(first.metadata) == list(expected_metadata(folder / "hopper.png"))

@@ -190,10 +190,15 @@ def test_tool_call_gives_a_tool_message_with_the_artifact(
     prepared = prepare_image((images / "big.png").read_bytes(), "high")
     assert message.artifact == {
         "source": str((images / "big.png").resolve()),
+        "format": "PNG",
+        "source_width": 1600,
+        "source_height": 1200,
+        "source_bytes": len((images / "big.png").read_bytes()),
         "mime_type": prepared.mime_type,
         "width": 1024,
         "height": 768,
         "bytes": len(prepared.data),
+        "changed": True,
         "detail": "high",
         "image_tokens": 765,
     }
@@ -209,10 +214,8 @@ async def test_url_artifact_knows_only_the_upper_bound(
     low = await tool.ainvoke(call({"image": URL, "detail": "low"}))
     assert high.artifact == {
         "source": URL,
-        "mime_type": None,
-        "width": None,
-        "height": None,
-        "bytes": None,
+        **dict.fromkeys(["format", "source_width", "source_height", "source_bytes"]),
+        **dict.fromkeys(["mime_type", "width", "height", "bytes", "changed"]),
         "detail": "auto",
         "image_tokens": 1445,
     }

@@ -25,10 +25,13 @@ from langchain_afarensis_vision._sources import opening, read
 from langchain_afarensis_vision._sources.opening import read_image_size
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import (
+    FACTS,
     PreparedImage,
     _preparation,
     clear_cache,
     prepare_image,
+    refused_facts,
+    unknown_facts,
 )
 from tests import hostile_images as hostile
 from tests._support import TEST_IMAGES
@@ -118,10 +121,10 @@ def test_sample_images(
 
 
 def test_shared_conversions_name_their_source() -> None:
-    assert prepare_image(TEST_IMAGES / "hopper.tif").source_format == "TIFF"
-    assert prepare_image(TEST_IMAGES / "hopper.bmp").source_format == "BMP"
+    assert prepare_image(TEST_IMAGES / "hopper.tif").format == "TIFF"
+    assert prepare_image(TEST_IMAGES / "hopper.bmp").format == "BMP"
     cmyk = prepare_image(TEST_IMAGES / "pil_sample_cmyk.jpg")
-    assert cmyk.source_format == "JPEG"
+    assert cmyk.format == "JPEG"
     assert Image.open(io.BytesIO(cmyk.data)).mode == "RGB"
 
 
@@ -133,7 +136,7 @@ def test_shared_animated_gif_refused_unless_first_frame() -> None:
     assert "first_frame" in str(caught.value)
     prepared = prepare_image(path, first_frame=True)
     assert_sendable(prepared, path.read_bytes())
-    assert (prepared.mime_type, prepared.size, prepared.source_format) == (PNG, (245, 245), "GIF")
+    assert (prepared.mime_type, prepared.size, prepared.format) == (PNG, (245, 245), "GIF")
     first = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
     assert Image.open(io.BytesIO(prepared.data)).convert("RGB").tobytes() == first.tobytes()
 
@@ -279,7 +282,7 @@ def test_pil_input() -> None:
     prepared = prepare_image(image, "high")
     assert_sendable(prepared)
     assert (prepared.size, prepared.source_size) == ((2048, 682), (3000, 1000))
-    assert (prepared.source_bytes, prepared.source_format, prepared.changed) == (0, "PIL", True)
+    assert (prepared.source_bytes, prepared.format, prepared.changed) == (0, "PIL", True)
     assert prepared.mime_type == PNG  # no lossy origin known: lossless
     assert image.size == (3000, 1000)  # the caller's image is untouched
     assert prepare_image(image, "high") is not prepared  # PIL images are not cached
@@ -291,7 +294,7 @@ def test_pil_input_alpha_lazy_jpeg_and_modes() -> None:
     assert prepare_image(rgba).mime_type == PNG
     lazy = Image.open(io.BytesIO(hostile.orientation_jpeg(6)))  # opened, not loaded, EXIF 6
     prepared = prepare_image(lazy)
-    assert (prepared.mime_type, prepared.size, prepared.source_format) == (
+    assert (prepared.mime_type, prepared.size, prepared.format) == (
         JPEG,
         hostile.UPRIGHT_SIZE,
         "JPEG",
@@ -518,3 +521,47 @@ def test_prepare_image_holds_its_decoded_bytes_in_the_process_budget(
     monkeypatch.setattr(_preparation.BUDGET, "reserve", spy)
     prepare_image(_camera_jpeg())  # 4032 x 3024, drafted at 1/2: 2016 x 1512 RGB
     assert reserved == [1512 * (2016 * 4 + 8)]
+
+
+# --------------------------------------------------------------------------------------------
+# The facts view
+# --------------------------------------------------------------------------------------------
+
+
+def test_facts_are_one_view_that_round_trips() -> None:
+    prepared = prepare_image(TEST_IMAGES / "hopper.tif", "low")
+    facts = prepared.facts()
+    assert tuple(facts) == FACTS
+    assert facts == {
+        "format": "TIFF",
+        "source_width": 128,
+        "source_height": 128,
+        "source_bytes": 49597,
+        "mime_type": PNG,
+        "width": 128,
+        "height": 128,
+        "bytes": len(prepared.data),
+        "changed": True,
+        "detail": "low",
+        "image_tokens": 85,
+    }
+    assert PreparedImage.from_facts(prepared.data, facts) == prepared
+
+
+def test_the_facts_of_a_refused_image_are_what_its_header_says() -> None:
+    animated = (TEST_IMAGES / "iss634.gif").read_bytes()
+    facts = refused_facts(animated, "auto")
+    assert facts == unknown_facts("auto") | {
+        "format": "GIF",
+        "source_width": 245,
+        "source_height": 245,
+        "source_bytes": len(animated),
+    }
+    assert refused_facts(b"not an image", "low") == unknown_facts("low") | {"source_bytes": 12}
+
+
+def test_source_format_is_deprecated_for_format() -> None:
+    prepared = prepare_image(TEST_IMAGES / "hopper.bmp")
+    with pytest.warns(DeprecationWarning, match=r"use PreparedImage\.format"):
+        assert prepared.source_format == "BMP"
+    assert prepared.format == "BMP"
