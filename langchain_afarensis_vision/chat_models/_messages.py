@@ -100,12 +100,14 @@ class ImageOptions:
     """How inline images are prepared: the default detail, and the animated-image policy.
 
     ``stand_in``, if given, replaces each image's wire part (token counting: the framing is
-    counted on the very messages that would be sent, without preparing any image).
+    counted on the very messages that would be sent, without preparing any image); ``seen``,
+    if given, is told of each image as it is mapped (the request's cost rides along).
     """
 
     detail: Detail = "auto"
     first_frame: bool = False
     stand_in: Callable[[ImagePart], dict[str, Any]] | None = None
+    seen: Callable[[ImagePart], object] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +193,8 @@ def _url_part(url: str, detail: str) -> ImageUrl | BinaryImage:
 
 
 def _wire_part(part: Part, options: ImageOptions) -> dict[str, Any]:
+    if options.seen is not None and not isinstance(part, TextPart):
+        options.seen(part)
     if options.stand_in is not None and not isinstance(part, TextPart):
         return options.stand_in(part)
     match part:

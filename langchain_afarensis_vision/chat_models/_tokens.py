@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from langchain_core.messages import BaseMessage
@@ -64,6 +65,23 @@ def _url_tokens(url: str, detail: Detail, urls: UrlPolicy | None) -> int:
     except (ImageRefused, ValueError) as exc:  # InvalidImageError is a ValueError
         logger.warning("Counting %s as %d tokens: %s", url[:100], MAX_IMAGE_TOKENS, exc)
         return MAX_IMAGE_TOKENS
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request's body and the tokens of the images its one wire mapping saw."""
+
+    payload: dict[str, Any]
+    images: list[int]
+
+    def cost(self) -> int:
+        """What the API's limiter charges: prompt tokens and ``max_tokens``.
+
+        Text exactly, images by the formula (URL images at the upper bound).
+        """
+        payload = self.payload
+        text = prompt_text_tokens(payload["messages"], payload.get("tools") or ())
+        return text + sum(self.images) + int(payload.get("max_tokens") or 0)
 
 
 def count_messages(

@@ -29,6 +29,7 @@ from langchain_afarensis_vision.chat_models._responses import (
     parse_chunk,
     parse_completion,
 )
+from langchain_afarensis_vision.chat_models._tokens import Request, image_tokens
 from langchain_afarensis_vision.chat_models._transport import RetryPolicy, Transport
 from langchain_afarensis_vision.errors import MissingAPIKeyError
 from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
@@ -160,35 +161,28 @@ class ChatAfarensis(BaseChatModel):
         return limiter if isinstance(limiter, AfarensisRateLimiter) else None
 
     @contextmanager
-    def _charged(self, messages: list[BaseMessage], payload: dict[str, Any]) -> Iterator[None]:
+    def _charged(self, request: Request) -> Iterator[None]:
         """Hold the call's tokens in the rate limiter (waiting for them), settled when it ends."""
         if (limiter := self._limiter) is None:
             yield
             return
-        limiter.reserve_tokens(self._cost(messages, payload))
+        limiter.reserve_tokens(request.cost())
         try:
             yield
         finally:
             limiter.settle()
 
     @asynccontextmanager
-    async def _acharged(
-        self, messages: list[BaseMessage], payload: dict[str, Any]
-    ) -> AsyncIterator[None]:
+    async def _acharged(self, request: Request) -> AsyncIterator[None]:
         """Async :meth:`_charged`."""
         if (limiter := self._limiter) is None:
             yield
             return
-        await limiter.areserve_tokens(self._cost(messages, payload))
+        await limiter.areserve_tokens(request.cost())
         try:
             yield
         finally:
             limiter.settle()
-
-    def _cost(self, messages: list[BaseMessage], payload: dict[str, Any]) -> int:
-        """What the API's limiter charges for ``payload``: its prompt tokens and max_tokens."""
-        prompt = _tokens.count_messages(messages, payload.get("tools"), self.image_detail)
-        return prompt + int(payload.get("max_tokens") or 0)
 
     # The transport (HTTP clients, locks) belongs to one instance: a copy or an unpickled
     # model makes its own, from its own fields, on first use. Injected clients are shared.
@@ -245,10 +239,13 @@ class ChatAfarensis(BaseChatModel):
             raise MissingAPIKeyError(msg)
         return self.api_key.get_secret_value()
 
-    def _payload(
+    def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any
-    ) -> dict[str, Any]:
-        options = ImageOptions(detail=self.image_detail, first_frame=self.image_first_frame)
+    ) -> Request:
+        """The body to send, with its cost: the messages are mapped to the wire once."""
+        images: list[int] = []  # each image's tokens, seen as it is mapped (for the limiter)
+        seen = None if self._limiter is None else lambda p: images.append(image_tokens(p, None))
+        options = ImageOptions(self.image_detail, self.image_first_frame, seen=seen)
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": to_wire_messages(messages, options),
@@ -262,7 +259,7 @@ class ChatAfarensis(BaseChatModel):
             payload["stream"] = True
             if self.stream_usage:
                 payload["stream_options"] = {"include_usage": True}
-        return {key: value for key, value in payload.items() if value is not None}
+        return Request({key: value for key, value in payload.items() if value is not None}, images)
 
     # -- the four entry points: build payload -> send -> parse ------------------------------------
 
@@ -273,9 +270,9 @@ class ChatAfarensis(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        payload = self._payload(messages, stop, stream=False, **kwargs)
-        with self._charged(messages, payload):
-            return parse_completion(self._transport.post(_COMPLETIONS, payload))
+        request = self._request(messages, stop, stream=False, **kwargs)
+        with self._charged(request):
+            return parse_completion(self._transport.post(_COMPLETIONS, request.payload))
 
     async def _agenerate(
         self,
@@ -284,9 +281,9 @@ class ChatAfarensis(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        payload = self._payload(messages, stop, stream=False, **kwargs)
-        async with self._acharged(messages, payload):
-            return parse_completion(await self._transport.apost(_COMPLETIONS, payload))
+        request = self._request(messages, stop, stream=False, **kwargs)
+        async with self._acharged(request):
+            return parse_completion(await self._transport.apost(_COMPLETIONS, request.payload))
 
     def _stream(
         self,
@@ -295,9 +292,9 @@ class ChatAfarensis(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        payload = self._payload(messages, stop, stream=True, **kwargs)
-        with self._charged(messages, payload):
-            for event in self._transport.stream(_COMPLETIONS, payload):
+        request = self._request(messages, stop, stream=True, **kwargs)
+        with self._charged(request):
+            for event in self._transport.stream(_COMPLETIONS, request.payload):
                 if chunk := parse_chunk(event):
                     if run_manager:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -310,9 +307,9 @@ class ChatAfarensis(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        payload = self._payload(messages, stop, stream=True, **kwargs)
-        async with self._acharged(messages, payload):
-            async for event in self._transport.astream(_COMPLETIONS, payload):
+        request = self._request(messages, stop, stream=True, **kwargs)
+        async with self._acharged(request):
+            async for event in self._transport.astream(_COMPLETIONS, request.payload):
                 if chunk := parse_chunk(event):
                     if run_manager:
                         await run_manager.on_llm_new_token(chunk.text, chunk=chunk)

@@ -315,3 +315,49 @@ def test_token_counting_refuses_a_redirect_to_a_private_address(
 
 def test_get_num_tokens_counts_cl100k_offline() -> None:
     assert ChatAfarensis().get_num_tokens("x" * 40) == 5  # "xxxxxxxx" is one token
+
+
+# -- one wire mapping per call ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream", "ainvoke", "astream"])
+async def test_messages_are_mapped_to_the_wire_once_per_call(
+    api: MockAPI, make_model: Make, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The payload and the rate limiter's cost come from one mapping (the cost rides along)."""
+    from langchain_afarensis_vision import AfarensisRateLimiter
+    from langchain_afarensis_vision.chat_models import _messages, _tokens, base
+
+    calls: list[int] = []
+    real = _messages.to_wire_messages
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    for module in (_messages, _tokens, base):  # wherever a mapping could be called from
+        monkeypatch.setattr(module, "to_wire_messages", counted)
+    limiter = AfarensisRateLimiter(requests_per_minute=1000, tokens_per_minute=1_000_000)
+    charged: list[int] = []
+    monkeypatch.setattr(limiter, "reserve_tokens", charged.append)
+
+    async def areserve(tokens: int) -> None:
+        charged.append(tokens)
+
+    monkeypatch.setattr(limiter, "areserve_tokens", areserve)
+    model = make_model(rate_limiter=limiter)
+    image = {"type": "image", "base64": _png_b64(1600, 1200), "mime_type": "image/png"}
+    message = HumanMessage(content=[{"type": "text", "text": "What is it?"}, image])
+    api.queue(sse(text_stream("a ", "cat")) if how.endswith("stream") else completion("a cat"))
+    match how:
+        case "invoke":
+            model.invoke([message])
+        case "ainvoke":
+            await model.ainvoke([message])
+        case "stream":
+            list(model.stream([message]))
+        case "astream":
+            [chunk async for chunk in model.astream([message])]
+    assert calls == [1]
+    calls.clear()  # the limiter was charged what the call costs, as counted offline
+    assert charged == [model.get_num_tokens_from_messages([message]) + (model.max_tokens or 0)]
