@@ -2,6 +2,14 @@
 
 Names are imported on first use (PEP 562), so that importing a light module of the package
 (``errors``, ``images``, or the local ``server``) does not load the chat model and LangChain.
+
+The house follows the project's plan (a wing per concern; imports point cli, ray -> corpus,
+tools, document_loaders, middleware -> chat_models -> images -> _sources -> errors -> _api;
+``server`` uses only ``_api``, ``_sources`` and ``errors``), and differs where the code taught
+better: ``_sources/opening.py`` and ``images/_pixels.py`` are rooms of their own (reading bytes
+and opening images, deciding and encoding, are two concerns each); ``cli`` may start the local
+``server`` (``--local``, ``demo``, ``serve``); ``_progress.py`` stays at the top (the loader,
+the CLI and the corpus job share it); ``documents/`` comes with its issue.
 """
 
 from __future__ import annotations
