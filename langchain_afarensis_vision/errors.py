@@ -254,7 +254,7 @@ def status_error_class(status: int) -> type[APIStatusError]:
 
 
 def checked_detail(detail: str) -> Detail:
-    """``detail`` as a :data:`~._contract.Detail`, or an :class:`InvalidRequestError`."""
+    """``detail`` as a :data:`~._api.contract.Detail`, or an :class:`InvalidRequestError`."""
     try:
         return check_detail(detail)
     except ValueError as exc:

@@ -1,6 +1,6 @@
 """``describe_image``: a tool that lets any tool-calling agent ask GPT-4V about an image.
 
-The agent names an image; :mod:`._safety` decides whether it may be read or fetched,
+The agent names an image; :mod:`._sources.urls` decides whether it may be read or fetched,
 :func:`~.images.prepare_image` readies it, and ``llm`` answers. Refusals, unusable images and
 API errors come back as text the agent can read, and nothing reaches the API after a refusal.
 """

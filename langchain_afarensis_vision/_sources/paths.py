@@ -18,7 +18,7 @@ never followed outside. Only regular files are opened (a FIFO would block ``open
 component is checked with ``lstat`` first and opened non-blocking), and at most ``max_bytes``
 are read. Where ``os.open`` takes no ``dir_fd`` (Windows) the resolved path is opened directly.
 Each refusal is an :class:`ImageRefused` whose message is meant for the agent; it repeats at
-most the first :data:`SHOWN_CHARS` characters of a name (:func:`shown`, :mod:`._safety` too).
+most the first :data:`SHOWN_CHARS` characters of a name (:func:`shown`, :mod:`._sources.urls` too).
 """
 
 from __future__ import annotations

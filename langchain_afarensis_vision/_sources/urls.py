@@ -4,7 +4,7 @@ An agent's arguments come from a language model and are treated as hostile. Each
 small function that raises :class:`ImageRefused` with a reason the agent can read:
 
 - **Local files** only inside ``allowed_dirs`` (none by default): the rules are
-  :mod:`._paths`'.
+  :mod:`._sources.paths`'.
 - **URLs**: ``http(s)`` and ``data:`` only. By default an http(s) URL goes to the API as is
   (the API fetches it), refused only when its host is a non-public IP literal or
   ``localhost``. With ``download=True`` the tool fetches it itself: every address the host

@@ -10,7 +10,7 @@ and :class:`SealedImage` (a :class:`~.images.PreparedImage` this process made, p
 message with :meth:`~.images.PreparedImage.content_block`: sent as it is, never prepared twice).
 The wire mapping (here) and offline token counting (``_tokens``) both start from these parts.
 
-The URL scheme rules are :mod:`._contract`'s. The Chat Completions wire format accepts text
+The URL scheme rules are :mod:`._api.contract`'s. The Chat Completions wire format accepts text
 only in ``tool`` messages, so images a tool returns are moved into a ``user`` message placed
 right after the run of tool messages they belong to.
 """

@@ -1,10 +1,11 @@
 """Prompt-token counting, offline unless URL images are to be measured.
 
 Images are counted exactly, by the API's formula on their pixel size and detail; their base64 is
-never counted as text. A URL image counts as the upper bound unless a :class:`~._safety.UrlPolicy`
-is given: its first bytes are then downloaded under that policy to learn its size. Text is
-counted exactly (cl100k_base, offline) and framed by :mod:`._contract`'s rules, on the wire
-messages themselves: one implementation with the local server's bill.
+never counted as text. A URL image counts as the upper bound unless a
+:class:`~._sources.urls.UrlPolicy` is given: its first bytes are then downloaded under that policy
+to learn its size. Text is counted exactly (cl100k_base, offline) and framed by
+:mod:`._api.contract`'s rules, on the wire messages themselves: one implementation with the local
+server's bill.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def count_parts(
 
     The messages are mapped to the wire exactly as sending them would (so the extra user message
     carrying a tool's images, its label and every tool-call id are counted), each image standing
-    in for its prepared part, and the text is counted by :func:`._contract.prompt_text_tokens`,
+    in for its prepared part, and the text is counted by :func:`._api.contract.prompt_text_tokens`,
     the local server's bill.
     """
     images: list[int] = []

@@ -4,7 +4,7 @@
 of a server-sent-events stream. httpx2's errors become this package's exceptions in exactly one
 place (:func:`_mapped_errors`, which also masks the key in the request they keep), error
 statuses in another (:func:`_status_error`, which masks the key wherever the answer echoes it;
-:mod:`._redact` masks it in httpx2's and httpcore2's own log records too). Retries follow
+:mod:`._api.redaction` masks it in httpx2's and httpcore2's own log records too). Retries follow
 :class:`RetryPolicy`, a pure function of the attempt number and the error, in one plain loop
 written twice: the sync and async versions differ only where they await, as do
 :meth:`Transport.stream` and :meth:`Transport.astream`.

@@ -367,7 +367,7 @@ class ChatAfarensis(BaseChatModel):
 
         Text is counted offline (the vocabulary ships with the package) and framed as the API
         frames it: 3 tokens a message and its role, names, tool calls and ids, tool definitions
-        and 3 to prime the reply (``_contract.prompt_text_tokens``, also the local server's bill).
+        and 3 to prime the reply (``_api.contract.prompt_text_tokens``, also the server's bill).
 
         Inline images are counted from their pixel size (their base64 is never counted). URL
         images count as the 1445-token upper bound unless ``fetch_image_sizes=True``, which reads

@@ -1,7 +1,7 @@
 """The CLI's commands that name images: ``describe``, ``demo``, ``tokens`` and ``caption``.
 
 Each returns its exit code: 0 when every image was done, 1 when any failed or was refused;
-a :class:`~._cli_local.UsageError` (exit 2) when nothing could be attempted.
+a :class:`~.cli._local.UsageError` (exit 2) when nothing could be attempted.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Exit codes, the same for every command: 0 when everything asked for was done, 1 
 failed or was refused (or a run stopped early), 2 for a usage error (bad options, no images, no
 API key, a missing extra), with one line saying what to do.
 
-The modules behind it: :mod:`._cli_commands` (the commands), :mod:`._cli_records` (what
-``--json`` prints), :mod:`._cli_show` (what a person reads), :mod:`._cli_local` (the API or
+The modules behind it: :mod:`.cli._commands` (the commands), :mod:`.cli._records` (what
+``--json`` prints), :mod:`.cli._show` (what a person reads), :mod:`.cli._local` (the API or
 the local server).
 """
 

@@ -3,8 +3,8 @@
 :func:`describe_images` streams its sources (files, folders, globs, URLs, ``@list.txt``),
 prepares each image off the event loop (on a process pool sized to the cores by default),
 sends up to ``concurrency`` requests at once through one
-:class:`~._ratelimit.AfarensisRateLimiter`, and appends one JSON line per image to ``out`` as
-each finishes (see :mod:`._corpus_io`). Running it again skips what ``out`` already holds and
+:class:`~.rate_limiters.AfarensisRateLimiter`, and appends one JSON line per image to ``out`` as
+each finishes (see :mod:`.corpus._store`). Running it again skips what ``out`` already holds and
 retries what failed; identical images are sent once; ``budget_tokens`` stops it before the
 billed tokens could pass a cap; ``dry_run`` prepares everything and sends nothing.
 """

@@ -1,6 +1,6 @@
 """Turn any image into one the Afarensis Vision API accepts, at the size the model sees.
 
-The API scales every image down to its *effective size* (:func:`~._contract.effective_size`)
+The API scales every image down to its *effective size* (:func:`~._api.contract.effective_size`)
 before the model looks at it, and bills it by that size. Resizing to exactly that size on the
 client therefore changes neither what the model sees nor what it costs, and sends far fewer
 bytes: a 5 MB 12 MP camera photo becomes a ~150 kB 1024 x 768 JPEG. On the way,

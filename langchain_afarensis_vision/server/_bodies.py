@@ -7,7 +7,8 @@ call, its arguments in pieces), and a last chunk with ``finish_reason``; then, w
 earlier chunk then carries ``"usage": null``, as the API does); then ``data: [DONE]``.
 
 An answer's ``metadata`` says it is the stand-in's and which values are placeholders
-(``_contract.stand_in_metadata``): on the body, and on each stream chunk with a ``finish_reason``.
+(``_api.contract.stand_in_metadata``): on the body, and on each stream chunk with a
+``finish_reason``.
 """
 
 from __future__ import annotations

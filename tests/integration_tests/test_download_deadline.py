@@ -1,4 +1,4 @@
-"""``_safety.download`` keeps one deadline for a whole download, against a real slow server.
+"""``_sources.urls.download`` keeps one deadline for a whole download, against a real slow server.
 
 A download's ``timeout`` bounds everything it does: every hop of a redirect chain gets only
 what is left of it (an httpx2 timeout of the full ``timeout`` per hop let a chain of slow hops

@@ -2,7 +2,7 @@
 
 Names, tool calls (valid and invalid), tool results and the user message that carries a tool's
 images, tool definitions with enums, many scripts: each request's ``usage.prompt_tokens`` must be
-the client's count, to the token (one implementation: ``_contract.prompt_text_tokens``).
+the client's count, to the token (one implementation: ``_api.contract.prompt_text_tokens``).
 """
 
 from __future__ import annotations

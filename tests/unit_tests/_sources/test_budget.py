@@ -1,4 +1,4 @@
-"""``_budget.MemoryBudget``: decoded bytes in flight, shared by threads and event loops."""
+"""``_sources.budget.MemoryBudget``: decoded bytes in flight, shared by threads and event loops."""
 
 from __future__ import annotations
 

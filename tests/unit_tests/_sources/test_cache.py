@@ -1,4 +1,4 @@
-"""``_cache.LRU``: the one bounded cache, by count and by weight, thread-safe."""
+"""``_sources.cache.LRU``: the one bounded cache, by count and by weight, thread-safe."""
 
 from __future__ import annotations
 

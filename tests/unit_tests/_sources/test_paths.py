@@ -1,4 +1,4 @@
-"""``_paths``: which local files the tool may read, through ``_safety.load_image``."""
+"""``_sources.paths``: which local files the tool may read, through ``_sources.urls.load_image``."""
 
 from __future__ import annotations
 

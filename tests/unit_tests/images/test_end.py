@@ -1,4 +1,4 @@
-"""``_image_end``: where an image really ends, so an appended payload is never sent."""
+"""``images._end``: where an image really ends, so an appended payload is never sent."""
 
 from __future__ import annotations
 
