@@ -207,15 +207,6 @@ class ErrorType(StrEnum):
     SERVER = "server_error"
 
 
-IMAGE_ERROR_CODES: Final[frozenset[ErrorCode]] = frozenset(
-    {
-        ErrorCode.INVALID_IMAGE_FORMAT,
-        ErrorCode.IMAGE_TOO_LARGE,
-        ErrorCode.ANIMATED_GIF_NOT_SUPPORTED,
-        ErrorCode.INVALID_IMAGE,
-        ErrorCode.IMAGE_URL_UNREACHABLE,
-    }
-)
 RETRYABLE_STATUSES: Final[frozenset[int]] = frozenset({429, 500, 502, 503, 504})
 
 

@@ -221,16 +221,6 @@ def _text_only(parts: list[Part], role: str) -> str:
     return "".join(p.text for p in parts if isinstance(p, TextPart))
 
 
-def checked_parts(message: BaseMessage, default_detail: Detail) -> list[Part]:
-    """``message``'s parts, refused as sending it would be if it has images it may not carry."""
-    parts = message_parts(message, default_detail)
-    user = isinstance(message, ChatMessage) and _ROLE_BY_CHAT_ROLE.get(message.role) == "user"
-    if not (user or isinstance(message, HumanMessage | ToolMessage)):
-        role = message.role if isinstance(message, ChatMessage) else message.type
-        _text_only(parts, "assistant" if role == "ai" else role)
-    return parts
-
-
 def _user_message(message: BaseMessage, options: ImageOptions) -> dict[str, Any]:
     parts = message_parts(message, options.detail)
     wire: dict[str, Any] = {"role": "user"}

@@ -20,20 +20,6 @@ from PIL import Image
 from langchain_afarensis_vision._sources.cache import LRU
 from langchain_afarensis_vision._sources.opening import mapped_errors, open_image
 
-PALETTE: Final = (
-    "red",
-    "orange",
-    "yellow",
-    "green",
-    "teal",
-    "blue",
-    "purple",
-    "pink",
-    "brown",
-    "black",
-    "white",
-    "grey",
-)
 SAMPLE_SIDE: Final = 48
 OPAQUE_ALPHA: Final = 128
 """Pixels with at least this alpha count as visible when colours and brightness are measured."""

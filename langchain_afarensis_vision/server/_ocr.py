@@ -46,11 +46,6 @@ def _engine() -> Any:
     return module.RapidOCR()
 
 
-def is_cached(digest: bytes) -> bool:
-    """Whether the text of the image with this digest is already known."""
-    return _texts.get(digest) is not None
-
-
 def read_text(data: bytes, digest: bytes) -> str:
     """The text found in an image, lines joined by newlines ("" if none); needs the extra."""
     return _texts.get_or_make(digest, lambda: _recognise(data))
