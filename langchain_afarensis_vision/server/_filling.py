@@ -216,17 +216,17 @@ def fill(
     ``note`` puts the placeholder line in a free-text field when there is one.
     """
     root = schema if isinstance(schema, dict) else {}
-    filler = _Filler(root, measured, required_only)
+    given = given or {}
+    properties = properties_of(target(root, root))
+    if not properties:
+        return Filled(placeholder(root), placeholders=["(the whole answer)"])
+    note_field = _note_field(properties, root, given) if note else None
     filled = Filled()
-    if not properties_of(target(root, root)):
-        filled.value = placeholder(root)
-        filled.placeholders.append("(the whole answer)")
-        return filled
-    note_field = _note_field(target(root, root), root, given or {}) if note else None
-    filled.value = filler.object(root, measured.facts(), "", 0, filled, given or {}, note_field)
+    filler = _Filler(root, measured, required_only)
+    filled.value = filler.object(root, measured.facts(), "", 0, filled, given, note_field)
     if note_field is not None:
         line = filled.note()
-        limit = target(properties_of(target(root, root))[note_field], root).get("maxLength")
+        limit = target(properties[note_field], root).get("maxLength")
         filled.value[note_field] = line[:limit] if isinstance(limit, int) else line
     return filled
 
@@ -346,9 +346,8 @@ def _fact_key(name: str, prop: Any) -> str | None:
             short = short[len(prefix) :]
     for suffix in _SUFFIXES:
         short = short.removesuffix(suffix)
-    for candidate in (normalise(name), short):
-        if candidate in _BY_NAME:
-            return _BY_NAME[candidate]
+    if key := _BY_NAME.get(normalise(name)) or _BY_NAME.get(short):
+        return key
     description = normalise_text(prop.get("description") if isinstance(prop, dict) else None)
     named = [key for key, words in DESCRIBED.items() if re.search(rf"\b{words}\b", description)]
     return named[0] if len(named) == 1 else None
@@ -375,15 +374,16 @@ def _adapt(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
     return value
 
 
-def _note_field(node: dict[str, Any], root: dict[str, Any], given: Mapping[str, Any]) -> str | None:
+def _note_field(
+    properties: dict[str, Any], root: dict[str, Any], given: Mapping[str, Any]
+) -> str | None:
     """The free-text field that gets the placeholder line, if the schema has one."""
-    names = {normalise(name): name for name in properties_of(node) if name not in given}
-    for wanted in NOTE_FIELDS:
-        name = names.get(wanted)
-        if name is None:
-            continue
-        prop = target(properties_of(node)[name], root)
-        free = not any(key in prop for key in ("enum", "const", "pattern", "format"))
-        if prop.get("type") == "string" and free:
-            return name
-    return None
+    names = {normalise(name): name for name in properties if name not in given}
+    wanted = (names[w] for w in NOTE_FIELDS if w in names)
+    return next((n for n in wanted if _free_text(target(properties[n], root))), None)
+
+
+def _free_text(node: dict[str, Any]) -> bool:
+    """Whether a field takes any string (no ``enum``, ``const``, ``pattern`` or ``format``)."""
+    limits = ("enum", "const", "pattern", "format")
+    return node.get("type") == "string" and not any(key in node for key in limits)

@@ -54,11 +54,7 @@ def target(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
 def nullable(schema: Any, root: dict[str, Any]) -> bool:
     """Whether ``schema`` accepts ``null`` (a ``null`` type or branch, or OpenAPI ``nullable``)."""
     for _ in range(MAX_DEPTH):
-        if not isinstance(schema, dict):
-            return False
-        if "$ref" not in schema:
-            break
-        schema = resolve(schema["$ref"], root)
+        schema = _deref(schema, root)
     if not isinstance(schema, dict):
         return False
     kind = schema.get("type")

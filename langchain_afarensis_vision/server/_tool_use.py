@@ -155,12 +155,8 @@ def _image_tool(
     functions: tuple[dict[str, Any], ...],
 ) -> tuple[dict[str, Any], _Parameters] | None:
     """The function to call with an image, and its parameters (the surest; the first of equals)."""
-    best: tuple[dict[str, Any], _Parameters] | None = None
-    for function in functions:
-        params = _parameters(function)
-        if params is not None and (best is None or params.score > best[1].score):
-            best = (function, params)
-    return best
+    found = [(f, params) for f in functions if (params := _parameters(f)) is not None]
+    return max(found, key=lambda pair: pair[1].score, default=None)
 
 
 def _parameters(function: dict[str, Any]) -> _Parameters | None:
