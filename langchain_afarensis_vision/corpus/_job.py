@@ -160,7 +160,7 @@ class Job:
             self.summary.refused_earlier += (source, item.key) in self.store.refused
             self._advance()
         elif unreadable is not None:
-            await self._write(self._record(source, item.key, None, error=unreadable))
+            await self._write(self._record(item, error=unreadable))
         elif self._seen(item.key):
             await self._copy(source, self._first(item.key), self.pending.get(item.key))
         else:
@@ -180,9 +180,7 @@ class Job:
         return key in self.handled or key in self.store.done or key in self.pending
 
     def _first(self, key: str) -> int | None:
-        if key in self.handled:
-            return self.handled[key]
-        return self.store.done.get(key)
+        return self.handled[key] if key in self.handled else self.store.done.get(key)
 
     async def _original(self, item: _Item) -> None:
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -223,7 +221,7 @@ class Job:
             item.data = None  # the bytes are not held while waiting for the rate limit
             if isinstance(result, _Refusal):
                 error = error_record("InvalidImageError", result.code, result.message)
-                return await self._write(self._record(item.source, item.key, item, error=error))
+                return await self._write(self._record(item, error=error))
             prepared = result
         image = prepared or ImageUrl(item.source, self.detail)
         message = question_message(self.question, image)  # content_block() seals it here
@@ -255,10 +253,7 @@ class Job:
 
     def _reserve(self, cost: int) -> bool:
         """Count ``cost`` against the budget, or stop the run if it could pass it."""
-        if self.budget is None:
-            self.reserved += cost
-            return True
-        if self.summary.billed + self.reserved + cost > self.budget:
+        if self.budget is not None and self.summary.billed + self.reserved + cost > self.budget:
             self.summary.stopped = self.summary.stopped or (
                 f"Stopped before the token budget: {self.summary.billed:,} tokens billed and "
                 f"{self.reserved:,} in flight; the next request may cost {cost:,} more, past "
@@ -276,16 +271,14 @@ class Job:
         except EVERY_REQUEST_FAILS:
             raise
         except (AfarensisError, OSError) as error:
-            return await self._write(
-                self._record(item.source, item.key, item, prepared, error=exception_record(error))
-            )
+            return await self._write(self._record(item, prepared, error=exception_record(error)))
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         self.summary.sent += 1
         self.summary.prompt_tokens += usage["input_tokens"]
         self.summary.completion_tokens += usage["output_tokens"]
         self._billed(usage["input_tokens"] + usage["output_tokens"])
         self.summary.image_tokens += prepared.tokens if prepared else 0
-        record = self._record(item.source, item.key, item, prepared)
+        record = self._record(item, prepared)
         record.update(
             description=reply.text,
             prompt_tokens=usage["input_tokens"],
@@ -296,29 +289,27 @@ class Job:
 
     def _record(
         self,
-        source: str,
-        key: str,
-        item: _Item | None,
+        item: _Item,
         prepared: PreparedImage | None = None,
         *,
         error: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if prepared is not None:
             facts = prepared.facts()
-        elif item is not None and item.data is not None:  # refused: what its header says
+        elif item.data is not None:  # refused: what its header says
             facts = refused_facts(item.data, self.detail)
         else:  # a URL the API fetches, or a file that could not be read
             facts = unknown_facts(self.detail)
         return {
-            "source": source,
-            "sha256": item.sha256 if item else None,
+            "source": item.source,
+            "sha256": item.sha256,
             "description": None,
             **facts,
             "prompt_tokens": None,
             "completion_tokens": None,
             "model": self.llm.model,
             "error": error,
-            "key": key,
+            "key": item.key,
         }
 
     async def _write(self, record: dict[str, Any]) -> int | None:
