@@ -217,13 +217,13 @@ class AfarensisRateLimiter(BaseRateLimiter):
             return 0.0
         charges = sorted((c for c in self._log if getattr(c, kind)), key=_Charge.expires)
         excess = sum(getattr(c, kind) for c in charges) + amount - limit
+        if excess <= 0:
+            return 0.0
         for charge in charges:  # the soonest to expire first: when enough of them have
-            if excess <= 0:
-                break
             excess -= getattr(charge, kind)
             if excess <= 0:
                 return charge.expires() - now
-        return 0.0 if excess <= 0 else WINDOW  # more than the limit: refused before this
+        return WINDOW  # more than the limit: refused before this
 
     def _expire(self, now: float) -> None:
         self._log = [c for c in self._log if c.expires() > now]
@@ -232,15 +232,13 @@ class AfarensisRateLimiter(BaseRateLimiter):
         limits = {kind: _int(headers.get(f"x-ratelimit-limit-{kind}")) for kind in _KINDS}
         if any(value is not None for value in limits.values()):
             self.learned = True
-        caps = {"requests": self.cap_requests, "tokens": self.cap_tokens}
         for kind, value in limits.items():
             if value is not None:
-                cap = caps[kind]
+                cap = getattr(self, f"cap_{kind}")
                 setattr(self, f"limit_{kind}", value if cap is None else min(cap, value))
         self._expire(now)
         for kind in _KINDS:  # what the server counts and we did not send: another program's
-            remaining = _int(headers.get(f"x-ratelimit-remaining-{kind}"))
-            limit = _int(headers.get(f"x-ratelimit-limit-{kind}"))
+            remaining, limit = _int(headers.get(f"x-ratelimit-remaining-{kind}")), limits[kind]
             if remaining is None or limit is None:
                 continue
             ours = sum(getattr(c, kind) for c in self._log)

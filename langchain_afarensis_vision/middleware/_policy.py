@@ -238,11 +238,9 @@ def _stub_block(
     policy: Policy,
 ) -> dict[str, Any]:
     text = policy.placeholder.format(image=_what(image.part))
-    for name in _names(messages, image, block):
-        if name in descriptions:
-            tool, call_id = descriptions[name]
-            text += policy.pointer.format(tool=tool, tool_call_id=call_id)
-            break
+    names = _names(messages, image, block)
+    if described := next((descriptions[n] for n in names if n in descriptions), None):
+        text += policy.pointer.format(tool=described[0], tool_call_id=described[1])
     # Text blocks of a tool message are sent joined: a stub after text starts on its own line.
     return _text(("\n" if image.block > 0 else "") + text)
 
