@@ -216,12 +216,10 @@ class RateLimitError(APIStatusError):
         assert self.response is not None
         value = self.response.headers.get("retry-after")
         try:
-            seconds = float(value) if value is not None else None
+            seconds = float(value) if value is not None else math.nan
         except ValueError:
             return None
-        if seconds is None or not math.isfinite(seconds) or seconds < 0:
-            return None
-        return seconds
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class InternalServerError(APIStatusError):

@@ -131,8 +131,7 @@ def failed(record: Record, error: AfarensisError, base_url: str | None) -> None:
     """Record a request that failed; ``base_url`` (the API's) is named when none was reached."""
     record.update(answer=None, model=None, usage=None)
     if isinstance(error, APIStatusError):
-        message = error.message
-        message = f"{message}{_status_hint(error, base_url)}"
+        message = f"{error.message}{_status_hint(error, base_url)}"
         fields = _error(error.type, error.code, error.status_code, message)
         fields["request_id"] = error.request_id
     elif isinstance(error, APIConnectionError):

@@ -6,6 +6,7 @@ was done.
 
 from __future__ import annotations
 
+import itertools
 import re
 import textwrap
 import unicodedata
@@ -60,12 +61,8 @@ def fit(text: str, width: int) -> str:
 
 def _columns(text: str, width: int) -> str:
     """The longest start of ``text`` within ``width`` columns."""
-    used = 0
-    for index, char in enumerate(text):
-        used += _char_width(char)
-        if used > width:
-            return text[:index]
-    return text
+    used = itertools.accumulate(map(_char_width, text))
+    return next((text[:index] for index, upto in enumerate(used) if upto > width), text)
 
 
 def refused_before_sending(record: Record) -> bool:

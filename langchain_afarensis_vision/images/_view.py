@@ -190,8 +190,6 @@ def _draw_grid(picture: Image.Image, columns: int, rows: int, tile: float) -> No
 
 def _encoded(picture: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    if fmt == "JPEG":
-        picture.save(buffer, "JPEG", quality=80)
-    else:
-        picture.save(buffer, "PNG", optimize=True)
+    options = {"quality": 80} if fmt == "JPEG" else {"optimize": True}
+    picture.save(buffer, fmt, **options)
     return buffer.getvalue()

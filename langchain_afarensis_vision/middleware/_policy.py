@@ -280,12 +280,8 @@ def _names(messages: Sequence[BaseMessage], image: Found, block: dict[str, Any])
 
 
 def _tool_call(earlier: Sequence[BaseMessage], call_id: str) -> dict[str, Any] | None:
-    for message in reversed(earlier):
-        if isinstance(message, AIMessage):
-            for call in message.tool_calls:
-                if call.get("id") == call_id:
-                    return dict(call)
-    return None
+    ai = [message for message in reversed(earlier) if isinstance(message, AIMessage)]
+    return next((dict(c) for m in ai for c in m.tool_calls if c.get("id") == call_id), None)
 
 
 def _description_calls(

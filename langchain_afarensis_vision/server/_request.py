@@ -88,7 +88,7 @@ def read_request(
         response_format=body.get("response_format"),
         digest=hashlib.blake2b(raw, digest_size=12).hexdigest(),
     )
-    return replace(request, text_tokens=_text_tokens(request))
+    return replace(request, text_tokens=prompt_text_tokens(request.messages, tools))
 
 
 def _max_tokens(body: dict[str, Any], default: int) -> int:
@@ -183,7 +183,3 @@ class PromptTokens:
 def prompt_tokens(request: ChatRequest, images: Sequence[SeenImage]) -> PromptTokens:
     """Prompt tokens as ``_tokens.count_messages`` counts them on the client side."""
     return PromptTokens(request.text_tokens, sum(image.tokens for image in images))
-
-
-def _text_tokens(request: ChatRequest) -> int:
-    return prompt_text_tokens(request.messages, request.tools)
