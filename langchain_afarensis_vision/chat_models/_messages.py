@@ -222,12 +222,10 @@ def _text_only(parts: list[Part], role: str) -> str:
 
 
 def _user_message(message: BaseMessage, options: ImageOptions) -> dict[str, Any]:
-    parts = message_parts(message, options.detail)
-    wire: dict[str, Any] = {"role": "user"}
-    if isinstance(message.content, str):
-        wire["content"] = message.content
-    else:
-        wire["content"] = [_wire_part(p, options) for p in parts]
+    content = message.content
+    if not isinstance(content, str):
+        content = [_wire_part(p, options) for p in message_parts(message, options.detail)]
+    wire: dict[str, Any] = {"role": "user", "content": content}
     if message.name:
         wire["name"] = message.name
     return wire
@@ -236,20 +234,11 @@ def _user_message(message: BaseMessage, options: ImageOptions) -> dict[str, Any]
 def _assistant_message(message: AIMessage, options: ImageOptions) -> dict[str, Any]:
     wire: dict[str, Any] = {"role": "assistant"}
     text = _text_only(message_parts(message, options.detail), "assistant")
+    valid = [(c["id"], c["name"], json.dumps(c["args"])) for c in message.tool_calls]
+    invalid = [(c["id"], c["name"], c["args"]) for c in message.invalid_tool_calls]
     calls = [
-        {
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
-        }
-        for call in message.tool_calls
-    ] + [
-        {
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": call["name"], "arguments": call["args"]},
-        }
-        for call in message.invalid_tool_calls
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        for call_id, name, arguments in valid + invalid
     ]
     wire["content"] = text if text or not calls else None
     if calls:
