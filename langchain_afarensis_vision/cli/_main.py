@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import sys
 import warnings
@@ -40,15 +41,19 @@ DEFAULT_MAX_TOKENS = 300
 _IMAGES_HELP = "image files, folders, globs, http(s) URLs, or @list.txt (one a line)"
 
 
-def _positive(text: str) -> int:
+def _integer(text: str, low: int, high: float, wanted: str) -> int:
+    """``text`` as an integer from ``low`` to ``high``, else argparse's error saying ``wanted``."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a positive integer; got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _integer(text, 1, math.inf, "a positive integer")
 
 
 def _max_tokens(text: str) -> int:
@@ -60,14 +65,7 @@ def _max_tokens(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        msg = f"must be a port number from 0 to 65535; got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _integer(text, 0, 65535, "a port number from 0 to 65535")
 
 
 def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> None:

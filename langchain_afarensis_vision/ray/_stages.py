@@ -162,14 +162,11 @@ def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:
-    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+    kind = column.type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or _is_text(kind):
         return list(column.to_pylist())
-    if _is_text(column.type):
-        return list(column.to_pylist())
-    values: list[Any] = []
-    for chunk in column.chunks:  # Ray's tensor columns (read_images): one array a row
-        values.extend(chunk.to_numpy())
-    return values
+    # Ray's tensor columns (read_images): one array a row
+    return [array for chunk in column.chunks for array in chunk.to_numpy()]
 
 
 def _is_text(kind: pa.DataType) -> bool:

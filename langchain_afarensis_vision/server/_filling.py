@@ -194,11 +194,8 @@ class Filled:
     def note(self) -> str:
         """The one line that says which fields are placeholders."""
         measured = f"measured {', '.join(self.measured)}" if self.measured else "measured nothing"
-        rest = (
-            f"placeholders, not measured: {', '.join(self.placeholders)}"
-            if self.placeholders
-            else "no placeholders"
-        )
+        rest = ", ".join(self.placeholders)
+        rest = f"placeholders, not measured: {rest}" if rest else "no placeholders"
         return f"Local Afarensis stand-in, not GPT-4V: {measured}; {rest}."
 
 
