@@ -218,10 +218,10 @@ class Job:
         prepared: PreparedImage | None = None
         if item.data is not None:
             result = await self._prepare(item.data)
-            item.data = None  # the bytes are not held while waiting for the rate limit
-            if isinstance(result, _Refusal):
+            if isinstance(result, _Refusal):  # its record says what its header does
                 error = error_record("InvalidImageError", result.code, result.message)
                 return await self._write(self._record(item, error=error))
+            item.data = None  # the bytes are not held while waiting for the rate limit
             prepared = result
         image = prepared or ImageUrl(item.source, self.detail)
         message = question_message(self.question, image)  # content_block() seals it here

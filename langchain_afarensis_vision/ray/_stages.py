@@ -38,7 +38,13 @@ from langchain_afarensis_vision.errors import (
     AfarensisError,
     InvalidRequestError,
 )
-from langchain_afarensis_vision.images import FACTS, PreparedImage, prepare_image, unknown_facts
+from langchain_afarensis_vision.images import (
+    FACTS,
+    PreparedImage,
+    prepare_image,
+    refused_facts,
+    unknown_facts,
+)
 from langchain_afarensis_vision.ray._budget import ClusterRateLimiter
 
 __all__ = ["ERROR", "Describe", "Request", "Secrets", "done_keys", "image_column", "prepare_batch"]
@@ -110,11 +116,16 @@ def prepare_batch(
         if not keep[-1]:
             continue
         prepared = outcome if isinstance(outcome, PreparedImage) else None
-        facts = prepared.facts() if prepared else unknown_facts(request.detail)
         error = outcome if isinstance(outcome, dict) else None
+        if prepared is not None:
+            facts = prepared.facts()
+        elif error is not None and isinstance(value, bytes):  # refused: what its header says
+            facts = refused_facts(value, request.detail)
+        else:
+            facts = unknown_facts(request.detail)
         row = {"sha256": sha256, "key": key, **facts, "error": error}
-        for name, value in (row | {"_data": prepared.data if prepared else None}).items():
-            columns[name].append(value)
+        for name, cell in (row | {"_data": prepared.data if prepared else None}).items():
+            columns[name].append(cell)
     out = table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
     if not keep_image and not _is_text(table.schema.field(column).type):
         out = out.drop_columns([column])

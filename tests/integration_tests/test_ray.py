@@ -78,13 +78,16 @@ def test_rows_are_kept_failures_are_rows_and_answers_match_the_corpus_job(
         )  # fmt: skip
     assert summary.sent == 6
     by_name = {Path(row["path"]).name: row for row in rows}
+    assert by_name["img000.png"]["bytes"] > 0  # "bytes" is the fact: what was sent
     assert sorted(by_name) == sorted(p.name for p in folder.iterdir())  # every row, once
     assert "input_bytes" not in rows[0]  # the image column is dropped by default
-    assert isinstance(rows[0]["bytes"], int)  # "bytes" is the fact: what was sent
     broken = by_name.pop("broken.png")
     assert broken["error"]["type"] == "InvalidImageError"
     assert broken["description"] is None
     lines = {Path(line["source"]).name: line for line in jsonl(tmp_path / "out.jsonl")}
+    for field in FACTS:  # a refused image: what its header says, the same on both sides
+        assert broken[field] == lines["broken.png"][field], field
+    assert broken["source_bytes"] == 40
     for name, row in by_name.items():
         line = lines[name]
         assert row["error"] is None
