@@ -59,18 +59,6 @@ from langchain_afarensis_vision.images._end import image_end
 from langchain_afarensis_vision.images._pixels import encode, jpeg_settings, render
 from langchain_afarensis_vision.images._view import ShownInJupyter
 
-__all__ = [
-    "BUDGET",
-    "FACTS",
-    "PreparedImage",
-    "UnpreparedImageWarning",
-    "clear_cache",
-    "prepare_image",
-    "refused_facts",
-    "unknown_facts",
-    "unseal",
-]
-
 CACHE_ENTRIES: Final = 128  # > the 94 low-detail images of an 8,000-token ImageBudgetEdit
 CACHE_BYTES: Final = 64 * 1024 * 1024
 BUDGET: Final = MemoryBudget(512 * 1024 * 1024)
