@@ -14,7 +14,8 @@ itself.
 The resolved path is then opened one component at a time from the allowed directory's own
 descriptor (``os.open(..., dir_fd=...)``), none of them following a symlink: a directory swapped
 for a symlink between the check and the open (a race an agent's neighbour could run) is refused,
-never followed outside. Only regular files are opened (a FIFO would block ``open``; the last
+never followed outside. Nor is a hard link (a file with more than one name may be one from
+outside under an inside name). Only regular files are opened (a FIFO would block ``open``; the last
 component is checked with ``lstat`` first and opened non-blocking), and at most ``max_bytes``
 are read. Where ``os.open`` takes no ``dir_fd`` (Windows) the resolved path is opened directly.
 Each refusal is an :class:`ImageRefused` whose message is meant for the agent; it repeats at
@@ -221,4 +222,10 @@ def _check_regular(info: os.stat_result, path: Path, max_bytes: int) -> None:
         raise ImageRefused(msg)
     if info.st_size > max_bytes:
         msg = f"{shown(path.name)} is {info.st_size:,} bytes; at most {max_bytes:,}"
+        raise ImageRefused(msg)
+    if info.st_nlink > 1:  # the same file may stand under a name outside: no check sees it
+        msg = (
+            f"{shown(path.name)} has {info.st_nlink} hard links, so it may be a file from "
+            "outside the allowed directories: copy it into an allowed directory instead"
+        )
         raise ImageRefused(msg)

@@ -148,6 +148,15 @@ def test_fifo_is_refused_without_opening(tree: Path) -> None:
         _paths.read_local_file(tree / "allowed" / "fifo.png", dirs(tree))
 
 
+def test_a_hard_link_to_an_outside_file_is_refused(tree: Path) -> None:
+    # A hard link is the outside file itself under an inside name: no path check can see it.
+    os.link(tree / "outside" / "secret.png", tree / "allowed" / "hard.png")
+    with pytest.raises(ImageRefused, match=r"'hard\.png' has 2 hard links"):
+        load("hard.png", tree)
+    with pytest.raises(ImageRefused, match="copy it into an allowed directory"):
+        _paths.read_local_file(tree / "allowed" / "hard.png", dirs(tree))
+
+
 def test_file_over_the_cap_is_refused_by_size(tree: Path) -> None:
     with pytest.raises(ImageRefused, match=r"'chart.png' is \d+ bytes; at most 100"):
         _paths.read_local_file(tree / "allowed" / "chart.png", dirs(tree), max_bytes=100)
