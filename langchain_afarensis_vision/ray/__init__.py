@@ -116,7 +116,9 @@ def describe_dataset(
         question: Asked about each image.
         detail: ``low``, ``high`` or ``auto``.
         llm: The model's settings (``ChatAfarensis()`` if None: key and URL from the
-            environment); the key reaches the workers through Ray's object store only.
+            environment); the key reaches the actors through Ray's object store, never in
+            task arguments (a local ``ray.init()`` copies the driver's environment, a key in
+            ``AFARENSIS_API_KEY`` included, into every Ray process: start Ray without it).
         max_tokens: Most tokens each answer may take.
         requests_per_minute: A cap on requests for the whole cluster (None: learned).
         tokens_per_minute: A cap on tokens for the whole cluster (None: learned).
