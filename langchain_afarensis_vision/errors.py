@@ -6,7 +6,8 @@ The tree::
     ├── MissingAPIKeyError         no key configured: set AFARENSIS_API_KEY or pass api_key=
     ├── RequestTooLargeError       costs more tokens than the rate limit allows in a minute
     ├── InvalidRequestError        refused before sending, also a ValueError; .code (an ErrorCode)
-    │   └── InvalidImageError      an image that cannot be sent; .code says why
+    │   ├── InvalidImageError      an image that cannot be sent; .code says why
+    │   └── InvalidDocumentError   a PDF or page that cannot be read; .source, .page
     ├── APIConnectionError         no response: DNS, refused, reset, dropped mid-stream
     │   └── APITimeoutError        no response in time
     └── APIStatusError             the API answered with an error status
@@ -67,6 +68,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "InternalServerError",
+    "InvalidDocumentError",
     "InvalidImageError",
     "InvalidRequestError",
     "MissingAPIKeyError",
@@ -165,6 +167,26 @@ class InvalidImageError(InvalidRequestError):
 
     def __init__(self, message: str, *, code: ErrorCode = ErrorCode.INVALID_IMAGE) -> None:
         super().__init__(message, code=code)
+
+
+class InvalidDocumentError(InvalidRequestError):
+    """A document (a PDF, or an image file given as a document) whose pages cannot be read.
+
+    ``source`` is the file, ``page`` the 1-based page (None: the whole file). Raised before
+    anything reaches the network; in an index run, the file is listed and the others go on.
+    """
+
+    def __init__(self, message: str, *, source: str, page: int | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.page = page
+
+    def __reduce__(self) -> tuple[Any, ...]:  # from a worker process, whole
+        return _rebuilt_document_error, (self.message, self.source, self.page)
+
+
+def _rebuilt_document_error(message: str, source: str, page: int | None) -> InvalidDocumentError:
+    return InvalidDocumentError(message, source=source, page=page)
 
 
 class APIConnectionError(AfarensisError):

@@ -5,13 +5,17 @@ Commands:
     demo [IMAGE...]     describe the sample images (or yours) on the embedded local server
     tokens IMAGE...     what would go out for each image, and its token cost, offline
     caption SOURCE...   describe a whole collection into a JSONL file: rate-limited, resumable
+    index PATH...       index the pages of PDFs and images (resumable, incremental)
+    search QUERY        the indexed pages that best match a query, offline
+    ask QUESTION        an answer from the best pages, citing file and page
     serve               run the local Afarensis-compatible server in the foreground
 
 Exit codes, the same for every command: 0 when everything asked for was done, 1 when any image
 failed or was refused (or a run stopped early), 2 for a usage error (bad options, no images, no
 API key, a missing extra), with one line saying what to do.
 
-The modules behind it: :mod:`.cli._commands` (the commands), :mod:`.cli._records` (what
+The modules behind it: :mod:`.cli._commands` (the image commands), :mod:`.cli._documents`
+(index, search, ask), :mod:`.cli._records` (what
 ``--json`` prints), :mod:`.cli._show` (what a person reads), :mod:`.cli._local` (the API or
 the local server).
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 from langchain_afarensis_vision._api.contract import DEFAULT_MODEL, DETAILS, MAX_OUTPUT_TOKENS
 from langchain_afarensis_vision._version import __version__
+from langchain_afarensis_vision.cli._documents import add_parsers as add_document_parsers
 from langchain_afarensis_vision.cli._local import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -252,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _describe_parsers(commands)
     _caption_parser(commands)
+    add_document_parsers(commands, _positive)
     _serve_parser(commands)
     return parser
 

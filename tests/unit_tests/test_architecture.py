@@ -30,7 +30,8 @@ RANKS: dict[str, int] = {
     "document_loaders": 5,
     "middleware": 5,
     "corpus": 5,
-    "cli": 6,
+    "documents": 6,
+    "cli": 7,
     "ray": 6,
 }
 BESIDE = {("chat_models", "rate_limiters")}  # the model takes a limiter; same rank
@@ -44,6 +45,7 @@ PUBLIC_PATHS = [
     "images",
     "errors",
     "corpus",
+    "documents",
     "server",
     "server.app",
     "server.engine",

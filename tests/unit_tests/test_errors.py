@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from langchain_afarensis_vision.errors import (
     AuthenticationError,
     BadRequestError,
     InternalServerError,
+    InvalidDocumentError,
     InvalidImageError,
     InvalidRequestError,
     MissingAPIKeyError,
@@ -35,6 +37,7 @@ BASES: dict[type[Exception], tuple[type, ...]] = {
     RequestTooLargeError: (AfarensisError, ValueError),
     InvalidRequestError: (AfarensisError, ValueError),
     InvalidImageError: (InvalidRequestError,),
+    InvalidDocumentError: (InvalidRequestError,),
     APIConnectionError: (AfarensisError,),
     APITimeoutError: (APIConnectionError,),
     APIStatusError: (AfarensisError,),
@@ -95,6 +98,16 @@ def test_messages_and_codes() -> None:
     image = InvalidImageError("too big", code=ErrorCode.IMAGE_TOO_LARGE)
     assert (str(image), image.code, image.response) == ("too big", "image_too_large", None)
     assert InvalidImageError("bad").code == "invalid_image"
+
+
+def test_a_document_error_names_file_and_page_and_survives_a_worker() -> None:
+    error = InvalidDocumentError(
+        "report.pdf, page 3: cannot be rendered", source="report.pdf", page=3
+    )
+    back = pickle.loads(pickle.dumps(error))
+    assert (back.source, back.page, back.message) == ("report.pdf", 3, error.message)
+    assert isinstance(back, InvalidRequestError)
+    assert back.code == "invalid_value"
 
 
 # -- status_error_class --------------------------------------------------------------------------

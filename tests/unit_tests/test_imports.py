@@ -25,6 +25,7 @@ EXPECTED = [
     "ImageBudgetEdit",
     "ImageSkippedWarning",
     "InternalServerError",
+    "InvalidDocumentError",
     "InvalidImageError",
     "InvalidRequestError",
     "MissingAPIKeyError",
