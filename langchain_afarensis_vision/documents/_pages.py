@@ -50,8 +50,10 @@ DOCUMENT_SUFFIXES: Final = frozenset({PDF_SUFFIX, *IMAGE_SUFFIXES})
 PAGES_PER_TASK: Final = 8
 MAX_TEXT_CHARS: Final = 100_000
 """Most characters of a page's text layer kept (a page holds a few thousand)."""
-WORKER_MEMORY: Final = 1536 * 1024 * 1024
+WORKER_MEMORY: Final = 600 * 1024 * 1024
 """Address space a rendering worker may take (a hostile stream fails there, not in the caller)."""
+PAGE_SECONDS: Final = 60
+"""Longest a page may take to render before its worker is stopped and the page fails."""
 _RENDER_SIDE: Final = 2048  # the longer side before the API's own fitting (never larger)
 _T = TypeVar("_T")
 _NO_WORKERS: Final = (
@@ -80,7 +82,7 @@ def page_pixels(width_pt: float, height_pt: float) -> tuple[int, int]:
     """The pixel size a page of ``width_pt`` x ``height_pt`` points is rendered at.
 
     The page's shape fitted in 2048 x 2048, then the API's ``high`` rule: what the model sees,
-    so the image is sent as it is rendered (a US Letter page: 768 x 994, about 90 dpi).
+    so the image is sent as it is rendered (a US Letter page: 768 x 993, about 90 dpi).
     """
     longest = max(width_pt, height_pt, 1e-6)
     width = max(1, round(width_pt * _RENDER_SIDE / longest))
@@ -134,29 +136,29 @@ class _Task:
             return
         assert self.future is not None
         try:
-            yield from ((self.file, page) for page in self.future.result())
+            pages = self.future.result(timeout=PAGE_SECONDS * max(1, self.count))
         except InvalidDocumentError as error:
             yield self.file, error
-        except BrokenProcessPool:  # this task or another killed a worker: one page at a time
+        except (BrokenProcessPool, TimeoutError):  # a worker died or hangs: page by page
             renderer.restart()
             for index in range(self.start, self.start + self.count):
                 yield from self._alone(renderer, index)
+        else:
+            yield from ((self.file, page) for page in pages)
 
     def _alone(self, renderer: _Renderer, index: int) -> Iterator[tuple[str, Any]]:
         file, _, _, pages_dir, password = self.args
         try:
-            yield from ((file, p) for p in renderer.run(file, index, 1, pages_dir, password))
+            yield from ((file, page) for page in renderer.run(file, index, 1, pages_dir, password))
         except InvalidDocumentError as error:
             yield file, error
-        except BrokenProcessPool:
+        except (BrokenProcessPool, TimeoutError):
             renderer.restart()
-            reason = f"rendering it took more than {WORKER_MEMORY // 2**20:,} MiB or crashed"
-            yield (
-                file,
-                InvalidDocumentError(
-                    f"{file}, page {index + 1}: {reason}", source=file, page=index + 1
-                ),
+            reason = (
+                f"took more than {WORKER_MEMORY // 2**20:,} MiB or {PAGE_SECONDS} s, or crashed"
             )
+            message = f"{file}, page {index + 1}: rendering it {reason}"
+            yield file, InvalidDocumentError(message, source=file, page=index + 1)
 
 
 def _tasks(
@@ -194,16 +196,16 @@ class _Renderer:
         return self._submit(render_pages, *args)
 
     def run(self, *args: Any) -> list[PageImage]:
-        return self.submit(*args).result()
+        return self.submit(*args).result(timeout=PAGE_SECONDS)
 
     def run_count(self, file: str, password: str | None) -> int:
         if Path(file).suffix.lower() != PDF_SUFFIX:
             return 1
         try:
-            return self._submit(page_count, file, password).result()
-        except BrokenProcessPool:
+            return self._submit(page_count, file, password).result(timeout=PAGE_SECONDS)
+        except (BrokenProcessPool, TimeoutError):
             self.restart()
-            msg = f"{file}: counting its pages took more memory than allowed, or crashed"
+            msg = f"{file}: counting its pages took more memory or time than allowed, or crashed"
             raise InvalidDocumentError(msg, source=file) from None
 
     def _submit(self, function: Callable[..., _T], *args: Any) -> Future[_T]:
@@ -226,7 +228,11 @@ class _Renderer:
         return self.pool.submit(function, *args)
 
     def restart(self) -> None:
+        """A fresh pool for what follows: the workers of this one are killed (one may hang)."""
         if self.pool is not None:
+            # The executor has no public way to stop a running task: its processes are killed.
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
@@ -333,6 +339,7 @@ def _written(
     sha256 = hashlib.sha256(data).hexdigest()
     path = pages_dir / f"{sha256}{suffix}"
     if not path.exists():  # written whole, then renamed: a reader never sees half a page
+        pages_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}")
         partial.write_bytes(data)
         os.replace(partial, path)
