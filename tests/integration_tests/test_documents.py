@@ -23,6 +23,7 @@ from langchain_afarensis_vision import ChatAfarensis
 from langchain_afarensis_vision.documents import CitedAnswer, PageIndex
 from langchain_afarensis_vision.documents._answer import cited_answer
 from langchain_afarensis_vision.server import LocalAfarensisServer
+from langchain_afarensis_vision.server.faults import Faults
 from tests.documents_support import text_pdf
 
 pytestmark = pytest.mark.enable_socket
@@ -278,7 +279,5 @@ def test_kill_9_during_index_loses_nothing_and_describes_nothing_twice(
         assert all(hit.description for hit in done.pages())
 
 
-def _latency(seconds: float) -> object:
-    from langchain_afarensis_vision.server.faults import Faults
-
+def _latency(seconds: float) -> Faults:
     return Faults(latency=seconds)
