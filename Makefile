@@ -29,9 +29,11 @@ test: $(STAMP) ## Run the test suite (offline)
 	$(BIN)/python -m pytest -q
 
 cassettes: $(STAMP) ## Re-record cassettes/ (local server; a real endpoint if AFARENSIS_API_KEY and AFARENSIS_BASE_URL are set)
-	rm -rf cassettes/test_standard_cassettes cassettes/test_cassettes_client
+	rm -rf cassettes/test_standard_cassettes cassettes/test_cassettes_client \
+		cassettes/test_cassettes_documents
 	AFARENSIS_RECORD_MODE=all $(BIN)/python -m pytest -q -p no:randomly \
-		tests/integration_tests/test_standard_cassettes.py tests/integration_tests/test_cassettes_client.py
+		tests/integration_tests/test_standard_cassettes.py tests/integration_tests/test_cassettes_client.py \
+		tests/integration_tests/test_cassettes_documents.py
 
 $(NOTEBOOKS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,dev,notebooks]"
