@@ -227,19 +227,7 @@ def _serve_parser(commands: Any) -> None:
         default="info",
         help="info logs each request (never the key or image data) [info]",
     )
-    serve_command.set_defaults(run=_cmd_serve)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    return serve(
-        args.host,
-        args.port,
-        args.api_key,
-        args.rpm,
-        args.tpm,
-        allow_private_urls=args.allow_private_urls,
-        log_level=args.log_level,
-    )
+    serve_command.set_defaults(run=serve)
 
 
 def _parser() -> argparse.ArgumentParser:
