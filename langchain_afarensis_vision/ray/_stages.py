@@ -232,9 +232,6 @@ class Describe:
         self.slots = asyncio.Semaphore(in_flight)
 
     async def __call__(self, table: pa.Table) -> pa.Table:
-        return await self._batch(table)
-
-    async def _batch(self, table: pa.Table) -> pa.Table:
         rows = table.to_pylist()
         answers = await asyncio.gather(*(self._one(row) for row in rows))
         out = table.drop_columns(["_data", "error"])
