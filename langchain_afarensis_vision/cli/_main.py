@@ -86,18 +86,17 @@ def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> 
     )
 
 
-def _model_options(command: argparse.ArgumentParser, max_tokens: bool = True) -> None:
+def _model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--question", "-q", default=None, help="what to ask about each image [describe it]"
     )
     command.add_argument("--model", default=DEFAULT_MODEL, help=f"the model [{DEFAULT_MODEL}]")
-    if max_tokens:
-        command.add_argument(
-            "--max-tokens",
-            type=_max_tokens,
-            default=DEFAULT_MAX_TOKENS,
-            help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
-        )
+    command.add_argument(
+        "--max-tokens",
+        type=_max_tokens,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
+    )
 
 
 def _json_option(command: argparse.ArgumentParser) -> None:
