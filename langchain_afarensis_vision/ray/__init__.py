@@ -137,7 +137,6 @@ def describe_dataset(
         (null, or ``{type, code, message}``).
     """
     model = llm or ChatAfarensis()
-    column = image_column  # None: each batch finds it among its own columns (ds is read once)
     request = Request(
         question, checked_detail(detail), model.model, max_tokens, model.image_first_frame
     )
@@ -146,7 +145,7 @@ def describe_dataset(
     secrets = [ray.put(Secrets(settings, model.api_key))]  # a list: the actors fetch it
     finished = ray.put(done_keys(done)) if done is not None else None
     prepare = functools.partial(
-        _prepare_batch, column=column, request=request, done=finished, keep_image=keep_image
+        _prepare_batch, column=image_column, request=request, done=finished, keep_image=keep_image
     )
     prepared = ds.map_batches(prepare, batch_format="pyarrow", batch_size=batch_size)
     return prepared.map_batches(
@@ -157,7 +156,7 @@ def describe_dataset(
             "secrets": secrets,
             "budget": shared.actor,
             "request": request,
-            "column": column,
+            "column": image_column,  # None: each batch finds it (ds is read once)
             "in_flight": in_flight,
         },
         compute=_pool(actors),
