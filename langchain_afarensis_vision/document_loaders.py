@@ -50,7 +50,6 @@ OnError: TypeAlias = Literal["warn", "raise", "skip"]
 
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
-# Metadata that is None for an image URL: the API fetches it, not the loader.
 _DEPRECATED: Final = {"bytes_sent": "bytes"}
 """Old metadata names, kept beside the new ones for one release (removed in the next)."""
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
