@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_afarensis_vision._api.contract import Detail
 from langchain_afarensis_vision.chat_models import ChatAfarensis
@@ -85,8 +85,7 @@ class RateBudget:
 
     def stats(self) -> dict[str, Any]:
         """What the budget saw: ``rate_limited`` (429s), the limits in force, asks, calls."""
-        stats: dict[str, Any] = ray.get(self.actor.stats.remote())
-        return stats
+        return cast(dict[str, Any], ray.get(self.actor.stats.remote()))
 
 
 def describe_dataset(
