@@ -50,7 +50,6 @@ OnError: TypeAlias = Literal["warn", "raise", "skip"]
 
 # Per-image failures; API errors arrive here after the client's own retries.
 _SKIPPABLE = (AfarensisError, OSError)
-# Metadata that is None for an image URL: the API fetches it, not the loader.
 _DEPRECATED: Final = {"bytes_sent": "bytes"}
 """Old metadata names, kept beside the new ones for one release (removed in the next)."""
 _LOOKAHEAD: Final = 2  # alazy_load's window of tasks, in multiples of max_concurrency
@@ -146,7 +145,7 @@ class AfarensisImageLoader(BaseLoader):
 
     def lazy_load(self) -> Iterator[Document]:
         """Describe the images one at a time, yielding each ``Document`` as it is ready."""
-        sources = self._sources()
+        sources = image_files(self.paths, self.recursive)  # names only: nothing is read here
         with self._progress(len(sources)) as progress:
             for source in sources:
                 try:
@@ -160,7 +159,7 @@ class AfarensisImageLoader(BaseLoader):
 
     async def alazy_load(self) -> AsyncIterator[Document]:
         """Describe up to ``max_concurrency`` images at once, yielding in input order."""
-        sources = self._sources()
+        sources = image_files(self.paths, self.recursive)  # names only: nothing is read here
         with self._progress(len(sources)) as progress:
             async with aclosing(self._in_order(sources)) as results:
                 async for document in results:
@@ -231,12 +230,6 @@ class AfarensisImageLoader(BaseLoader):
             raise error
         if self.on_error == "warn":
             warnings.warn(ImageSkippedWarning(source, error), stacklevel=2)
-
-    # -- inputs -----------------------------------------------------------------------------
-
-    def _sources(self) -> list[str]:
-        """Every file to load, in order (names only: nothing is read here)."""
-        return image_files(self.paths, self.recursive)
 
     def _progress(self, total: int) -> Progress:
         return Progress(total, "Describing images", enabled=self.show_progress)

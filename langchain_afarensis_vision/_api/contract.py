@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Literal, get_args
 
@@ -223,17 +223,10 @@ def _scale(width: int, height: int, num: int, den: int) -> tuple[int, int]:
     return max(1, width * num // den), max(1, height * num // den)
 
 
-def _fit_2048(width: int, height: int) -> tuple[int, int]:
-    """``high``'s first step: fit in 2048 x 2048 (never scaled up)."""
-    if max(width, height) > HIGH_DETAIL_MAX_SIDE:
-        return _scale(width, height, HIGH_DETAIL_MAX_SIDE, max(width, height))
-    return width, height
-
-
-def _short_side_768(width: int, height: int) -> tuple[int, int]:
-    """``high``'s second step: the shorter side down to 768 when both sides exceed 768."""
-    if min(width, height) > HIGH_DETAIL_SHORT_SIDE:
-        return _scale(width, height, HIGH_DETAIL_SHORT_SIDE, min(width, height))
+def _shrink(width: int, height: int, most: int, side: Callable[[int, int], int]) -> tuple[int, int]:
+    """Scale down (never up) so that the ``side`` (``max`` or ``min``) is at most ``most``."""
+    if side(width, height) > most:
+        return _scale(width, height, most, side(width, height))
     return width, height
 
 
@@ -251,11 +244,8 @@ def effective_size(width: int, height: int, detail: Detail = "auto") -> tuple[in
         msg = f"image sides must be positive; got {width} x {height}"
         raise ValueError(msg)
     if detail == "low":
-        longest = max(width, height)
-        if longest <= LOW_DETAIL_SIDE:
-            return width, height
-        return _scale(width, height, LOW_DETAIL_SIDE, longest)
-    return _short_side_768(*_fit_2048(width, height))
+        return _shrink(width, height, LOW_DETAIL_SIDE, max)
+    return _shrink(*_shrink(width, height, HIGH_DETAIL_MAX_SIDE, max), HIGH_DETAIL_SHORT_SIDE, min)
 
 
 def image_tiles(width: int, height: int, detail: Detail = "auto") -> tuple[int, int]:
@@ -296,7 +286,7 @@ def explain_image_tokens(width: int, height: int, detail: Detail = "auto") -> st
     if detail == "low":
         fit = _size(seen, (width, height))
         return f"{start} -> fits {LOW_DETAIL_SIDE}: {fit} -> {BASE_IMAGE_TOKENS} tokens flat"
-    fitted = _fit_2048(width, height)
+    fitted = _shrink(width, height, HIGH_DETAIL_MAX_SIDE, max)
     steps = [
         f"{start}{' (as high)' if detail == 'auto' else ''}",
         f"fits {HIGH_DETAIL_MAX_SIDE}: {_size(fitted, (width, height))}",

@@ -88,16 +88,19 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
     # Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever.
     fd = os.open(path, _O_READ)
     try:
-        size = _regular_size(fd, path)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            msg = f"{os.fspath(path)!r} is not a regular file (a FIFO, device or directory)"
+            raise InvalidImageError(msg)
     except BaseException:
         os.close(fd)
         raise
     with open(fd, "rb") as file:
-        if size > MAX_INPUT_BYTES:
+        if info.st_size > MAX_INPUT_BYTES:
             raise too_large(f"{os.fspath(path)!r} is larger than {MAX_INPUT_BYTES:,} bytes")
         # Bounded even for a growing file or one of unknown size (/proc), and no 64 MiB buffer
         # for a small one (read(n) reserves n bytes up front); the caller refuses the excess.
-        return file.read(size + 1) if size else file.read(MAX_INPUT_BYTES + 1)
+        return file.read(info.st_size + 1) if info.st_size else file.read(MAX_INPUT_BYTES + 1)
 
 
 def _read_file_object(file: BinaryIO) -> bytes:
@@ -162,14 +165,6 @@ def _url_given(url: str) -> InvalidRequestError:
         "and pass the bytes."
     )
     return InvalidRequestError(msg)
-
-
-def _regular_size(fd: int, path: str | os.PathLike[str]) -> int:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        msg = f"{os.fspath(path)!r} is not a regular file (a FIFO, device or directory)"
-        raise InvalidImageError(msg)
-    return info.st_size
 
 
 def decode_data_url(url: str) -> bytes:

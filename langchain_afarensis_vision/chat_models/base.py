@@ -157,8 +157,7 @@ class ChatAfarensis(BaseChatModel):
     @property
     def _limiter(self) -> AfarensisRateLimiter | None:
         """The token-aware limiter, if ``rate_limiter`` is one (it then learns from answers)."""
-        limiter = self.rate_limiter
-        return limiter if isinstance(limiter, AfarensisRateLimiter) else None
+        return self.rate_limiter if isinstance(self.rate_limiter, AfarensisRateLimiter) else None
 
     @contextmanager
     def _charged(self, request: Request) -> Iterator[None]:

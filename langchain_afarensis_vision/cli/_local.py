@@ -6,6 +6,7 @@ extra, and how to install it), as it names the variable to set when no key is co
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -84,39 +85,32 @@ def connect(local: bool, why: str = "--local was given", **options: Any) -> Iter
         yield Target(model, None)
 
 
-def serve(
-    host: str,
-    port: int,
-    api_key: str | None,
-    rpm: int | None,
-    tpm: int | None,
-    *,
-    allow_private_urls: bool,
-    log_level: str,
-) -> int:
-    """``afarensis-vision serve``: requests logged on stderr at ``log_level``."""
+def serve(args: argparse.Namespace) -> int:
+    """``afarensis-vision serve``: requests logged on stderr at ``--log-level``."""
     server = local_server_module()
     stop = threading.Event()
     on_main_thread = threading.current_thread() is threading.main_thread()
     if on_main_thread:  # SIGTERM stops it as Ctrl+C does
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
     )
     try:
         code: int = server.serve_main(
-            host,
-            port,
-            api_key,
-            rpm,
-            tpm,
-            allow_private_urls=allow_private_urls,
-            log_level=log_level,
+            args.host,
+            args.port,
+            args.api_key,
+            args.rpm,
+            args.tpm,
+            allow_private_urls=args.allow_private_urls,
+            log_level=args.log_level,
             stop=stop,
         )
     except OSError as error:  # the port is taken, the host is not this machine's...
         reason = error.strerror or error
-        msg = f"cannot listen on {host}:{port}: {reason} (--port 0 picks a free port)"
+        msg = f"cannot listen on {args.host}:{args.port}: {reason} (--port 0 picks a free port)"
         raise UsageError(msg) from None
     finally:
         if on_main_thread:

@@ -91,18 +91,17 @@ def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> 
     )
 
 
-def _model_options(command: argparse.ArgumentParser, max_tokens: bool = True) -> None:
+def _model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--question", "-q", default=None, help="what to ask about each image [describe it]"
     )
     command.add_argument("--model", default=DEFAULT_MODEL, help=f"the model [{DEFAULT_MODEL}]")
-    if max_tokens:
-        command.add_argument(
-            "--max-tokens",
-            type=_max_tokens,
-            default=DEFAULT_MAX_TOKENS,
-            help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
-        )
+    command.add_argument(
+        "--max-tokens",
+        type=_max_tokens,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"most tokens in each answer (up to {MAX_OUTPUT_TOKENS}) [{DEFAULT_MAX_TOKENS}]",
+    )
 
 
 def _json_option(command: argparse.ArgumentParser) -> None:
@@ -232,19 +231,7 @@ def _serve_parser(commands: Any) -> None:
         default="info",
         help="info logs each request (never the key or image data) [info]",
     )
-    serve_command.set_defaults(run=_cmd_serve)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    return serve(
-        args.host,
-        args.port,
-        args.api_key,
-        args.rpm,
-        args.tpm,
-        allow_private_urls=args.allow_private_urls,
-        log_level=args.log_level,
-    )
+    serve_command.set_defaults(run=serve)
 
 
 def _parser() -> argparse.ArgumentParser:

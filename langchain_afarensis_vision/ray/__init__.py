@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_afarensis_vision._api.contract import Detail
 from langchain_afarensis_vision.chat_models import ChatAfarensis
@@ -85,8 +85,7 @@ class RateBudget:
 
     def stats(self) -> dict[str, Any]:
         """What the budget saw: ``rate_limited`` (429s), the limits in force, asks, calls."""
-        stats: dict[str, Any] = ray.get(self.actor.stats.remote())
-        return stats
+        return cast(dict[str, Any], ray.get(self.actor.stats.remote()))
 
 
 def describe_dataset(
@@ -139,7 +138,6 @@ def describe_dataset(
         (null, or ``{type, code, message}``).
     """
     model = llm or ChatAfarensis()
-    column = image_column  # None: each batch finds it among its own columns (ds is read once)
     request = Request(
         question, checked_detail(detail), model.model, max_tokens, model.image_first_frame
     )
@@ -148,7 +146,7 @@ def describe_dataset(
     secrets = [ray.put(Secrets(settings, model.api_key))]  # a list: the actors fetch it
     finished = ray.put(done_keys(done)) if done is not None else None
     prepare = functools.partial(
-        _prepare_batch, column=column, request=request, done=finished, keep_image=keep_image
+        _prepare_batch, column=image_column, request=request, done=finished, keep_image=keep_image
     )
     prepared = ds.map_batches(prepare, batch_format="pyarrow", batch_size=batch_size)
     return prepared.map_batches(
@@ -159,7 +157,7 @@ def describe_dataset(
             "secrets": secrets,
             "budget": shared.actor,
             "request": request,
-            "column": column,
+            "column": image_column,  # None: each batch finds it (ds is read once)
             "in_flight": in_flight,
         },
         compute=_pool(actors),

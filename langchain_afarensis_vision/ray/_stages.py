@@ -154,11 +154,8 @@ def _prepare_one(value: Any, request: Request) -> tuple[str | None, str, Any]:
         f"expected image bytes, a decoded image array, a data: URL or an http(s) URL; got "
         f"{text}. Read files with ray.data.read_binary_files or read_images."
     )
-    return (
-        None,
-        request.key(text),
-        error_record("InvalidImageError", ErrorCode.INVALID_IMAGE, message),
-    )
+    refused = error_record("InvalidImageError", ErrorCode.INVALID_IMAGE, message)
+    return None, request.key(text), refused
 
 
 def _prepared(value: Any, sha256: str, request: Request) -> tuple[str, str, Any]:
@@ -232,9 +229,6 @@ class Describe:
         self.slots = asyncio.Semaphore(in_flight)
 
     async def __call__(self, table: pa.Table) -> pa.Table:
-        return await self._batch(table)
-
-    async def _batch(self, table: pa.Table) -> pa.Table:
         rows = table.to_pylist()
         answers = await asyncio.gather(*(self._one(row) for row in rows))
         out = table.drop_columns(["_data", "error"])

@@ -83,9 +83,8 @@ class RequestLog:
                 headers = [*message.get("headers", []), (_HEADER, request_id.encode())]
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                log(
-                    complete=True
-                )  # before the client has it all: its line is there once it has the answer
+                # before the client has it all: its line is there once it has the answer
+                log(complete=True)
             await send(message)
 
         try:
@@ -96,9 +95,8 @@ class RequestLog:
             response = await self.unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            log(
-                complete=False
-            )  # no answer, or not all of it: the client left, or the connection dropped
+            # no answer, or not all of it: the client left, or the connection dropped
+            log(complete=False)
 
 
 def _line(

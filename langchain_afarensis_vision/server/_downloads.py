@@ -20,6 +20,7 @@ may read from :data:`~.settings.DOWNLOAD_MEMORY`, reads at most 20 MB (more is
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final, TypeAlias
 
@@ -64,11 +65,7 @@ class Downloader:
             headers={"user-agent": _USER_AGENT},
             transport=self.transport,
         ) as client:
-
-            async def fetch(ref: ImageRef) -> bytes:
-                return await self._fetch_open(client, ref)
-
-            yield fetch
+            yield functools.partial(self._fetch_open, client)
 
     async def _fetch_checked(self, ref: ImageRef) -> bytes:
         policy = self.policy
@@ -76,7 +73,8 @@ class Downloader:
         async with self.work.downloads.areserve(MAX_IMAGE_BYTES):
             try:
                 # One byte past the cap: a larger image is cut there, and refused below.
-                data = await self.work.download(_download, ref.url, policy)
+                download = functools.partial(_safety.download, prefix=MAX_IMAGE_BYTES + 1)
+                data = await self.work.download(download, ref.url, policy)
             except _safety.ImageRefused:
                 message = f"The image at {_shown(ref)} is refused or unreachable."
                 raise unreachable(message, ref.param) from None
@@ -105,19 +103,14 @@ class Downloader:
                 )
                 raise unreachable(message, ref.param)
             declared = response.headers.get("content-length", "")
-            if declared.isdigit():
-                _check_size(int(declared), ref)
             limit = int(declared) if declared.isdigit() else MAX_IMAGE_BYTES
+            _check_size(limit, ref)  # the declared size (the cap itself passes)
             async with self.work.downloads.areserve(max(1, limit)):
                 data = bytearray()
                 async for chunk in response.aiter_bytes():
                     data += chunk
                     _check_size(len(data), ref)
                 return bytes(data)
-
-
-def _download(url: str, policy: _safety.UrlPolicy) -> bytes:
-    return _safety.download(url, policy, prefix=MAX_IMAGE_BYTES + 1)
 
 
 def _check_size(size: int, ref: ImageRef) -> None:

@@ -308,8 +308,7 @@ def properties_of(schema: dict[str, Any]) -> dict[str, Any]:
 
 def normalise(name: str) -> str:
     """A field name in snake case, British spelling: ``imageColor`` -> ``image_colour``."""
-    snake = _SEPARATORS.sub("_", _CAMEL.sub("_", name).lower()).strip("_")
-    return snake.replace("color", "colour").replace("gray", "grey")
+    return normalise_text(_SEPARATORS.sub("_", _CAMEL.sub("_", name)).strip("_"))
 
 
 def _fact_key(name: str, prop: Any) -> str | None:

@@ -15,8 +15,7 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import uvicorn
 
@@ -152,8 +151,7 @@ class LocalAfarensisServer:
         ``limit_tokens - remaining_tokens`` is the tokens counted in the last 60 seconds (each
         admitted request's prompt tokens plus its ``max_tokens``), for watching a run.
         """
-        state: RateLimitState = self.app.state.afarensis.limiter.state()
-        return state
+        return cast(RateLimitState, self.app.state.afarensis.limiter.state())
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not started"
@@ -219,9 +217,7 @@ class LocalAfarensisServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
