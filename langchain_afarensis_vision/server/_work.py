@@ -5,7 +5,10 @@ pixel work run in worker threads (``anyio.to_thread``), at most :data:`~.setting
 at once, so that ``/health`` and every other answer keep flowing while a request is at work.
 Downloads take one of :data:`~.settings.MAX_DOWNLOADS` slots and reserve the bytes they may read
 from :attr:`Work.downloads` (:data:`~.settings.DOWNLOAD_MEMORY`); each image's estimated decoded
-size is reserved from :attr:`Work.images` (:data:`~.settings.IMAGE_MEMORY`) around its decode.
+size is reserved from :attr:`Work.images` (:data:`~.settings.IMAGE_MEMORY`) around its decode,
+and each request body from :attr:`Work.bodies` (:data:`~.settings.BODY_MEMORY`) until it is
+answered. A worker thread may wait for :attr:`Work.images`; so a task never holds that budget
+while it waits for a thread.
 
 anyio's limiters belong to one event loop, so each loop that serves the app gets its own (a
 ``RunVar``); the memory budgets are thread-safe and shared by all.
@@ -22,6 +25,7 @@ from anyio.lowlevel import RunVar
 
 from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server.settings import (
+    BODY_MEMORY,
     DOWNLOAD_MEMORY,
     IMAGE_MEMORY,
     MAX_DOWNLOADS,
@@ -41,11 +45,14 @@ class Work:
         downloads: int = MAX_DOWNLOADS,
         image_memory: int = IMAGE_MEMORY,
         download_memory: int = DOWNLOAD_MEMORY,
+        body_memory: int = BODY_MEMORY,
     ) -> None:
         self.images = MemoryBudget(image_memory)
         """Decoded image bytes in flight."""
         self.downloads = MemoryBudget(download_memory)
         """Downloaded bytes in flight."""
+        self.bodies = MemoryBudget(body_memory)
+        """Request bodies in flight (each :data:`~.settings.BODY_COPIES` times its size)."""
         self._threads = _PerLoop(threads, "afarensis_worker_threads")
         self._slots = _PerLoop(downloads, "afarensis_download_slots")
 
