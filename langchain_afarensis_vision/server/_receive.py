@@ -38,8 +38,10 @@ async def receive_body(
     settings: ServerSettings,
     budget: MemoryBudget,
     held: contextlib.AsyncExitStack,
-) -> bytearray:
-    """The body of ``request``; its memory stays reserved from ``budget`` until ``held`` closes.
+) -> tuple[bytearray, int]:
+    """The body of ``request``, and its commas (about its JSON values, counted as it comes).
+
+    Its memory stays reserved from ``budget`` until ``held`` closes.
 
     Raises:
         APIError: 400 over the cap or too slow (with ``connection: close``), 503 when body
@@ -62,7 +64,7 @@ async def receive_body(
         reserved = upto
 
     await reserve(size if size is not None else min(limit, FIRST_STEP))
-    body = bytearray()
+    body, commas = bytearray(), 0
     try:
         with anyio.fail_after(settings.read_timeout):
             async for chunk in request.stream():
@@ -71,6 +73,7 @@ async def receive_body(
                 if len(body) + len(chunk) > reserved:
                     await reserve(min(limit, max(len(body) + len(chunk), 2 * reserved)))
                 body += chunk
+                commas += chunk.count(b",")
     except TimeoutError:
         msg = (
             f"The request body did not arrive within {settings.read_timeout:g} s "
@@ -78,7 +81,7 @@ async def receive_body(
         )
         raise _closing(invalid_value(msg)) from None
     request.state.body_read = True
-    return body
+    return body, commas
 
 
 def must_close(request: Request, settings: ServerSettings) -> bool:

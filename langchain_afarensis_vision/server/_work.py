@@ -2,7 +2,8 @@
 
 The event loop only moves bytes: JSON parsing, schema validation, image checks and the engine's
 pixel work run in worker threads (``anyio.to_thread``), at most :data:`~.settings.WORKER_THREADS`
-at once, so that ``/health`` and every other answer keep flowing while a request is at work.
+at once, so that ``/health`` and every other answer keep flowing while a request is at work;
+bodies of many values (:data:`~.settings.HEAVY_VALUES`) take one heavy lane of their own.
 Downloads take one of :data:`~.settings.MAX_DOWNLOADS` slots and reserve the bytes they may read
 from :attr:`Work.downloads` (:data:`~.settings.DOWNLOAD_MEMORY`); each image's estimated decoded
 size is reserved from :attr:`Work.images` (:data:`~.settings.IMAGE_MEMORY`) around its decode,
@@ -54,11 +55,13 @@ class Work:
         self.bodies = MemoryBudget(body_memory)
         """Request bodies in flight (each :data:`~.settings.BODY_COPIES` times its size)."""
         self._threads = _PerLoop(threads, "afarensis_worker_threads")
+        self._heavy = _PerLoop(1, "afarensis_heavy_lane")
         self._slots = _PerLoop(downloads, "afarensis_download_slots")
 
-    async def run(self, func: Callable[[*Ts], T], *args: *Ts) -> T:
-        """``func(*args)`` in a worker thread, off the event loop."""
-        return await anyio.to_thread.run_sync(func, *args, limiter=self._threads.get())
+    async def run(self, func: Callable[[*Ts], T], *args: *Ts, heavy: bool = False) -> T:
+        """``func(*args)`` in a worker thread, off the event loop (``heavy``: in the heavy lane)."""
+        lane = self._heavy if heavy else self._threads
+        return await anyio.to_thread.run_sync(func, *args, limiter=lane.get())
 
     async def download(self, func: Callable[[*Ts], T], *args: *Ts) -> T:
         """A blocking download ``func(*args)`` in a thread of its own, in a download slot."""

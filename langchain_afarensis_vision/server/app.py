@@ -61,7 +61,7 @@ from langchain_afarensis_vision.server._work import Work
 from langchain_afarensis_vision.server.engine import Answer, Engine
 from langchain_afarensis_vision.server.faults import FaultMiddleware
 from langchain_afarensis_vision.server.limits import RateLimited, RateLimiter, RateLimitState
-from langchain_afarensis_vision.server.settings import ServerSettings
+from langchain_afarensis_vision.server.settings import HEAVY_VALUES, ServerSettings
 
 OWNED_BY = "afarensis-local"
 
@@ -157,8 +157,9 @@ async def _complete(
     request: Request, state: _State, held: contextlib.AsyncExitStack
 ) -> tuple[ChatRequest, PromptTokens, Answer, RateLimitState]:
     settings, work = state.settings, state.work
-    raw = await receive_body(request, settings, work.bodies, held)
-    chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens)
+    raw, commas = await receive_body(request, settings, work.bodies, held)
+    heavy = commas > HEAVY_VALUES  # waits for other heavy ones, not the reverse
+    chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens, heavy=heavy)
     note(request, model=chat.model, images=len(chat.images))
 
     def admit(image_tokens: int, exact: bool) -> None:
@@ -167,7 +168,7 @@ async def _complete(
     images = await read_images(chat.images, work, state.downloader, admit)
     prompt = prompt_tokens(chat, images)
     limits = state.limiter.admit_tokens(prompt.total + chat.max_tokens * chat.n)
-    answer = await work.run(state.engine.answer, chat, images)
+    answer = await work.run(state.engine.answer, chat, images, heavy=heavy)
     return chat, prompt, answer, limits
 
 

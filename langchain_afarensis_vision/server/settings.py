@@ -61,6 +61,10 @@ many worker threads at once, never on the event loop."""
 IMAGE_MEMORY: Final = 256 * 1024 * 1024
 """Decoded image bytes in flight at once, all requests together: each image's estimated decoded
 size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+HEAVY_VALUES: Final = 5_000
+"""A body with more commas than this (about as many JSON values) is parsed, validated and
+answered in a lane of one worker thread of its own: such bodies wait for each other, and the
+other requests do not wait for them."""
 MAX_DOWNLOADS: Final = 4
 """Image URLs downloaded at once, all requests together."""
 DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024

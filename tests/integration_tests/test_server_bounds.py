@@ -23,14 +23,18 @@ import pytest
 
 from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server import LocalAfarensisServer, _analysis, _images, _reading
+from langchain_afarensis_vision.server import app as server_app
+from langchain_afarensis_vision.server._request import read_body
 from langchain_afarensis_vision.server.engine import PIXEL_COPIES
 from langchain_afarensis_vision.server.settings import (
     BODY_COPIES,
+    HEAVY_VALUES,
     MAX_CONTENT_PARTS,
     MAX_DOWNLOADS,
     MAX_IMAGES,
     MAX_JSON_DEPTH,
     MAX_JSON_KEYS,
+    WORKER_THREADS,
 )
 from tests._support import serving
 from tests.integration_tests.conftest import (
@@ -464,3 +468,28 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_text(client: httpx2.Clien
     assert "lone UTF-16 surrogate" in data["error"]["message"]
     fine = raw.replace('"metadata": {"\\udc00": "x"}, ', "")
     ok_json(client.post("/chat/completions", content=fine.encode()))
+
+
+def test_bodies_of_many_values_wait_for_each_other_not_the_rest(
+    server: LocalAfarensisServer, client: httpx2.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, real = threading.Event(), read_body
+
+    def held_when_heavy(raw: bytearray, *rest: Any) -> Any:
+        if raw.count(b",") > HEAVY_VALUES:
+            gate.wait(30)
+        return real(raw, *rest)
+
+    monkeypatch.setattr(server_app, "read_body", held_when_heavy)
+    many = body(user(*["hi"] * (HEAVY_VALUES // 2)))
+    senders = [
+        threading.Thread(target=lambda: client.post("/chat/completions", json=many))
+        for _ in range(WORKER_THREADS)
+    ]
+    for sender in senders:
+        sender.start()
+    with authed(server) as other:  # every worker thread would be held by now, but one lane is
+        ok_json(other.post("/chat/completions", json=body(user("Hello")), timeout=10))
+    gate.set()
+    for sender in senders:
+        sender.join(30)
