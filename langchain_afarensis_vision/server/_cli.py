@@ -1,13 +1,42 @@
-"""``afarensis-vision serve``: run the local server in the foreground until Ctrl+C."""
+"""``afarensis-vision serve``: run the local server in the foreground until Ctrl+C.
+
+The process is the server's: on glibc, blocks of a mebibyte or more (request bodies, images)
+are mapped from the OS and given back to it when freed (``mallopt``), instead of being kept in
+the heap once a large one has been freed (glibc's threshold grows up to 32 MiB otherwise). The
+tokenizer is loaded before the server starts, so the first request does not hold the others,
+and threads hand the interpreter's lock on sooner (:data:`SWITCH_INTERVAL`).
+"""
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
+from typing import Final
 
+from langchain_afarensis_vision._api import tokenizer
 from langchain_afarensis_vision._api.contract import API_KEY_ENV, BASE_URL_ENV
 from langchain_afarensis_vision.server._runner import LocalAfarensisServer
 from langchain_afarensis_vision.server.settings import is_loopback
+
+_M_MMAP_THRESHOLD: Final = -3
+"""glibc's ``mallopt`` parameter: blocks this large or larger are mapped (unmapped when freed)."""
+
+
+SWITCH_INTERVAL: Final = 0.001
+"""Seconds a thread holds the interpreter's lock while another waits (Python's default: 0.005):
+worker threads at work hand it to the event loop sooner, so ``/health`` answers meanwhile."""
+
+
+def give_large_blocks_back() -> bool:
+    """Have glibc map blocks of 1 MiB or more and unmap them when freed (False elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # another C library
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 1024 * 1024))
 
 
 def exposure_warning(host: str, allow_private_urls: bool) -> str | None:
@@ -57,6 +86,9 @@ def serve_main(
     Returns:
         The process exit code: 0.
     """
+    give_large_blocks_back()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    tokenizer.exact()  # loads the tokenizer now: the first request does not stall the others
     server = LocalAfarensisServer(
         host=host,
         port=port,

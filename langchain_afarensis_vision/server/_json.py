@@ -1,4 +1,4 @@
-"""Request bodies parsed as JSON within bounds, so that no body holds the interpreter for long.
+r"""Request bodies parsed as JSON within bounds, so that no body holds the interpreter for long.
 
 Python's ``json`` parses in C without ever letting another thread run, in time and memory
 proportional to the number of values it builds; nesting past the recursion limit raises
@@ -7,12 +7,17 @@ and bounded regular-expression steps, each short, so the event loop keeps its tu
 with a 400 ``invalid_value`` before it is parsed when it holds more than :data:`MAX_JSON_VALUES`
 values or nests deeper than :data:`MAX_JSON_DEPTH`. The scan also finds the long strings (the
 inline images' data URLs): they are cut out of the text that ``json`` parses (replaced by
-placeholders, then put back) and decoded on their own, so that a 100 MB body does not keep the
-parser busy for a noticeable time either.
+placeholders, then put back) and decoded on their own, a window at a time, so that a 100 MB
+body does not keep the parser (or the interpreter's lock) for a noticeable time either.
+
+As it is parsed, an object with more than :data:`MAX_JSON_KEYS` keys is refused (before the
+schema ever walks it); once parsed, a body with a ``\u`` escape is searched for lone UTF-16
+surrogates, which no text may hold (a 400 naming the field, never a 500 later on).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import secrets
@@ -20,23 +25,31 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from langchain_afarensis_vision.server._errors import invalid_value
-from langchain_afarensis_vision.server.settings import MAX_JSON_DEPTH, MAX_JSON_VALUES
+from langchain_afarensis_vision.server._validation import param_path
+from langchain_afarensis_vision.server.settings import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_KEYS,
+    MAX_JSON_VALUES,
+)
 
 LONG_STRING: Final = 4096
 """Strings at least this long (in bytes) are decoded apart from the rest of the body."""
 _CHUNK: Final = 1024 * 1024
+_WINDOW: Final = 1024 * 1024
+"""Bytes of a long string decoded at once (each step holds the interpreter's lock briefly)."""
 _ESCAPED = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # a string's body, escapes included
 _BRACKETS = bytes(set(range(256)) - set(b"{}[]"))
-_CONTROLS = tuple(bytes([byte]) for byte in range(0x20))  # never raw inside a JSON string
+_CONTROLS = bytes(range(0x20))  # never raw inside a JSON string
 _QUOTE, _BACKSLASH = 0x22, 0x5C
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes | bytearray) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 ``invalid_value``."""
     scan = _Scan(raw)
     scan.run()
     try:
-        data = json.loads(scan.skeleton()) if scan.long else json.loads(raw)
+        text = scan.skeleton() if scan.long else raw
+        data = json.loads(text, object_pairs_hook=_object)
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"We could not parse the JSON body of your request ({exc})."
         raise invalid_value(msg) from None
@@ -44,7 +57,50 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise _too_deep() from None
     if not isinstance(data, dict):
         raise invalid_value("The request body must be a JSON object.")
-    return scan.restore(data) if scan.long else data
+    data = scan.restore(data) if scan.long else data
+    if b"\\u" in raw:  # only an escape makes a lone surrogate
+        _refuse_surrogates(data)
+    return data
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(pairs) > MAX_JSON_KEYS:
+        msg = f"An object in the JSON body holds more than {MAX_JSON_KEYS:,} keys."
+        raise invalid_value(msg)
+    return dict(pairs)
+
+
+def _refuse_surrogates(data: dict[str, Any]) -> None:
+    r"""Refuse a key or string holding a lone surrogate (``"\ud800"``), naming where it is."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+            if _lone_surrogate(key):
+                raise _surrogate(path)
+            if _lone_surrogate(value):
+                raise _surrogate((*path, key))
+            if isinstance(value, dict | list):
+                stack.append((value, (*path, key)))
+
+
+def _lone_surrogate(value: Any) -> bool:
+    if not isinstance(value, str) or value.isascii():
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _surrogate(path: tuple[str | int, ...]) -> Exception:
+    where = param_path(path)
+    msg = (
+        f"The JSON body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape) "
+        f"in {where or 'a key of the body'}: text must be valid Unicode."
+    )
+    return invalid_value(msg, where)
 
 
 def _too_deep() -> Exception:
@@ -55,7 +111,7 @@ def _too_deep() -> Exception:
 class _Scan:
     """One pass over the body: values and depth counted outside strings, long strings found."""
 
-    raw: bytes
+    raw: bytes | bytearray
     values: int = 0
     depth: int = 0
     long: list[tuple[int, int]] = field(default_factory=list)
@@ -141,11 +197,19 @@ class _Scan:
         return data
 
     def _decode(self, start: int, end: int) -> str:
-        text = self.raw[start + 1 : end - 1]
+        raw, first, last = self.raw, start + 1, end - 1
         try:
-            if b"\\" not in text and not any(byte in text for byte in _CONTROLS):
-                return text.decode()  # no escapes (base64): a plain, fast decode
-            decoded = json.loads(self.raw[start:end])
+            if raw.find(b"\\", first, last) < 0:  # no escapes (base64): decoded a window at a time
+                utf8 = codecs.getincrementaldecoder("utf-8")()
+                pieces = []
+                for at in range(first, last, _WINDOW):
+                    window = raw[at : min(at + _WINDOW, last)]
+                    if len(window.translate(None, _CONTROLS)) < len(window):
+                        break  # a raw control character: json says where
+                    pieces.append(utf8.decode(window, final=at + _WINDOW >= last))
+                else:
+                    return "".join(pieces)
+            decoded = json.loads(raw[start:end])
         except (ValueError, UnicodeDecodeError) as exc:
             msg = f"We could not parse the JSON body of your request ({exc})."
             raise invalid_value(msg) from None

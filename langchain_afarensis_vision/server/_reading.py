@@ -9,7 +9,8 @@
    as they arrive; the bytes downloaded for one request are at most
    :data:`~.settings.MAX_REQUEST_IMAGE_BYTES`. Then ``admit`` again, with the exact count.
 3. Every image is decoded (:func:`~._images.decode`, to find broken data) in a worker thread,
-   its estimated decoded size reserved from the shared image budget around the decode.
+   its estimated decoded size reserved from the shared image budget around the decode (in the
+   thread: no task holds that budget while it waits for a thread).
 
 The first refusal, in request order within a step, is raised as an :class:`~._errors.APIError`;
 a refused download cancels the others.
@@ -23,6 +24,7 @@ import anyio
 
 from langchain_afarensis_vision._api.contract import is_data_url
 from langchain_afarensis_vision._sources import read
+from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision.server._downloads import Downloader
 from langchain_afarensis_vision.server._errors import APIError, image_error
 from langchain_afarensis_vision.server._images import (
@@ -54,12 +56,17 @@ async def read_images(
     if remote:
         headed |= await _download_all(refs, remote, work, downloader)
         admit(_tokens(refs, headed), True)
-    seen = []
-    for index in range(len(refs)):
-        image = headed[index]
-        async with work.images.areserve(0 if image.known else image.seen.decoded):
-            seen.append(await work.run(decode, image))
-    return seen
+    return [await work.run(_decode_within, work.images, headed[i]) for i in range(len(refs))]
+
+
+def _decode_within(budget: MemoryBudget, image: HeadedImage) -> SeenImage:
+    """Decode ``image`` holding its decoded size, reserved here, in the worker thread.
+
+    A task that held the budget while it waited for a thread could wait for ever on threads
+    that the engine holds while they wait for the budget.
+    """
+    with budget.reserve(0 if image.known else image.seen.decoded):
+        return decode(image)
 
 
 def _head_inline(ref: ImageRef) -> HeadedImage:

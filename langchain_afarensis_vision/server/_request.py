@@ -46,15 +46,20 @@ class ChatRequest:
     """Prompt tokens of the text (messages, tool calls, tools), without the images."""
 
 
-def read_body(raw: bytes, models: Sequence[str], default_max_tokens: int) -> ChatRequest:
-    """Parse, validate and read a request body (CPU work: the caller runs it off the loop)."""
+def read_body(raw: bytearray, models: Sequence[str], default_max_tokens: int) -> ChatRequest:
+    """Parse, validate and read a request body (CPU work: the caller runs it off the loop).
+
+    ``raw`` is emptied once parsed, so its memory goes back before the rest of the work.
+    """
+    digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
     body = parse_json(raw)
+    raw.clear()
     validate_request(body)
-    return read_request(body, raw, models, default_max_tokens)
+    return read_request(body, digest, models, default_max_tokens)
 
 
 def read_request(
-    body: dict[str, Any], raw: bytes, models: Sequence[str], default_max_tokens: int
+    body: dict[str, Any], digest: str, models: Sequence[str], default_max_tokens: int
 ) -> ChatRequest:
     """Read a body that passed schema validation; raise an APIError for what the API refuses."""
     if body["model"] not in models:
@@ -86,7 +91,7 @@ def read_request(
         callable_tools=_callable_tools(body.get("tool_choice"), functions),
         parallel_tool_calls=body.get("parallel_tool_calls") is not False,
         response_format=body.get("response_format"),
-        digest=hashlib.blake2b(raw, digest_size=12).hexdigest(),
+        digest=digest,
     )
     return replace(request, text_tokens=prompt_text_tokens(request.messages, tools))
 

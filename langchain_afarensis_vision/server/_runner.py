@@ -5,7 +5,8 @@ known before anything starts, and a busy port fails at once), then uvicorn serve
 daemon thread with its own event loop. :meth:`~LocalAfarensisServer.stop` wakes the server's
 loop at once (uvicorn itself polls every 0.1 s), lets running answers finish for up to
 ``graceful_seconds``, then joins the thread. ``start_seconds`` and ``stop_seconds`` record how
-long each took.
+long each took. A request's headers must arrive within ``read_timeout`` seconds
+(:mod:`._protocol`), its body within as many once it is read (:mod:`._receive`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Self, cast
 
 import uvicorn
 
+from langchain_afarensis_vision.server._protocol import with_header_deadline
 from langchain_afarensis_vision.server.app import create_app
 from langchain_afarensis_vision.server.faults import Faults
 from langchain_afarensis_vision.server.limits import RateLimitState
@@ -172,6 +174,7 @@ class LocalAfarensisServer:
             log_level=self._log_level,
             access_log=False,
             server_header=False,
+            http=with_header_deadline(self.settings.read_timeout),
             timeout_graceful_shutdown=max(1, round(self._graceful)),
         )
         server = self._server = _Server(config)

@@ -3,11 +3,14 @@
 A chat completion goes one straight way, each step raising an :class:`~._errors.APIError` (or a
 :class:`~.limits.RateLimited`) that becomes the API's error answer::
 
-    auth (401) -> requests/min (429) -> JSON bounds, caps, schema (400) -> model (404) and
+    auth (401) -> requests/min (429) -> body memory (503), size and deadline (400) ->
+    JSON bounds, caps, schema (400) -> model (404) and
     request checks (400) -> inline images' headers (400) -> context window (400) -> downloads
     and their headers (400) -> context window (400) -> images decoded (400) -> tokens/min (429)
     -> engine -> JSON answer, or SSE events
 
+A request holds its body's share of the body memory (:mod:`._receive`) until it is answered;
+an answer given before a chunked or oversized body was read to its end closes the connection.
 The event loop only reads bodies and writes answers: every step that costs CPU (JSON, schema,
 images, the engine) runs in the worker pool of :mod:`._work`, so ``/health`` and other requests
 are answered while one is at work.
@@ -20,6 +23,7 @@ unexpected failures, are answered with ``ErrorResponse`` bodies too.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 from collections.abc import AsyncIterator
@@ -46,6 +50,7 @@ from langchain_afarensis_vision.server._errors import (
     server_error,
 )
 from langchain_afarensis_vision.server._reading import read_images
+from langchain_afarensis_vision.server._receive import CLOSE, must_close, receive_body
 from langchain_afarensis_vision.server._request import (
     ChatRequest,
     PromptTokens,
@@ -56,7 +61,7 @@ from langchain_afarensis_vision.server._work import Work
 from langchain_afarensis_vision.server.engine import Answer, Engine
 from langchain_afarensis_vision.server.faults import FaultMiddleware
 from langchain_afarensis_vision.server.limits import RateLimited, RateLimiter, RateLimitState
-from langchain_afarensis_vision.server.settings import ServerSettings
+from langchain_afarensis_vision.server.settings import HEAVY_VALUES, ServerSettings
 
 OWNED_BY = "afarensis-local"
 
@@ -102,7 +107,7 @@ def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Sta
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
     app.state.settings = settings
-    work = Work()
+    work = Work(body_memory=settings.body_memory)
     downloader = Downloader(
         work, settings.fetch_timeout, settings.image_transport, settings.url_policy
     )
@@ -116,14 +121,21 @@ def create_app(settings: ServerSettings | None = None, /, **options: Any) -> Sta
 
 
 async def _chat_completions(request: Request) -> Response:
-    state: _State = request.app.state.afarensis
+    async with contextlib.AsyncExitStack() as held:  # the body's memory, until it is answered
+        response = await _answer(request, request.app.state.afarensis, held)
+    if must_close(request, request.app.state.settings):  # the rest of the body is never read
+        response.headers.update(CLOSE)
+    return response
+
+
+async def _answer(request: Request, state: _State, held: contextlib.AsyncExitStack) -> Response:
     try:
         _authenticate(request, state.settings.api_key)
     except APIError as refused:
         return _error(refused)
     try:
         state.limiter.admit_request()
-        chat, prompt, answer, limits = await _complete(request, state)
+        chat, prompt, answer, limits = await _complete(request, state, held)
     except RateLimited as limited:
         return _error(rate_limited(limited.message, limited.headers()))
     except APIError as error:
@@ -142,11 +154,12 @@ async def _chat_completions(request: Request) -> Response:
 
 
 async def _complete(
-    request: Request, state: _State
+    request: Request, state: _State, held: contextlib.AsyncExitStack
 ) -> tuple[ChatRequest, PromptTokens, Answer, RateLimitState]:
     settings, work = state.settings, state.work
-    raw = await _read_body(request, settings.max_body_bytes)
-    chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens)
+    raw, commas = await receive_body(request, settings, work.bodies, held)
+    heavy = commas > HEAVY_VALUES  # waits for other heavy ones, not the reverse
+    chat = await work.run(read_body, raw, settings.models, settings.default_max_tokens, heavy=heavy)
     note(request, model=chat.model, images=len(chat.images))
 
     def admit(image_tokens: int, exact: bool) -> None:
@@ -155,7 +168,7 @@ async def _complete(
     images = await read_images(chat.images, work, state.downloader, admit)
     prompt = prompt_tokens(chat, images)
     limits = state.limiter.admit_tokens(prompt.total + chat.max_tokens * chat.n)
-    answer = await work.run(state.engine.answer, chat, images)
+    answer = await work.run(state.engine.answer, chat, images, heavy=heavy)
     return chat, prompt, answer, limits
 
 
@@ -220,18 +233,6 @@ def _authenticate(request: Request, api_key: str) -> None:
             f"{token[:3]}{'*' * max(0, len(token) - 7)}{token[-4:]}" if len(token) > 8 else "***"
         )
         raise invalid_api_key(f"Incorrect API key provided: {shown}.")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise invalid_value(f"The request body is larger than {limit:,} bytes.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise invalid_value(f"The request body is larger than {limit:,} bytes.")
-    return bytes(body)
 
 
 async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -24,6 +24,10 @@ that answers, and cassettes recorded from them, are byte for byte reproducible."
 FETCH_TIMEOUT: Final = 10.0
 """Seconds one image download may take, redirects included."""
 MAX_BODY_BYTES: Final = 128 * 1024 * 1024
+READ_TIMEOUT: Final = 30.0
+"""Seconds a client has to send a request's headers (from its first byte, or from the connection
+being opened), and again to send its body once the server reads it; then the connection is
+closed (after a 400 when the headers were in)."""
 
 # -- per-request caps (each a 400 ``invalid_value`` naming the cap and the field) ---------------
 MAX_JSON_VALUES: Final = 200_000
@@ -31,6 +35,8 @@ MAX_JSON_VALUES: Final = 200_000
 outside strings), checked before it is parsed."""
 MAX_JSON_DEPTH: Final = 64
 """Deepest nesting of objects and arrays in a body, checked before it is parsed."""
+MAX_JSON_KEYS: Final = 1_000
+"""Most keys in one JSON object of a body, checked as it is parsed (before the schema)."""
 MAX_CONTENT_PARTS: Final = 10_000
 """Most content parts in a request, all messages together (a string content counts as one)."""
 MAX_IMAGES: Final = 50
@@ -40,12 +46,25 @@ MAX_REQUEST_IMAGE_BYTES: Final = MAX_BODY_BYTES
 more is ``image_too_large``."""
 
 # -- what all requests share -----------------------------------------------------------------
+BODY_MEMORY: Final = 512 * 1024 * 1024
+"""Request bodies in flight at once, all requests together: each request reserves
+:data:`BODY_COPIES` times its body's size (its declared length; a chunked body as it grows)
+from its first byte read to its answer."""
+BODY_COPIES: Final = 3
+"""What a body costs while it is read, at most: the bytes, and the strings parsed from them
+(each long string decoded a window at a time, then joined), then the image bytes in them."""
+BODY_WAIT: Final = 60.0
+"""Seconds a request waits for body memory before it is answered 503 with ``Retry-After``."""
 WORKER_THREADS: Final = 4
 """CPU work (JSON parsing, schema validation, image checks, the engine) runs in at most this
 many worker threads at once, never on the event loop."""
 IMAGE_MEMORY: Final = 256 * 1024 * 1024
 """Decoded image bytes in flight at once, all requests together: each image's estimated decoded
 size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+HEAVY_VALUES: Final = 5_000
+"""A body with more commas than this (about as many JSON values) is parsed, validated and
+answered in a lane of one worker thread of its own: such bodies wait for each other, and the
+other requests do not wait for them."""
 MAX_DOWNLOADS: Final = 4
 """Image URLs downloaded at once, all requests together."""
 DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024
@@ -91,6 +110,9 @@ class ServerSettings:
         created: ``created`` of every answer; None for the current time.
         fetch_timeout: Seconds allowed to download one image URL.
         max_body_bytes: Largest request body read.
+        read_timeout: Seconds a client has to send a request's headers, and again its body.
+        body_memory: Bytes of request bodies (times :data:`BODY_COPIES`) held at once.
+        body_wait: Seconds a request waits for body memory before a 503 ``Retry-After``.
         image_transport: Where image URLs are fetched from (default: the network). Tests
             and offline recordings pass an ``httpx2.MockTransport`` that serves known URLs
             from local bytes.
@@ -111,6 +133,9 @@ class ServerSettings:
     created: int | None = CREATED
     fetch_timeout: float = FETCH_TIMEOUT
     max_body_bytes: int = MAX_BODY_BYTES
+    read_timeout: float = READ_TIMEOUT
+    body_memory: int = BODY_MEMORY
+    body_wait: float = BODY_WAIT
     image_transport: httpx2.AsyncBaseTransport | None = None
     url_policy: UrlPolicy | None = None
 
