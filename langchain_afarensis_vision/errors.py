@@ -57,6 +57,7 @@ from langchain_afarensis_vision._api.contract import (
     Detail,
     ErrorCode,
     check_detail,
+    lone_surrogate,
 )
 from langchain_afarensis_vision._api.redaction import mask
 
@@ -287,6 +288,16 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+def check_text(body: Any) -> None:
+    """Raise an :class:`InvalidRequestError` if a string in ``body`` holds a lone surrogate."""
+    if (where := lone_surrogate(body)) is not None:
+        msg = (
+            f"{where} holds a lone surrogate, which is not Unicode text and cannot be sent: "
+            "remove it, or decode the bytes it came from with errors='replace'."
+        )
+        raise InvalidRequestError(msg)
 
 
 def checked_detail(detail: str) -> Detail:

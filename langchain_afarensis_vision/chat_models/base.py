@@ -31,7 +31,7 @@ from langchain_afarensis_vision.chat_models._responses import (
 )
 from langchain_afarensis_vision.chat_models._tokens import Request, image_tokens
 from langchain_afarensis_vision.chat_models._transport import RetryPolicy, Transport
-from langchain_afarensis_vision.errors import MissingAPIKeyError
+from langchain_afarensis_vision.errors import MissingAPIKeyError, check_text
 from langchain_afarensis_vision.rate_limiters import MAX_RETRY_AFTER, AfarensisRateLimiter
 
 _COMPLETIONS = "/chat/completions"
@@ -262,7 +262,9 @@ class ChatAfarensis(BaseChatModel):
             payload["stream"] = True
             if self.stream_usage:
                 payload["stream_options"] = {"include_usage": True}
-        return Request({key: value for key, value in payload.items() if value is not None}, images)
+        body = {key: value for key, value in payload.items() if value is not None}
+        check_text(body)  # a lone surrogate: refused here, not a UnicodeEncodeError when sent
+        return Request(body, images)
 
     # -- the four entry points: build payload -> send -> parse ------------------------------------
 
@@ -387,4 +389,5 @@ class ChatAfarensis(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text``: cl100k_base, counted exactly and offline (no download)."""
+        check_text(text)
         return _contract.text_tokens(text)
