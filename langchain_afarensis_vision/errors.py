@@ -15,7 +15,7 @@ The tree::
         ├── AuthenticationError    401
         ├── PermissionDeniedError  403
         ├── NotFoundError          404 (e.g. model_not_found)
-        ├── RateLimitError         429 (.retry_after in seconds, when the API sent it)
+        ├── RateLimitError         429 (.retry_after in seconds), or a pause over max_retry_after
         └── InternalServerError    5xx
 
 Handle them the way the Afarensis docs do::
@@ -49,6 +49,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from langchain_afarensis_vision._api.contract import (
@@ -56,6 +58,7 @@ from langchain_afarensis_vision._api.contract import (
     Detail,
     ErrorCode,
     check_detail,
+    lone_surrogate,
 )
 from langchain_afarensis_vision._api.redaction import mask
 
@@ -110,10 +113,46 @@ class APIResponseInfo:
 
 def request_id(headers: Mapping[str, str]) -> str | None:
     """The ``x-request-id`` in ``headers`` (any case), if it is printable ASCII of at most 128."""
-    value = headers.get(REQUEST_ID_HEADER)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == REQUEST_ID_HEADER), None)
+    value = _header(headers, REQUEST_ID_HEADER)
     return value if value is not None and _REQUEST_ID.fullmatch(value) else None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds an answer's headers ask to wait: ``retry-after-ms``, else ``Retry-After``.
+
+    ``Retry-After`` may be seconds or an HTTP date (seconds from now until then, 0 if past).
+    None when neither is there or says a finite, non-negative time (``inf``, ``nan``, ``-1``,
+    a date that is no date): such a value is ignored, never waited for.
+    """
+    millis = _seconds(_header(headers, "retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    value = _header(headers, "retry-after")
+    if (seconds := _seconds(value)) is not None or value is None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)  # "-0000": UTC, says RFC 5322
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` (lower case) in ``headers``, whatever case they use."""
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def _seconds(value: str | None) -> float | None:
+    """``value`` as a finite, non-negative number, else None."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class AfarensisError(Exception):
@@ -227,21 +266,21 @@ class NotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: over the requests or tokens per minute."""
+    """429: over the requests or tokens per minute.
 
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds the API asked to wait, from the ``Retry-After`` header, if any.
+    ``retry_after`` is the seconds the API asked to wait (:func:`retry_after_seconds`), None if
+    it named no sane time. :class:`~.rate_limiters.AfarensisRateLimiter` raises one too, instead
+    of pausing longer than its ``max_retry_after``: ``response`` is then the 429 that asked
+    for the pause, and ``retry_after`` the part of it still to come.
+    """
 
-        None too when the header is not a finite, non-negative number of seconds.
-        """
-        assert self.response is not None
-        value = self.response.headers.get("retry-after")
-        try:
-            seconds = float(value) if value is not None else math.nan
-        except ValueError:
-            return None
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    def __init__(
+        self, message: str, *, response: APIResponseInfo, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, response=response)
+        if retry_after is None:
+            retry_after = retry_after_seconds(response.headers)
+        self.retry_after = retry_after
 
 
 class InternalServerError(APIStatusError):
@@ -271,6 +310,16 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+def check_text(body: Any) -> None:
+    """Raise an :class:`InvalidRequestError` if a string in ``body`` holds a lone surrogate."""
+    if (where := lone_surrogate(body)) is not None:
+        msg = (
+            f"{where} holds a lone surrogate, which is not Unicode text and cannot be sent: "
+            "remove it, or decode the bytes it came from with errors='replace'."
+        )
+        raise InvalidRequestError(msg)
 
 
 def checked_detail(detail: str) -> Detail:

@@ -14,11 +14,15 @@ lets a request go only when both its request and its tokens fit:
   headers set the limits (capped by the ones given, which leave room for other programs on the
   same key) and re-synchronise: tokens the server counts but this limiter did not send (another
   program) are charged until the server's reset time. Until the first answer teaches the
-  limits, one request at a time goes.
-- **A 429** pauses every caller until its ``Retry-After``, and fills the window so that traffic
-  resumes at the limit, not in a burst that trips it again.
+  limits, one request at a time goes. A limit of zero or less, or a value that is no whole
+  number, is not learned (it would stop every call).
+- **A 429** pauses every caller until its ``retry-after-ms`` or ``Retry-After`` (seconds or an
+  HTTP date; 1 s when it names no finite, non-negative time), and fills the window so that
+  traffic resumes at the limit, not in a burst that trips it again.
 - **Never a deadlock**: a request costing more tokens than a whole minute allows fails at once
-  with :class:`~.errors.RequestTooLargeError`.
+  with :class:`~.errors.RequestTooLargeError`; a call that would wait out a pause longer than
+  ``max_retry_after`` (60 s) fails at once with :class:`~.errors.RateLimitError`, whose
+  ``retry_after`` says how long the API asked to wait.
 """
 
 from __future__ import annotations
@@ -32,11 +36,18 @@ from dataclasses import dataclass
 
 from langchain_core.rate_limiters import BaseRateLimiter
 
-from langchain_afarensis_vision.errors import RequestTooLargeError
+from langchain_afarensis_vision.errors import (
+    APIResponseInfo,
+    RateLimitError,
+    RequestTooLargeError,
+    retry_after_seconds,
+)
 
 __all__ = ["AfarensisRateLimiter", "parse_duration"]
 
 WINDOW = 60.0
+MAX_RETRY_AFTER = 60.0
+"""The longest pause after a 429 waited out by default (``max_retry_after``)."""
 UNSETTLED_GRACE = 60.0  # a charge never settled (another model's acquire) counts this much longer
 _PROBE_TIMEOUT = 10.0  # an unanswered first request stops holding the others back after this
 _DURATION = re.compile(
@@ -82,6 +93,9 @@ class AfarensisRateLimiter(BaseRateLimiter):
         tokens_per_minute: A cap on tokens (None: as the API says).
         clock: Seconds, monotonic (injectable for tests).
         check_every: Longest single sleep while waiting (so a learned change is seen soon).
+        max_retry_after: Longest pause after a 429 that a call waits out. A call that would
+            wait longer raises :class:`~.errors.RateLimitError` at once (``retry_after``: the
+            seconds still to wait); ``math.inf`` waits as long as the API says.
 
     Example:
         ```python
@@ -97,13 +111,18 @@ class AfarensisRateLimiter(BaseRateLimiter):
         *,
         clock: Callable[[], float] = time.monotonic,
         check_every: float = 1.0,
+        max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
+        if not max_retry_after >= 0:
+            raise ValueError(f"max_retry_after must be >= 0 seconds; got {max_retry_after}")
         self.cap_requests = requests_per_minute
         self.cap_tokens = tokens_per_minute
         self.limit_requests = requests_per_minute
         self.limit_tokens = tokens_per_minute
         self.learned = False
         self.paused_until = 0.0
+        self.max_retry_after = max_retry_after
+        self._paused_by = APIResponseInfo(429, None)  # the 429 that set paused_until
         self.rate_limited = 0  # 429s seen
         self._clock = clock
         self._check_every = check_every
@@ -155,8 +174,11 @@ class AfarensisRateLimiter(BaseRateLimiter):
             self._learn(now, headers)
             if status == 429:
                 self.rate_limited += 1
-                wait = _retry_after(headers)
-                self.paused_until = max(self.paused_until, now + wait)
+                wait = retry_after_seconds(headers)
+                wait = 1.0 if wait is None else wait
+                if now + wait > self.paused_until:
+                    self.paused_until = now + wait
+                    self._paused_by = APIResponseInfo.build(429, None, headers)
                 self._fill_window(now, wait)
 
     def wait_time(self, requests: int = 1, tokens: int = 0) -> float:
@@ -191,12 +213,23 @@ class AfarensisRateLimiter(BaseRateLimiter):
                     "send fewer or smaller images, or split the request."
                 )
                 raise RequestTooLargeError(msg)
+            if (pause := self.paused_until - now) > self.max_retry_after:
+                raise self._paused_error(pause)
             wait = self._wait(now, requests, tokens)
             if wait <= 0:
                 self._log.append(_Charge(now, requests, tokens))  # settled when answered
                 if requests and not self.learned:
                     self._probe_at = now
             return wait
+
+    def _paused_error(self, pause: float) -> RateLimitError:
+        """The error for a call that would wait out ``pause`` seconds, over the cap."""
+        msg = (
+            f"The API answered 429 and asked to wait {pause:,.0f} s more, longer than this "
+            f"rate limiter's max_retry_after ({self.max_retry_after:g} s): not waiting. Try "
+            "again later, or raise max_retry_after to wait that long."
+        )
+        return RateLimitError(msg, response=self._paused_by, retry_after=pause)
 
     def _wait(self, now: float, requests: int, tokens: int) -> float:
         self._expire(now)
@@ -229,7 +262,7 @@ class AfarensisRateLimiter(BaseRateLimiter):
         self._log = [c for c in self._log if c.expires() > now]
 
     def _learn(self, now: float, headers: Mapping[str, str]) -> None:
-        limits = {kind: _int(headers.get(f"x-ratelimit-limit-{kind}")) for kind in _KINDS}
+        limits = {kind: _int(headers.get(f"x-ratelimit-limit-{kind}"), 1) for kind in _KINDS}
         if any(value is not None for value in limits.values()):
             self.learned = True
         for kind, value in limits.items():
@@ -238,7 +271,8 @@ class AfarensisRateLimiter(BaseRateLimiter):
                 setattr(self, f"limit_{kind}", value if cap is None else min(cap, value))
         self._expire(now)
         for kind in _KINDS:  # what the server counts and we did not send: another program's
-            remaining, limit = _int(headers.get(f"x-ratelimit-remaining-{kind}")), limits[kind]
+            remaining = _int(headers.get(f"x-ratelimit-remaining-{kind}"), 0)
+            limit = limits[kind]
             if remaining is None or limit is None:
                 continue
             ours = sum(getattr(c, kind) for c in self._log)
@@ -269,17 +303,10 @@ def _counted(kind: str, amount: int, until: float) -> _Charge:
     return charge
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: str | None, least: int) -> int | None:
+    """``value`` as a whole number of at least ``least``, else None (not learned)."""
     try:
-        return int(value) if value is not None else None
+        number = int(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float:
-    if (millis := _int(headers.get("retry-after-ms"))) is not None:
-        return millis / 1000
-    try:
-        return float(headers.get("retry-after", "1"))
-    except ValueError:
-        return 1.0
+    return number if number is not None and number >= least else None

@@ -11,9 +11,10 @@ error codes), so the two sides cannot drift apart. Text tokens are cl100k_base c
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Literal, get_args
 
@@ -216,6 +217,30 @@ def check_detail(detail: str) -> Detail:
         msg = f"detail must be one of {', '.join(DETAILS)}; got {detail!r}"
         raise ValueError(msg)
     return detail  # type: ignore[return-value]
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where a string in the JSON-like ``value`` holds a lone surrogate, or None.
+
+    A lone surrogate (U+D800 to U+DFFF alone: half of a UTF-16 pair, from bad decoding) is no
+    Unicode text: a request body, UTF-8, cannot carry it. The answer names the string
+    (``messages[0].content[1].text``) and the character's position in it.
+    """
+    if isinstance(value, str):
+        try:
+            value.isascii() or value.encode()  # isascii at once: no pass over long base64
+        except UnicodeEncodeError as exc:
+            return f"{path or 'the text'} (character {exc.start})"
+        return None
+    if isinstance(value, Mapping):
+        keys = ((f"a key of {path or 'the body'}", key) for key in value)
+        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        children: Iterator[tuple[str, Any]] = itertools.chain(keys, items)
+    elif isinstance(value, list | tuple):
+        children = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    return next((found for at, item in children if (found := lone_surrogate(item, at))), None)
 
 
 def _scale(width: int, height: int, num: int, den: int) -> tuple[int, int]:

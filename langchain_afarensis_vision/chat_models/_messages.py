@@ -119,6 +119,10 @@ def message_parts(message: BaseMessage, default_detail: Detail) -> list[Part]:
     """The canonical parts of ``message``'s content, in order."""
     if isinstance(message.content, str):
         return [TextPart(message.content)] if message.content else []
+    for block in message.content:  # langchain-core's mapping would fail on it with a TypeError
+        if isinstance(block, dict) and not isinstance(block.get("type", ""), str):
+            msg = f"Unsupported content block type {block['type']!r} (not a string). "
+            raise InvalidRequestError(f"{msg}Accepted: {ACCEPTED_BLOCKS}.")
     if isinstance(message, AIMessage):
         # Tool calls travel in `tool_calls`, whatever dialect the content also lists them in;
         # reasoning is not sent back.
@@ -148,9 +152,13 @@ def _block_part(block: dict[str, Any], default_detail: Detail) -> Part:
         return _image_block_part(block, default_detail)
     if kind == "non_standard" and isinstance(block.get("value"), dict):
         value = block["value"]
-        if value.get("type") == "image_url" and isinstance(value.get("image_url"), str):
+        image = value.get("image_url")
+        if value.get("type") == "image_url" and isinstance(image, str):
             # The legacy string form {"type": "image_url", "image_url": "<url>"}.
-            return _url_part(value["image_url"], value.get("detail") or default_detail)
+            return _url_part(image, value.get("detail") or default_detail)
+        if value.get("type") == "image_url" and isinstance(image, dict) and "url" in image:
+            # A block langchain-core leaves as it is because of a key it does not map (an "id").
+            return _url_part(str(image["url"]), image.get("detail") or default_detail)
         kind = value.get("type", kind)
     msg = f"Unsupported content block type {kind!r}. Accepted: {ACCEPTED_BLOCKS}."
     raise InvalidRequestError(msg)

@@ -35,6 +35,7 @@ from langchain_afarensis_vision.chat_models._messages import (
     SealedImage,
     to_wire_messages,
 )
+from langchain_afarensis_vision.errors import check_text
 
 logger = logging.getLogger("langchain_afarensis_vision")
 
@@ -116,4 +117,5 @@ def count_parts(
 
     wire = to_wire_messages(messages, ImageOptions(detail=default_detail, stand_in=stand_in))
     specs = [convert_to_openai_tool(tool) for tool in tools or ()]
+    check_text({"messages": wire, "tools": specs})
     return prompt_text_tokens(wire, specs), sum(images)

@@ -46,21 +46,25 @@ from langchain_afarensis_vision.errors import (
     request_id,
     status_error_class,
 )
+from langchain_afarensis_vision.rate_limiters import MAX_RETRY_AFTER
 
 logger = logging.getLogger("langchain_afarensis_vision")
 
 USER_AGENT = f"langchain-afarensis-vision/{__version__}"
-MAX_RETRY_AFTER = 60.0
-"""A ``Retry-After`` longer than this is not waited for: the error is raised at once."""
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter on 429, 5xx, connection errors and timeouts."""
+    """Exponential backoff with jitter on 429, 5xx, connection errors and timeouts.
+
+    A 429's ``retry_after`` is waited for instead, unless it is longer than ``max_retry_after``:
+    the error is then raised at once.
+    """
 
     max_retries: int = 2
     initial_delay: float = 0.5
     max_delay: float = 8.0
+    max_retry_after: float = MAX_RETRY_AFTER
     jitter: Callable[[], float] = field(default=random.random, repr=False)
 
     def delay(self, attempt: int, error: AfarensisError) -> float | None:
@@ -68,9 +72,7 @@ class RetryPolicy:
         if attempt >= self.max_retries or not _retryable(error):
             return None
         if isinstance(error, RateLimitError) and error.retry_after is not None:
-            if error.retry_after > MAX_RETRY_AFTER:
-                return None
-            return max(0.0, error.retry_after)
+            return error.retry_after if error.retry_after <= self.max_retry_after else None
         backoff = min(self.max_delay, self.initial_delay * 2**attempt)
         return float(backoff * (1 - 0.25 * self.jitter()))
 

@@ -31,8 +31,8 @@ from langchain_afarensis_vision.chat_models._responses import (
 )
 from langchain_afarensis_vision.chat_models._tokens import Request, image_tokens
 from langchain_afarensis_vision.chat_models._transport import RetryPolicy, Transport
-from langchain_afarensis_vision.errors import MissingAPIKeyError
-from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
+from langchain_afarensis_vision.errors import MissingAPIKeyError, check_text
+from langchain_afarensis_vision.rate_limiters import MAX_RETRY_AFTER, AfarensisRateLimiter
 
 _COMPLETIONS = "/chat/completions"
 
@@ -75,6 +75,9 @@ class ChatAfarensis(BaseChatModel):
     """Seconds to wait for a response (per attempt)."""
     max_retries: int = 2
     """Retries on 429, 5xx, connection errors and timeouts, with backoff and jitter."""
+    max_retry_after: float = MAX_RETRY_AFTER
+    """Longest ``Retry-After`` of a 429 waited for before a retry; a longer one raises the
+    :class:`~.errors.RateLimitError` at once (its ``retry_after`` says how long)."""
     image_detail: Detail = "auto"
     """Detail level for images that name none: ``auto``, ``low`` or ``high``."""
     image_first_frame: bool = False
@@ -147,7 +150,7 @@ class ChatAfarensis(BaseChatModel):
             base_url=self.base_url,
             api_key=self._require_api_key,
             timeout=self.timeout,
-            policy=RetryPolicy(max_retries=self.max_retries),
+            policy=RetryPolicy(self.max_retries, max_retry_after=self.max_retry_after),
             headers=self.default_headers,
             client=self.http_client,
             async_client=self.http_async_client,
@@ -258,7 +261,9 @@ class ChatAfarensis(BaseChatModel):
             payload["stream"] = True
             if self.stream_usage:
                 payload["stream_options"] = {"include_usage": True}
-        return Request({key: value for key, value in payload.items() if value is not None}, images)
+        body = {key: value for key, value in payload.items() if value is not None}
+        check_text(body)  # a lone surrogate: refused here, not a UnicodeEncodeError when sent
+        return Request(body, images)
 
     # -- the four entry points: build payload -> send -> parse ------------------------------------
 
@@ -383,4 +388,5 @@ class ChatAfarensis(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text``: cl100k_base, counted exactly and offline (no download)."""
+        check_text(text)
         return _contract.text_tokens(text)

@@ -170,7 +170,7 @@ def _with_limiter(
     """A copy of ``llm`` with ``max_tokens`` and one limiter (its own, if no caps are given)."""
     limiter = llm.rate_limiter
     if not isinstance(limiter, AfarensisRateLimiter) or rpm is not None or tpm is not None:
-        limiter = AfarensisRateLimiter(rpm, tpm)
+        limiter = AfarensisRateLimiter(rpm, tpm, max_retry_after=llm.max_retry_after)
     return llm.model_copy(update={"rate_limiter": limiter, "max_tokens": max_tokens})
 
 

@@ -91,6 +91,7 @@ def apply(messages: Sequence[M], policy: Policy) -> list[M]:
     fates = plan(found, policy)
     changed: dict[int, dict[int, Any]] = {}
     descriptions: dict[str, tuple[str, str]] | None = None
+    pointers = _Pointers(messages)
     for image, fate in zip(found, fates, strict=True):
         if fate == "keep" or (fate == "low" and image.part.detail == "low"):
             continue
@@ -101,7 +102,7 @@ def apply(messages: Sequence[M], policy: Policy) -> list[M]:
         else:
             if descriptions is None:
                 descriptions = _descriptions(messages, policy.description_tools)
-            new = _stub_block(messages, image, block, descriptions, policy)
+            new = _stub_block(image, block, pointers.described(image, block, descriptions), policy)
         changed.setdefault(image.message, {})[image.block] = new
     result = list(messages)
     for index, blocks in changed.items():
@@ -139,12 +140,15 @@ def find_images(messages: Sequence[BaseMessage], policy: Policy) -> list[Found]:
             continue
         for position in range(len(content) - 1, -1, -1):
             block = content[position]
-            if not isinstance(block, dict) or block.get("type") not in {"image", "image_url"}:
-                continue
+            if not isinstance(block, dict) or block.get("type") not in _IMAGE_TYPES:
+                continue  # a type that is no string (a list...) too: left to the sender to judge
             part = image_part(block, policy.default_detail)
             if part is not None:
                 found.append(Found(index, position, part, _tokens(part, policy)))
     return found
+
+
+_IMAGE_TYPES = ("image", "image_url")  # a tuple: compared, never hashed
 
 
 def image_part(block: dict[str, Any], default_detail: Detail) -> ImagePart | None:
@@ -231,15 +235,10 @@ def _what(part: ImagePart) -> str:
 
 
 def _stub_block(
-    messages: Sequence[BaseMessage],
-    image: Found,
-    block: dict[str, Any],
-    descriptions: Mapping[str, tuple[str, str]],
-    policy: Policy,
+    image: Found, block: dict[str, Any], described: tuple[str, str] | None, policy: Policy
 ) -> dict[str, Any]:
     text = policy.placeholder.format(image=_what(image.part))
-    names = _names(messages, image, block)
-    if described := next((descriptions[n] for n in names if n in descriptions), None):
+    if described is not None:
         text += policy.pointer.format(tool=described[0], tool_call_id=described[1])
     # Text blocks of a tool message are sent joined: a stub after text starts on its own line.
     return _text(("\n" if image.block > 0 else "") + text)
@@ -256,27 +255,53 @@ def _key(name: str) -> str | None:
     return name if is_fetched_url(name) else PurePath(name).name or None
 
 
-def _names(messages: Sequence[BaseMessage], image: Found, block: dict[str, Any]) -> list[str]:
-    """Names the image may be known by.
+class _Pointers:
+    """Which description a stub points to, each message's names read once (not once an image).
 
-    Its URL, its block id, the arguments of the tool call that returned it, and the words of the
-    text beside it in its message.
+    An image may be known by its URL and its block id, then by what its message says: the
+    arguments of the tool call that returned it and the words of the text beside it.
     """
+
+    def __init__(self, messages: Sequence[BaseMessage]) -> None:
+        self.messages = messages
+        self.by_message: dict[int, tuple[str, str] | None] = {}
+
+    def described(
+        self, image: Found, block: dict[str, Any], descriptions: Mapping[str, tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        """The (tool, tool call id) of a description of ``image``, if there is one."""
+        if not descriptions:
+            return None
+        own = [image.part.url] if isinstance(image.part, ImageUrl) else []
+        own += [block["id"]] if isinstance(block.get("id"), str) else []
+        if found := _first(own, descriptions):
+            return found
+        if image.message not in self.by_message:
+            names = _message_names(self.messages, image.message)
+            self.by_message[image.message] = _first(names, descriptions)
+        return self.by_message[image.message]
+
+
+def _first(
+    names: Sequence[str], descriptions: Mapping[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    keys = (key for name in names if (key := _key(name)) is not None)
+    return next((descriptions[key] for key in keys if key in descriptions), None)
+
+
+def _message_names(messages: Sequence[BaseMessage], index: int) -> list[str]:
+    """What message ``index`` says of its images: its tool call's arguments, its text's words."""
     names: list[str] = []
-    if isinstance(image.part, ImageUrl):
-        names.append(image.part.url)
-    if isinstance(block.get("id"), str):
-        names.append(block["id"])
-    message = messages[image.message]
+    message = messages[index]
     if isinstance(message, ToolMessage):
-        call = _tool_call(messages[: image.message], message.tool_call_id)
+        call = _tool_call(messages[:index], message.tool_call_id)
         if call is not None:
             names.extend(v for v in call.get("args", {}).values() if isinstance(v, str))
     for item in message.content:
         text = item if isinstance(item, str) else item.get("text")
         if isinstance(text, str) and (isinstance(item, str) or item.get("type") == "text"):
             names.extend(_WORD.findall(text))
-    return [key for name in names if (key := _key(name)) is not None]
+    return names
 
 
 def _tool_call(earlier: Sequence[BaseMessage], call_id: str) -> dict[str, Any] | None:

@@ -59,6 +59,7 @@ _SETTINGS = (
     "stop",
     "timeout",
     "max_retries",
+    "max_retry_after",
     "image_first_frame",
     "model_kwargs",
     "default_headers",

@@ -16,17 +16,21 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import ray
 
-from langchain_afarensis_vision.errors import RequestTooLargeError
+from langchain_afarensis_vision.errors import APIResponseInfo, RateLimitError, RequestTooLargeError
 from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter
 
 __all__ = ["ClusterRateLimiter", "SharedBudget", "start_budget"]
 
 BATCH_SECONDS: Final = 0.005  # how long asks gather before they go to the actor together
 _HEADERS: Final = ("retry-after", "retry-after-ms")
+
+_Answer: TypeAlias = float | str | tuple[str, float | None, dict[str, str]]
+"""An ask's answer: 0 (charged), seconds to wait, a ``RequestTooLargeError``'s message, or a
+``RateLimitError``'s message, ``retry_after`` and headers (exceptions do not cross as such)."""
 
 
 class SharedBudget:
@@ -44,7 +48,7 @@ class SharedBudget:
         settles: int,
         answers: list[tuple[int, dict[str, str]]],
         asks: list[tuple[int, int]],
-    ) -> list[float | str]:
+    ) -> list[_Answer]:
         """Apply settlements and answers, then try each ask: 0 (charged), seconds, or an error."""
         self.exchanges += 1
         self.asks += len(asks)
@@ -53,12 +57,15 @@ class SharedBudget:
             self.limiter.settle()
         for status, headers in answers:
             self.limiter.observe(status, headers)
-        results: list[float | str] = []
+        results: list[_Answer] = []
         for requests, tokens in asks:
             try:
                 results.append(self.limiter._try(requests, tokens))
             except RequestTooLargeError as error:
                 results.append(str(error))
+            except RateLimitError as error:  # a pause too long to wait out
+                headers = dict(error.response.headers) if error.response else {}
+                results.append((error.message, error.retry_after, headers))
         return results
 
     def stats(self) -> dict[str, Any]:
@@ -85,7 +92,7 @@ class _Pending:
     settles: int = 0
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     asks: list[tuple[int, int]] = field(default_factory=list)
-    waiters: list[asyncio.Future[float | str]] = field(default_factory=list)
+    waiters: list[asyncio.Future[_Answer]] = field(default_factory=list)
 
 
 class ClusterRateLimiter(AfarensisRateLimiter):
@@ -145,9 +152,9 @@ class ClusterRateLimiter(AfarensisRateLimiter):
 
     # -- batching ---------------------------------------------------------------------------------
 
-    async def _ask(self, requests: int, tokens: int) -> float | str:
+    async def _ask(self, requests: int, tokens: int) -> _Answer:
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[float | str] = loop.create_future()
+        waiter: asyncio.Future[_Answer] = loop.create_future()
         with self._guard:
             self._pending.asks.append((requests, tokens))
             self._pending.waiters.append(waiter)
@@ -193,12 +200,16 @@ class ClusterRateLimiter(AfarensisRateLimiter):
                 _resolve(waiter, result)
 
 
-def _resolve(waiter: asyncio.Future[float | str], result: float | str) -> None:
+def _resolve(waiter: asyncio.Future[_Answer], result: _Answer) -> None:
     if not waiter.done():
         waiter.set_result(result)
 
 
-def _outcome(result: float | str) -> float:
+def _outcome(result: _Answer) -> float:
     if isinstance(result, str):
         raise RequestTooLargeError(result)
+    if isinstance(result, tuple):
+        message, retry_after, headers = result
+        response = APIResponseInfo(429, None, headers)
+        raise RateLimitError(message, response=response, retry_after=retry_after)
     return result

@@ -25,6 +25,7 @@ A distinctive key (:data:`KEY`) is used everywhere, and each surface is searched
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import io
 import json
@@ -34,6 +35,7 @@ import re
 import socket
 import threading
 import traceback
+import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -306,7 +308,8 @@ class _Echo(BaseHTTPRequestHandler):
 
     The first path segment picks the answer: ``401``, ``400``, ``500`` (JSON error bodies),
     ``text`` (a 400 whose plain-text body puts the key across the 2,000 characters kept),
-    ``escaped`` (a 400 whose JSON spells the key with a ``\\u`` escape),
+    ``escaped`` (a 400 whose JSON spells the key with a ``\\u`` escape), ``percent`` and
+    ``base64`` (a 400 that echoes it every character percent-encoded, or as Basic credentials),
     ``sse-error`` and ``sse-junk`` (a 200 stream carrying an error event or a non-JSON event).
     """
 
@@ -331,6 +334,10 @@ class _Echo(BaseHTTPRequestHandler):
             body = ("x" * (2000 - 28) + key + " was refused").encode()
         elif kind == "escaped":  # the key spelt with a JSON escape: the same once parsed
             body = body.replace(key.encode(), b"\\u0073" + key[1:].encode())
+        elif kind == "percent":  # as a URL would carry it, every character encoded
+            body = body.replace(key.encode(), "".join(f"%{b:02X}" for b in key.encode()).encode())
+        elif kind == "base64":
+            body = body.replace(key.encode(), _basic(key).encode())
         status = int(kind) if kind.isdigit() else 400
         self._send(status, f"Bad key {key}", "application/json", body, key)
 
@@ -352,13 +359,20 @@ class _Echo(BaseHTTPRequestHandler):
         return
 
 
+def _basic(key: str) -> str:
+    """``key`` as HTTP Basic credentials carry it: base64, after a user name."""
+    return base64.b64encode(f"user:{key}".encode()).decode()
+
+
 @pytest.fixture(scope="module")
 def echo_host() -> Iterator[str]:
     with serving(_Echo) as base_url:
         yield base_url
 
 
-@pytest.mark.parametrize("kind", ["401", "400", "500", "text", "escaped", "sse-error", "sse-junk"])
+@pytest.mark.parametrize(
+    "kind", ["401", "400", "500", "text", "escaped", "percent", "base64", "sse-error", "sse-junk"]
+)
 @pytest.mark.parametrize("streaming", [False, True], ids=["invoke", "stream"])
 def test_a_server_echoing_the_key_does_not_leak_it(
     echo_host: str,
@@ -373,6 +387,10 @@ def test_a_server_echoing_the_key_does_not_leak_it(
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the 500 is retried once
     error = _error_for(f"{echo_host}/{kind}/v1", streaming, max_retries=1)
     assert_errors_clean(error)
+    assert isinstance(error, AfarensisError)
+    shown = repr(error) + repr(error.response.data if error.response else None)
+    assert SECRET_PART not in urllib.parse.unquote(shown), "the key leaked percent-encoded"
+    assert _basic(KEY)[12:-4] not in shown, "the key leaked in base64"
     if isinstance(error, APIStatusError):
         assert error.response is not None
         assert "[API key]" in repr(error.response.data) + repr(dict(error.response.headers))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import pickle
 import re
+import time
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from langchain_afarensis_vision.errors import (
     PermissionDeniedError,
     RateLimitError,
     RequestTooLargeError,
+    retry_after_seconds,
     status_error_class,
 )
 
@@ -232,7 +235,13 @@ def test_fields_from_a_body_without_an_error_object(data: Any) -> None:
         pytest.param({}, None, id="absent"),
         pytest.param({"retry-after": ""}, None, id="empty"),
         pytest.param({"retry-after": "soon"}, None, id="words"),
-        pytest.param({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None, id="http-date"),
+        pytest.param({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0, id="past-date"),
+        pytest.param({"retry-after": "Wed, 99 Oct 2015 07:28:00 GMT"}, None, id="no-date"),
+        pytest.param({"retry-after-ms": "1500", "retry-after": "9"}, 1.5, id="ms-first"),
+        pytest.param({"retry-after-ms": "1e12"}, 1e9, id="ms-huge"),
+        pytest.param({"retry-after-ms": "inf", "retry-after": "9"}, 9.0, id="ms-inf"),
+        pytest.param({"retry-after-ms": "-5"}, None, id="ms-negative"),
+        pytest.param({"retry-after": "1e9"}, 1e9, id="huge"),
         pytest.param({"retry-after": "nan"}, None, id="nan"),
         pytest.param({"retry-after": "inf"}, None, id="inf"),
         pytest.param({"retry-after": "1e400"}, None, id="overflows-to-inf"),
@@ -243,6 +252,14 @@ def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
     error = status_error({"error": {"code": "rate_limit_exceeded"}}, 429, headers)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == seconds
+
+
+def test_retry_after_an_http_date_counts_from_now() -> None:
+    """RFC 9110 allows ``Retry-After: <HTTP-date>``: seconds until then, not a 0.5 s backoff."""
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert retry_after_seconds({"Retry-After": when}) == pytest.approx(30, abs=2)
+    unzoned = email.utils.formatdate(time.time() + 30)  # "... -0000": UTC
+    assert retry_after_seconds({"retry-after": unzoned}) == pytest.approx(30, abs=2)
 
 
 # -- request ids and client-side refusals ---------------------------------------------------------

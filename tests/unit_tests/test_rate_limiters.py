@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import threading
+import time
 
 import pytest
 
-from langchain_afarensis_vision.errors import RequestTooLargeError
+from langchain_afarensis_vision.errors import RateLimitError, RequestTooLargeError
 from langchain_afarensis_vision.rate_limiters import AfarensisRateLimiter, parse_duration
 
 
@@ -130,6 +133,107 @@ def test_retry_after_in_seconds() -> None:
     assert limiter.wait_time() == pytest.approx(3)
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "pause"),
+    [
+        pytest.param({"retry-after": "inf"}, 1.0, id="inf"),
+        pytest.param({"retry-after": "nan"}, 1.0, id="nan"),
+        pytest.param({"retry-after": "-30"}, 1.0, id="negative"),
+        pytest.param({"retry-after-ms": "-1", "retry-after": "2"}, 2.0, id="negative-ms"),
+        pytest.param({"retry-after": "Sat, 01 Jan 2000 00:00:00 GMT"}, 0.0, id="past-date"),
+    ],
+)
+def test_a_429_that_names_no_sane_time_pauses_briefly(
+    retry_after: dict[str, str], pause: float
+) -> None:
+    clock = Clock()
+    limiter = AfarensisRateLimiter(clock=clock)
+    limiter.observe(429, retry_after)
+    assert limiter.wait_time() == pytest.approx(pause)
+
+
+def test_a_retry_after_given_as_an_http_date_is_waited_for() -> None:
+    limiter = AfarensisRateLimiter(clock=Clock())
+    limiter.observe(429, {"retry-after": email.utils.formatdate(time.time() + 20, usegmt=True)})
+    assert limiter.wait_time() == pytest.approx(20, abs=2)
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        pytest.param({"retry-after": "1e9"}, id="seconds"),
+        pytest.param({"retry-after-ms": str(10**12)}, id="milliseconds"),
+        pytest.param({"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, id="http-date"),
+    ],
+)
+def test_a_pause_longer_than_max_retry_after_raises_at_once(retry_after: dict[str, str]) -> None:
+    clock = Clock()
+    limiter = AfarensisRateLimiter(clock=clock)
+    limiter.observe(429, {**retry_after, "x-request-id": "req_1", "authorization": "Bearer k"})
+    for call in (limiter.acquire, lambda: limiter.reserve_tokens(10)):
+        with pytest.raises(RateLimitError, match="max_retry_after") as raised:
+            call()
+        assert raised.value.retry_after is not None
+        assert raised.value.retry_after > 10**8
+        assert raised.value.request_id == "req_1"  # the 429 that asked for the pause
+        assert raised.value.response is not None
+        assert "authorization" not in raised.value.response.headers
+    with pytest.raises(RateLimitError):
+        asyncio.run(limiter.aacquire())
+
+
+def test_max_retry_after_is_a_setting() -> None:
+    clock = Clock()
+    patient = AfarensisRateLimiter(clock=clock, max_retry_after=math.inf)
+    patient.observe(429, {"retry-after": "1e9"})
+    assert patient.wait_time() == pytest.approx(1e9)
+    assert not patient.acquire(blocking=False)
+    hasty = AfarensisRateLimiter(clock=clock, max_retry_after=5)
+    hasty.observe(429, {"retry-after": "6"})
+    with pytest.raises(RateLimitError) as raised:
+        hasty.acquire()
+    assert raised.value.retry_after == pytest.approx(6)
+    clock.now += 1.5  # what is left is under the cap now: waited for
+    assert not hasty.acquire(blocking=False)
+    clock.now += 4.5
+    assert hasty.acquire(blocking=False)
+    with pytest.raises(ValueError, match="max_retry_after"):
+        AfarensisRateLimiter(max_retry_after=-1)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(((0, 0, "0s"), (10_000, 10_000, "0s")), id="zero-requests"),
+        pytest.param(((100, 100, "0s"), (0, 0, "0s")), id="zero-tokens"),
+        pytest.param(((100, 100, "0s"), (-5, -5, "0s")), id="negative-tokens"),
+        pytest.param(((-1, 0, "0s"), (-5, 0, "0s")), id="negative-both"),
+    ],
+)
+def test_a_limit_of_zero_or_less_is_not_learned(
+    bad: tuple[tuple[int, int, str], tuple[int, int, str]],
+) -> None:
+    clock = Clock()
+    limiter = AfarensisRateLimiter(clock=clock)
+    limiter.observe(200, headers((100, 100, "0s"), (10_000, 10_000, "0s")))
+    limiter.observe(200, headers(*bad))
+    assert limiter.limit_requests is not None
+    assert limiter.limit_requests > 0
+    assert limiter.limit_tokens is not None
+    assert limiter.limit_tokens > 0
+    for _ in range(5):
+        assert limiter.acquire(blocking=False)
+        limiter.reserve_tokens(1_000)
+        limiter.settle()
+
+
+def test_a_negative_remaining_count_is_ignored() -> None:
+    clock = Clock()
+    limiter = AfarensisRateLimiter(clock=clock)
+    limiter.observe(200, headers((100, -(10**9), "30s"), (10_000, -(10**9), "30s")))
+    assert limiter.wait_time(1, 1_000) == 0
+
+
 def test_threads_and_event_loops_share_one_limiter() -> None:
     clock = Clock()
     limiter = AfarensisRateLimiter(requests_per_minute=10, tokens_per_minute=10**6, clock=clock)
@@ -180,3 +284,17 @@ def test_a_probe_that_fails_without_an_answer_lets_the_next_one_go() -> None:
     assert not limiter.acquire(blocking=False)  # one at a time until an answer teaches
     limiter.settle()  # the call ended with no answer (connection refused)
     assert limiter.acquire(blocking=False)
+
+
+def test_a_cluster_budget_hands_a_too_long_pause_back_as_a_rate_limit_error() -> None:
+    """The Ray budget actor's answer crosses processes as data; the caller raises it."""
+    pytest.importorskip("ray")
+    from langchain_afarensis_vision.ray._budget import SharedBudget, _outcome
+
+    budget = SharedBudget(None, None)  # the actor's class, called in-process
+    headers = {"retry-after": "1e9", "x-request-id": "req_9"}
+    [answer] = budget.exchange("client", 0, [(429, headers)], [(1, 0)])
+    with pytest.raises(RateLimitError, match="max_retry_after") as raised:
+        _outcome(answer)
+    assert raised.value.retry_after == pytest.approx(1e9)
+    assert raised.value.request_id == "req_9"

@@ -16,6 +16,7 @@ from langchain_afarensis_vision._api.contract import (
     ErrorCode,
     ErrorType,
     effective_size,
+    lone_surrogate,
 )
 from langchain_afarensis_vision.errors import InvalidImageError
 from tests._support import TEST_DATA
@@ -122,3 +123,23 @@ def test_error_codes_and_types_are_the_specs() -> None:
         assert f"`{value}`" in spec, value
     assert InvalidImageError("x").code is ErrorCode.INVALID_IMAGE
     assert str(ErrorCode.IMAGE_TOO_LARGE) == "image_too_large"  # a StrEnum: it is its text
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        pytest.param({"messages": [{"content": "fine ✓ 𝄞"}]}, None, id="pairs-are-fine"),
+        pytest.param({"a": "x" * 10**6}, None, id="long-ascii"),
+        pytest.param("ab\ud800", "the text (character 2)", id="string"),
+        pytest.param({"stop": ["ok", "\udc80"]}, "stop[1] (character 0)", id="list"),
+        pytest.param(
+            {"messages": [{"content": [{"text": "é\ud83d"}]}]},
+            "messages[0].content[0].text (character 1)",
+            id="nested",
+        ),
+        pytest.param({"meta": {"k\ud800": 1}}, "a key of meta (character 1)", id="key"),
+        pytest.param({"n": 1, "t": (None, True)}, None, id="no-strings"),
+    ],
+)
+def test_lone_surrogate_names_the_string(body: object, where: str | None) -> None:
+    assert lone_surrogate(body) == where

@@ -18,8 +18,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 from PIL import Image
 
-from langchain_afarensis_vision import ChatAfarensis
+from langchain_afarensis_vision import AfarensisRateLimiter, ChatAfarensis
 from langchain_afarensis_vision._sources.urls import UrlPolicy
+from langchain_afarensis_vision.errors import InvalidRequestError
 from tests._mock_api import MockAPI, chunk, completion, sse, text_stream
 
 Make = Callable[..., ChatAfarensis]
@@ -361,3 +362,35 @@ async def test_messages_are_mapped_to_the_wire_once_per_call(
     assert calls == [1]
     calls.clear()  # the limiter was charged what the call costs, as counted offline
     assert charged == [model.get_num_tokens_from_messages([message]) + (model.max_tokens or 0)]
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        pytest.param(
+            lambda m: m.invoke("hi \ud800 there"), r"messages\[0\].content \(character 3\)"
+        ),
+        pytest.param(
+            lambda m: m.invoke([HumanMessage(content=[{"type": "text", "text": "a\udfff"}])]),
+            r"messages\[0\].content\[0\].text \(character 1\)",
+        ),
+        pytest.param(lambda m: m.invoke("hi", stop=["\ud800"]), r"stop\[0\]"),
+        pytest.param(lambda m: m.stream("\ud800").__next__(), r"messages\[0\].content"),
+        pytest.param(lambda m: m.batch(["ok", "\ud800"])[1], r"messages\[0\].content"),
+        pytest.param(lambda m: m.get_num_tokens("x\ud800"), r"the text \(character 1\)"),
+        pytest.param(
+            lambda m: m.get_num_tokens_from_messages([HumanMessage("\ud800")]),
+            r"messages\[0\].content",
+        ),
+    ],
+    ids=["invoke", "text-block", "stop", "stream", "batch", "get_num_tokens", "count-messages"],
+)
+def test_a_lone_surrogate_is_a_refused_request_naming_where(
+    api: MockAPI, make_model: Make, call: Callable[[ChatAfarensis], object], where: str
+) -> None:
+    """Not a UnicodeEncodeError from the JSON encoder, nor a TypeError from the tokenizer."""
+    api.queue(completion("ok"))
+    model = make_model(rate_limiter=AfarensisRateLimiter())  # its cost count comes first
+    with pytest.raises(InvalidRequestError, match=where + ".* lone surrogate"):
+        call(model)
+    assert all("\\ud800" not in r.content.decode() for r in api.requests)

@@ -84,6 +84,16 @@ def wire(messages: list[BaseMessage], **options: Any) -> list[dict[str, Any]]:
             id="openai-string-url",
         ),
         pytest.param(
+            {"type": "image_url", "image_url": {"url": URL, "detail": "low"}, "id": "img_1"},
+            image_url(URL, "low"),
+            id="openai-dict-with-id",
+        ),
+        pytest.param(
+            {"type": "image_url", "image_url": {"url": DATA_URL}, "id": "img_1"},
+            image_url(DATA_URL),
+            id="openai-data-url-with-id",
+        ),
+        pytest.param(
             {"type": "image_url", "image_url": {"url": DATA_URL, "detail": "high"}},
             image_url(DATA_URL, "high"),
             id="openai-data-url",
@@ -283,6 +293,24 @@ def test_invalid_tool_calls_are_sent_back_verbatim() -> None:
             InvalidRequestError,
             "Unsupported content block type 'video_url'",
             id="unknown-block",
+        ),
+        pytest.param(
+            [{"type": ["image_url"], "image_url": {"url": URL}}],
+            InvalidRequestError,
+            r"Unsupported content block type \['image_url'\] \(not a string\)",
+            id="type-a-list",
+        ),
+        pytest.param(
+            [{"type": {"image": 1}}],
+            InvalidRequestError,
+            "not a string",
+            id="type-a-dict",
+        ),
+        pytest.param(
+            [{"type": "image_url", "image_url": {"detail": "low"}, "id": "img_1"}],
+            InvalidRequestError,
+            "Unsupported content block type 'image_url'",
+            id="image-url-without-url",
         ),
         pytest.param(
             [{"type": "image", "file_id": "file-abc"}],

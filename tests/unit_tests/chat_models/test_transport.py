@@ -124,6 +124,49 @@ def test_rate_limit_with_a_long_retry_after_is_not_waited_for(
 
 
 @pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        pytest.param({"retry-after-ms": "1000000000000"}, 1e9, id="ms"),
+        pytest.param({"retry-after": "1e9"}, 1e9, id="seconds"),
+        pytest.param({"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, 2e9, id="http-date"),
+    ],
+)
+def test_every_form_of_a_long_retry_after_is_raised_at_once(
+    api: MockAPI, make_model: Make, sleeps: list[float], headers: dict[str, str], retry_after: float
+) -> None:
+    api.queue(error(429, "rate_limit_exceeded", headers=headers))
+    with pytest.raises(RateLimitError) as raised:
+        make_model(max_retries=5).invoke("hi")
+    assert raised.value.retry_after == pytest.approx(retry_after, rel=0.5)
+    assert (sleeps, len(api.requests)) == ([], 1)
+
+
+@pytest.mark.parametrize(("max_retry_after", "slept"), [(120, [90.0]), (89, [])])
+def test_max_retry_after_is_a_setting(
+    api: MockAPI, make_model: Make, sleeps: list[float], max_retry_after: float, slept: list[float]
+) -> None:
+    api.queue(error(429, "rate_limit_exceeded", headers={"retry-after": "90"}), completion("ok"))
+    model = make_model(max_retries=1, max_retry_after=max_retry_after)
+    if slept:
+        assert model.invoke("hi").content == "ok"
+    else:
+        with pytest.raises(RateLimitError):
+            model.invoke("hi")
+    assert sleeps == slept
+
+
+def test_non_finite_or_negative_retry_after_falls_back_to_backoff(
+    api: MockAPI, make_model: Make, sleeps: list[float]
+) -> None:
+    for value in ("inf", "nan", "-3"):
+        api.queue(error(429, "rate_limit_exceeded", headers={"retry-after": value}))
+    api.queue(completion("ok"))
+    assert make_model(max_retries=3).invoke("hi").content == "ok"
+    assert len(sleeps) == 3
+    assert all(0 < sleep <= 2 for sleep in sleeps)
+
+
+@pytest.mark.parametrize(
     ("failure", "exc"),
     [
         pytest.param(httpx2.ConnectError("refused"), APIConnectionError, id="connect"),

@@ -23,6 +23,7 @@ from langchain_afarensis_vision import ImageBudgetEdit, apply_image_budget
 from langchain_afarensis_vision.chat_models._messages import ImageOptions, to_wire_messages
 from langchain_afarensis_vision.errors import InvalidRequestError
 from langchain_afarensis_vision.images import _preparation
+from langchain_afarensis_vision.middleware import _policy
 from langchain_afarensis_vision.middleware._policy import Policy, find_images
 
 SIDE = 1024  # 1024 x 1024 at auto detail: 4 tiles, 765 tokens; at low detail: 85
@@ -398,3 +399,59 @@ def test_messages_without_images_pass_through() -> None:
     history: list[BaseMessage] = [HumanMessage("hi"), AIMessage("hello"), HumanMessage("bye")]
     out = apply_image_budget(history, max_image_tokens=0)
     assert all(a is b for a, b in zip(out, history, strict=True))
+
+
+# -- many images, odd blocks -----------------------------------------------------------------------
+
+
+class _CountingWords:
+    """Stands in for the policy's word pattern, counting how many texts it reads."""
+
+    def __init__(self) -> None:
+        self.pattern = _policy._WORD
+        self.reads = 0
+
+    def findall(self, text: str) -> list[str]:
+        self.reads += 1
+        return self.pattern.findall(text)
+
+
+def test_a_message_with_many_images_is_read_once_not_once_per_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The text beside 300 stubbed images is read once (it was read once per image: 11 s for
+    10,000 images in one message)."""
+    blocks: list[str | dict[str, Any]] = []
+    for n in range(300):
+        blocks.append({"type": "text", "text": f"Shot {n} of the checkout page"})
+        blocks.append({"type": "image_url", "image_url": {"url": f"https://e.example/{n}.png"}})
+    history = [HumanMessage(content=blocks), *describe("call_d", "receipt.jpg"), HumanMessage("?")]
+    words = _CountingWords()
+    monkeypatch.setattr(_policy, "_WORD", words)
+    out = apply_image_budget(history, max_image_tokens=0)
+    assert len(stubs(out)) == 300
+    assert words.reads <= 300 + 10  # each text once (and a few other messages'), not 300 x 300
+
+
+def test_a_block_whose_type_is_not_a_string_is_left_alone() -> None:
+    odd: list[str | dict[str, Any]] = [{"type": ["image_url"], "image_url": {"url": "x"}}]
+    history: list[AnyMessage] = [
+        HumanMessage(content=[*odd, v1_block(1)]),
+        AIMessage("ok"),
+        HumanMessage("?"),
+    ]
+    out = apply_image_budget(history, max_image_tokens=0)
+    assert out[0].content[0] == odd[0]  # not this policy's to judge: refused when sent
+    assert len(stubs(out)) == 1
+
+
+def test_an_image_url_block_with_an_id_is_counted_and_keeps_its_id() -> None:
+    url = "data:image/png;base64," + b64(png(40))
+    block = {"type": "image_url", "image_url": {"url": url}, "id": "shot_1"}
+    history = agent_history(2, turn1=block)
+    assert image_cost(history) == 2 * FULL
+    out = apply_image_budget(history, max_image_tokens=FULL + LOW, keep_detail=1)
+    assert received(out) == [("auto", FULL), ("low", LOW)]
+    low = out[3].content[1]
+    assert isinstance(low, dict)
+    assert low["id"] == "shot_1"
