@@ -9,7 +9,9 @@
    as they arrive; the bytes downloaded for one request are at most
    :data:`~.settings.MAX_REQUEST_IMAGE_BYTES`. Then ``admit`` again, with the exact count.
 3. Every image is decoded (:func:`~._images.decode`, to find broken data) in a worker thread,
-   its estimated decoded size reserved from the shared image budget around the decode.
+   what its decode takes (estimated from its header) reserved from the shared image budget
+   around the decode, waiting for it. An image that would take more than the whole budget is
+   not decoded: it is answered from its header (``ImageInfo.examined`` False).
 
 The first refusal, in request order within a step, is raised as an :class:`~._errors.APIError`;
 a refused download cancels the others.
@@ -46,9 +48,10 @@ async def read_images(
 ) -> list[SeenImage]:
     """Read, check and price every image of a request, in order (see the module)."""
     headed: dict[int, HeadedImage] = {}
+    limit = work.images.limit
     for index, ref in enumerate(refs):
         if is_data_url(ref.url):
-            headed[index] = await work.run(_head_inline, ref)
+            headed[index] = await work.run(_head_inline, ref, limit)
     remote = [index for index in range(len(refs)) if index not in headed]
     admit(_tokens(refs, headed), not remote)
     if remote:
@@ -57,13 +60,14 @@ async def read_images(
     seen = []
     for index in range(len(refs)):
         image = headed[index]
-        async with work.images.areserve(0 if image.known else image.seen.decoded):
-            seen.append(await work.run(decode, image))
+        checked = image.known or not image.seen.info.examined
+        async with work.images.areserve(0 if checked else image.seen.header.decoded):
+            seen.append(await work.run(decode, image, limit))
     return seen
 
 
-def _head_inline(ref: ImageRef) -> HeadedImage:
-    return head(ref, inline_bytes(ref), True)
+def _head_inline(ref: ImageRef, limit: int) -> HeadedImage:
+    return head(ref, inline_bytes(ref), True, limit)
 
 
 def _tokens(refs: Sequence[ImageRef], headed: dict[int, HeadedImage]) -> int:
@@ -92,7 +96,7 @@ async def _download_all(
                 total += len(data)
                 if total > MAX_REQUEST_IMAGE_BYTES:
                     raise _too_much(ref)
-                headed[index] = await work.run(head, ref, data, False)
+                headed[index] = await work.run(head, ref, data, False, work.images.limit)
             except APIError as error:
                 refused[index] = error
                 group.cancel_scope.cancel()

@@ -44,8 +44,9 @@ WORKER_THREADS: Final = 4
 """CPU work (JSON parsing, schema validation, image checks, the engine) runs in at most this
 many worker threads at once, never on the event loop."""
 IMAGE_MEMORY: Final = 256 * 1024 * 1024
-"""Decoded image bytes in flight at once, all requests together: each image's estimated decoded
-size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+"""Image bytes in flight at once, all requests together: what each image's decode really
+allocates (estimated from its header) is reserved around it, waiting for room; an image that
+alone would take more is answered from its header, its pixels not examined."""
 MAX_DOWNLOADS: Final = 4
 """Image URLs downloaded at once, all requests together."""
 DOWNLOAD_MEMORY: Final = 64 * 1024 * 1024
