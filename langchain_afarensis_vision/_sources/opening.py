@@ -22,6 +22,7 @@ from typing import IO, Final
 from PIL import Image, UnidentifiedImageError, features
 
 from langchain_afarensis_vision._api.contract import ANIMATABLE_FORMATS, API_FORMATS, ErrorCode
+from langchain_afarensis_vision._sources.declared import check_enough_data
 from langchain_afarensis_vision._sources.read import too_large
 from langchain_afarensis_vision.errors import InvalidImageError
 
@@ -126,6 +127,7 @@ def open_image(data: bytes, formats: tuple[str, ...] | None = None) -> Image.Ima
     Call it inside :func:`mapped_errors` (a broken header raises Pillow's own errors).
     """
     formats = allowed_formats() if formats is None else formats
+    check_enough_data(data)  # a header declaring more than its data can hold: truncated
     if data[:4] == _ICO_MAGIC and "ICO" in formats:
         _check_ico(data)  # Pillow decodes an ICO's PNG frames while opening
     try:

@@ -38,11 +38,13 @@ from langchain_afarensis_vision._api.contract import (
     API_FORMATS,
     MAX_IMAGE_BYTES,
     Detail,
+    ErrorCode,
     effective_size,
     estimate_image_tokens,
 )
 from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision._sources.cache import LRU
+from langchain_afarensis_vision._sources.declared import webp_animated, webp_canvas
 from langchain_afarensis_vision._sources.opening import (
     MAX_PIXELS,
     check_frames,
@@ -51,10 +53,15 @@ from langchain_afarensis_vision._sources.opening import (
     open_image,
     orientation,
     oriented,
+    webp_bytes,
     working_bytes,
 )
 from langchain_afarensis_vision._sources.read import ImageSource, read_source, too_large
-from langchain_afarensis_vision.errors import InvalidRequestError, checked_detail
+from langchain_afarensis_vision.errors import (
+    InvalidImageError,
+    InvalidRequestError,
+    checked_detail,
+)
 from langchain_afarensis_vision.images._end import image_end
 from langchain_afarensis_vision.images._pixels import encode, jpeg_settings, render
 from langchain_afarensis_vision.images._view import ShownInJupyter
@@ -246,7 +253,8 @@ def prepare_image(
             (a PIL image is seeked to its frame 0).
 
     Raises:
-        InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data),
+        InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data, or a
+            header declaring more pixels than its data can hold: ``_sources.declared``),
             ``animated_gif_not_supported`` or ``image_too_large`` (over
             :data:`~._sources.MAX_INPUT_BYTES` encoded, or too large to decode within
             :data:`BUDGET` in a format the API does not take as it is; one it takes is sent
@@ -262,6 +270,9 @@ def prepare_image(
     key = (len(data), hashlib.sha256(data).digest(), detail, first_frame)
 
     def make() -> PreparedImage:
+        canvas = webp_canvas(data)  # libwebp allocates it as Pillow opens the file: not then
+        if canvas is not None and webp_bytes(canvas) > BUDGET.limit:
+            return _webp_as_it_is(data, canvas, detail)
         with mapped_errors():
             return _prepare(open_image(data), data, detail, first_frame)
 
@@ -304,7 +315,8 @@ def _prepare(
         why += " memory budget of image preparation"
         if need <= BUDGET.limit:
             why = f"it has over {pixels:,} pixels, the most decoded here"
-        return prepared(data, _unprepared_mime(image, data, why), *image.size, changed=False)
+        as_is = _unprepared_mime(str(image.format), image.size, data, why)
+        return prepared(data, as_is, *image.size, changed=False)
     with BUDGET.reserve(need):  # bytes in flight, across every thread of the process
         check_frames(image, first_frame)
         if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
@@ -317,22 +329,42 @@ def _prepare(
     return prepared(payload, mime, *out.size, changed=True)
 
 
-def _unprepared_mime(image: Image.Image, data: bytes, why: str) -> str:
+def _webp_as_it_is(data: bytes, canvas: tuple[int, int], detail: Detail) -> PreparedImage:
+    """A WEBP too large to open here (its canvas over :data:`BUDGET`), sent as it is."""
+    if webp_animated(data):
+        msg = "animated WEBP images are not accepted (and this one is too large to take apart)"
+        raise InvalidImageError(msg, code=ErrorCode.ANIMATED_GIF_NOT_SUPPORTED)
+    why = f"opening it would take {webp_bytes(canvas):,} bytes, over the whole {BUDGET.limit:,}"
+    why += "-byte memory budget of image preparation"
+    return PreparedImage(
+        data,
+        _unprepared_mime("WEBP", canvas, data, why),
+        *canvas,
+        detail=detail,
+        tokens=estimate_image_tokens(*canvas, detail),
+        format="WEBP",
+        source_size=canvas,
+        source_bytes=len(data),
+        changed=False,
+    )
+
+
+def _unprepared_mime(fmt: str, size: tuple[int, int], data: bytes, why: str) -> str:
     """The MIME type to send an image too large to decode here as it is, with a warning.
 
     The API takes it (its format, at most 20 MB) and resizes it itself; what the API would
     refuse too is refused (``image_too_large``). ``why`` says what decoding it would take.
     """
-    mime = API_FORMATS.get(image.format or "")
-    w, h = image.size
+    mime = API_FORMATS.get(fmt)
+    w, h = size
     if mime is None or len(data) > MAX_IMAGE_BYTES:
         msg = (
             f"image is {w}x{h}: {why}; and the API does not take it as it is "
-            f"({image.format}, {len(data):,} bytes)"
+            f"({fmt}, {len(data):,} bytes)"
         )
         raise too_large(msg)
     msg = (
-        f"{image.format} image of {w}x{h} sent as it is, unprepared: {why} "
+        f"{fmt} image of {w}x{h} sent as it is, unprepared: {why} "
         "(the API takes it as it is, and resizes it itself)"
     )
     warnings.warn(UnpreparedImageWarning(msg), stacklevel=4)

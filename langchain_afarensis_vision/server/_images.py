@@ -39,6 +39,7 @@ from langchain_afarensis_vision._api.contract import (
 )
 from langchain_afarensis_vision._sources import opening, read
 from langchain_afarensis_vision._sources.cache import LRU
+from langchain_afarensis_vision._sources.declared import webp_animated, webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server._analysis import SAMPLE_SIDE
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
@@ -46,7 +47,6 @@ from langchain_afarensis_vision.server.settings import IMAGE_MEMORY
 
 _MAX_DATA_URL_CHARS: Final = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
 _WHOLE_COPIES: Final = 3  # OCR holds the decode, an upright copy and an RGB copy at full size
-_VP8X_ANIMATION: Final = 0x02
 _JPEG_PIXELS: Final = 4  # a JPEG decodes at 1/8 scale, but libjpeg still reads every block
 
 
@@ -92,7 +92,7 @@ def read_header(data: bytes, limit: int = IMAGE_MEMORY) -> Header:
         raise read.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
     canvas = webp_canvas(data)  # libwebp allocates it when Pillow opens the file
     if canvas is not None and opening.webp_bytes(canvas) > limit:
-        if data[12:16] == b"VP8X" and data[20] & _VP8X_ANIMATION:
+        if webp_animated(data):
             message = "animated WEBP images are not supported"
             raise InvalidImageError(message, code=ErrorCode.ANIMATED_GIF_NOT_SUPPORTED)
         return Header(ImageInfo(API_FORMATS["WEBP"], *canvas, 1, 1, examined=False))
@@ -141,27 +141,6 @@ def inspect_image(data: bytes, limit: int = IMAGE_MEMORY) -> ImageInfo:
     if header.info.examined:
         decode_image(data)
     return header.info
-
-
-def webp_canvas(data: bytes) -> tuple[int, int] | None:
-    """The canvas a WEBP declares (lossy, lossless or extended), read from its first 30 bytes.
-
-    Pillow's WEBP opener has libwebp allocate the whole canvas (twice) as it opens the file,
-    before anything can look at its size: it is read here first. None for other data.
-    """
-    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        return None
-    kind, at = data[12:16], 20
-    if kind == b"VP8X":  # 24-bit sides, minus one
-        width = int.from_bytes(data[at + 4 : at + 7], "little")
-        return width + 1, int.from_bytes(data[at + 7 : at + 10], "little") + 1
-    if kind == b"VP8L":  # 14-bit sides, minus one, after the signature byte
-        bits = int.from_bytes(data[at + 1 : at + 5], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if kind == b"VP8 ":  # 14-bit sides after the frame tag and the start code
-        width = int.from_bytes(data[at + 6 : at + 8], "little") & 0x3FFF
-        return width, int.from_bytes(data[at + 8 : at + 10], "little") & 0x3FFF
-    return None
 
 
 @functools.cache

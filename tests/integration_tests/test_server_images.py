@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
-import zlib
 from typing import Any
 
 import httpx2
@@ -38,18 +36,6 @@ from tests.integration_tests.conftest import (
 pytestmark = pytest.mark.enable_socket
 
 PARAM = "messages[0].content[1].image_url"
-
-
-def _bomb_png(side: int = 20_000) -> bytes:
-    """A small PNG declaring ``side`` x ``side`` pixels (400 M): a decompression bomb."""
-    raw = zlib.compress(b"\x00" * (side + 1) * 4, 9)  # a few rows; the header is what matters
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data)
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 def _animated_gif() -> bytes:
@@ -115,7 +101,7 @@ def test_every_image_the_api_takes_is_answered(client: httpx2.Client) -> None:
     assert "Colours: almost entirely black (100%)" in text
     assert tall["usage"]["prompt_tokens_details"]["image_tokens"] == 1105
     # 400 M pixels: more than the server's image memory; answered from its header alone.
-    bomb = ok_json(_ask(client, data_url(_bomb_png())))
+    bomb = ok_json(_ask(client, data_url(hostile.tall_png(20_000, 20_000))))
     text = bomb["choices"][0]["message"]["content"]
     assert "a PNG of 20000 x 20000 pixels" in text
     assert NOT_EXAMINED in text

@@ -231,7 +231,14 @@ def test_read_image_size_refusals(data: bytes, code: str) -> None:
 
 def test_read_image_size_reads_a_bomb_the_api_accepts_past_pillows_guard() -> None:
     # Any valid image up to 20 MB in the API's formats is accepted (and billed by its size).
-    assert read_image_size(hostile.raw_png(100_000, 100_000)) == (100_000, 100_000)
+    screen = hostile.case("gif_bomb_logical_screen").data()  # a 32 x 32 frame on a huge screen
+    assert read_image_size(screen) == (65_535, 65_535)
+
+
+def test_read_image_size_refuses_a_header_its_data_cannot_hold() -> None:
+    with pytest.raises(InvalidImageError) as caught:
+        read_image_size(hostile.raw_png(100_000, 100_000))  # 69 bytes: truncated
+    assert caught.value.code == "invalid_image"
 
 
 # -- base64 and data URLs --------------------------------------------------------------------

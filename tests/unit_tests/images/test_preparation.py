@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image, ImageFilter, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageFilter, ImageOps
 
 from langchain_afarensis_vision._api.contract import (
     ACCEPTED_MIME_TYPES,
@@ -196,17 +196,35 @@ def test_hostile_corpus(case: hostile.Case) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["png_bomb_ihdr", "png_just_over_pixel_budget", "gif_bomb_logical_screen"],
+    "make", [hostile.case("gif_bomb_logical_screen").data, hostile.tiny_huge_webp]
 )
 def test_without_pillows_guard_a_bomb_the_api_takes_goes_as_it_is(
-    name: str, monkeypatch: pytest.MonkeyPatch
+    make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a caller may have switched it off
-    data = hostile.case(name).data()
+    data = make()
     with pytest.warns(_preparation.UnpreparedImageWarning, match="sent as it is, unprepared"):
         prepared = prepare_image(data)
     assert (prepared.data, prepared.changed) == (data, False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["png_bomb_ihdr", "png_just_over_pixel_budget", "gif_bomb_frame_extent", "jpeg_bomb_sof"],
+)
+def test_without_pillows_guard_a_truncated_bomb_is_refused_undecoded(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _never_decoded)
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(hostile.case(name).data())
+    assert caught.value.code == "invalid_image"
+    assert "image data is truncated" in str(caught.value)
+
+
+def _never_decoded(image: Image.Image) -> None:
+    raise AssertionError(f"{image.format} image of {image.size} decoded")
 
 
 def test_without_pillows_guard_a_bomb_the_api_refuses_is_refused(

@@ -9,9 +9,10 @@ import pytest
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageFile, TiffImagePlugin, _webp
 
 from langchain_afarensis_vision._sources import opening
+from langchain_afarensis_vision._sources.declared import webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server import _analysis, _ocr
-from langchain_afarensis_vision.server._images import inspect_image, read_header, webp_canvas
+from langchain_afarensis_vision.server._images import inspect_image, read_header
 from tests import hostile_images as hostile
 from tests._support import TEST_IMAGES
 
@@ -105,8 +106,8 @@ def test_formats_the_api_refuses_are_never_parsed(
     ("data", "declared"),
     [
         (hostile.tiny_huge_webp(), 400_000_000),
-        (hostile.raw_png(8_000, 8_000, colour=6), 8_000 * (8_000 * 4 + 8)),  # a pointer a row
-        (hostile.raw_png(6_000, 6_000, colour=2), 6_000 * (6_000 * 4 + 8)),
+        (hostile.tall_png(8_000, 8_000, colour=6), 8_000 * (8_000 * 4 + 8)),  # a pointer a row
+        (hostile.tall_png(6_000, 6_000, colour=2), 6_000 * (6_000 * 4 + 8)),
     ],
     ids=["webp-10000x10000-in-34-bytes", "png-8000x8000-rgba", "png-6000x6000-rgb"],
 )
