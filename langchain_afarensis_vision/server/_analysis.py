@@ -90,7 +90,7 @@ _facts: LRU[bytes, PixelFacts] = LRU(_CACHE_ENTRIES)
 
 def analyse(data: bytes, digest: bytes) -> PixelFacts:
     """Measure an image already accepted by ``inspect_image`` (first frame of a GIF)."""
-    return _facts.get_or_make(digest, lambda: _measure(data))
+    return _facts.get_or_make(digest, lambda: _measure(sample(data)))
 
 
 def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
@@ -101,16 +101,25 @@ def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
     with mapped_errors(), open_image(data) as image:
         if image.format == "JPEG":
             image.draft("RGB", (side, side))
-        alpha = image.mode in ALPHA_MODES or "transparency" in image.info
-        small = image
-        if image.mode not in _SHRUNK_AS_THEY_ARE or "transparency" in image.info:
-            small = image.convert("RGBA" if alpha else "RGB")
-        small.thumbnail((side, side), Image.Resampling.BOX)
-        return small.convert("RGBA"), alpha
+        return _shrunk(image, side)
 
 
-def _measure(data: bytes) -> PixelFacts:
-    small, alpha = sample(data)
+def _shrunk(image: Image.Image, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
+    alpha = image.mode in ALPHA_MODES or "transparency" in image.info
+    small = image
+    if image.mode not in _SHRUNK_AS_THEY_ARE or "transparency" in image.info:
+        small = image.convert("RGBA" if alpha else "RGB")
+    small.thumbnail((side, side), Image.Resampling.BOX)
+    return small.convert("RGBA"), alpha
+
+
+def measure_decoded(image: Image.Image, digest: bytes) -> None:
+    """Measure an image just decoded whole (not drafted), so :func:`analyse` decodes it no more."""
+    _facts.put(digest, _measure(_shrunk(image)))
+
+
+def _measure(sampled: tuple[Image.Image, bool]) -> PixelFacts:
+    small, alpha = sampled
     names: Counter[str] = Counter()
     luma_sum = 0.0
     visible = transparent = 0

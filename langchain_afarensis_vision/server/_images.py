@@ -41,7 +41,7 @@ from langchain_afarensis_vision._sources import opening, read
 from langchain_afarensis_vision._sources.cache import LRU
 from langchain_afarensis_vision._sources.declared import webp_animated, webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
-from langchain_afarensis_vision.server._analysis import SAMPLE_SIDE
+from langchain_afarensis_vision.server._analysis import SAMPLE_SIDE, measure_decoded
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
 from langchain_afarensis_vision.server.settings import IMAGE_MEMORY
 
@@ -120,12 +120,19 @@ def _check_still(image: Image.Image) -> None:
         raise InvalidImageError(message, code=refused.code) from None
 
 
-def decode_image(data: bytes) -> None:
-    """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data."""
+def decode_image(data: bytes, digest: bytes | None = None) -> None:
+    """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data.
+
+    With its ``digest``, an image decoded whole (not a JPEG) is measured for the answer at once
+    (:func:`._analysis.measure_decoded`): the colours need no second decode.
+    """
     with opening.mapped_errors(), _opened(data) as image:
-        if API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]:
+        jpeg = API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]
+        if jpeg:
             image.draft(image.mode, _draft_target(image))
         image.load()
+        if digest is not None and not jpeg:
+            measure_decoded(image, digest)
 
 
 def inspect_image(data: bytes, limit: int = IMAGE_MEMORY) -> ImageInfo:
@@ -254,7 +261,7 @@ def decode(image: HeadedImage, limit: int = IMAGE_MEMORY) -> SeenImage:
     seen = image.seen
     if not image.known and seen.info.examined:
         try:
-            decode_image(seen.data)
+            decode_image(seen.data, seen.digest)
         except InvalidImageError as exc:
             raise image_error(exc, image.ref.param) from None
         _accepted.put((seen.digest, limit), seen.header)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
@@ -12,7 +13,7 @@ from langchain_afarensis_vision._sources import opening
 from langchain_afarensis_vision._sources.declared import webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server import _analysis, _ocr
-from langchain_afarensis_vision.server._images import inspect_image, read_header
+from langchain_afarensis_vision.server._images import decode_image, inspect_image, read_header
 from tests import hostile_images as hostile
 from tests._support import TEST_IMAGES
 
@@ -157,3 +158,24 @@ def test_webp_canvas_is_read_from_the_header(save: dict[str, Any], size: tuple[i
     assert webp_canvas(buffer.getvalue()) == size
     assert webp_canvas(hostile.tiny_huge_webp(10_000, 9_000)) == (10_000, 9_000)
     assert webp_canvas(hostile.small_png()) is None
+
+
+def test_the_check_and_the_colours_share_one_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server decodes a PNG whole to check it: the colours are measured from that decode.
+    buffer = io.BytesIO()
+    hostile.noise((40, 30), seed=2218).save(buffer, "PNG")
+    data = buffer.getvalue()
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    expected = _analysis.analyse(data, b"another key")
+    loads: list[str | None] = []
+    load = ImageFile.ImageFile.load
+
+    def counted(image: ImageFile.ImageFile) -> Any:
+        if image.tile:  # pixels still to decode (a loaded image's load() does nothing)
+            loads.append(image.format)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    decode_image(data, digest)
+    assert _analysis.analyse(data, digest) == expected
+    assert loads == ["PNG"]
