@@ -47,6 +47,7 @@ class Case:
     detail: Detail = "auto"
     first_frame: bool = False
     checks: tuple[Check, ...] = field(default=())
+    unprepared: bool = False  # too large to decode here: sent as it is, with a warning
 
     def data(self) -> bytes:
         return self.build()
@@ -317,6 +318,7 @@ def _orientation_cases() -> list[Case]:
 
 def _refused() -> list[Case]:
     fmt, invalid, large = "invalid_image_format", "invalid_image", "image_too_large"
+    cut = (invalid, "image data is truncated")
     return [
         Case("zero_bytes", _constant(b""), fmt, "0 bytes"),
         Case("random_junk", _built(lambda: random.Random(7).randbytes(4096)), fmt),
@@ -343,11 +345,13 @@ def _refused() -> list[Case]:
         ),
         # Pillow refuses text chunks that inflate past 1 MB (PngImagePlugin.MAX_TEXT_CHUNK).
         Case("png_zlib_bomb_in_ztxt", _built(_zlib_bomb_png), invalid),
-        Case("png_bomb_ihdr", _built(lambda: raw_png(100_000, 100_000)), large),
-        Case("png_just_over_pixel_budget", _built(lambda: raw_png(10_001, 10_000)), large),
-        Case("gif_bomb_logical_screen", _built(_huge_screen_gif), large),
-        Case("gif_bomb_frame_extent", _built(_huge_frame_gif), large),
-        Case("jpeg_bomb_sof", _built(_huge_sof_jpeg), large),
+        # Headers declaring more pixels than their few bytes can hold, however well compressed:
+        # truncated, refused before anything is decoded (never "too large": the API takes any
+        # valid image up to 20 MB).
+        Case("png_just_over_pixel_budget", _built(lambda: raw_png(10_001, 10_000)), *cut),
+        Case("png_bomb_ihdr", _built(lambda: raw_png(100_000, 100_000)), *cut),
+        Case("gif_bomb_frame_extent", _built(_huge_frame_gif), *cut),
+        Case("jpeg_bomb_sof", _built(_huge_sof_jpeg), *cut),
         Case("tiff_bomb", _built(lambda: _huge_tiff()), large),
         Case("animated_gif", _built(lambda: _animated("GIF", "L")), "animated_gif_not_supported"),
         Case("animated_webp", _built(lambda: _animated("WEBP")), "animated_gif_not_supported"),
@@ -376,6 +380,16 @@ def sun_raster(size: tuple[int, int], bgr: bytes) -> bytes:
 
 def _prepared() -> list[Case]:
     return [
+        # A valid GIF whose 32 x 32 frame sits on a 65535 x 65535 screen: the API takes it, and
+        # it is too large to decode here, so it goes as it is.
+        Case(
+            "gif_bomb_logical_screen",
+            _built(_huge_screen_gif),
+            mime=GIF,
+            size=(65535, 65535),
+            changed=False,
+            unprepared=True,
+        ),
         # Formats Pillow reads besides the API's: converted (a lossless source becomes a PNG).
         Case("pcx_converted", _built(lambda: _encode(noise((20, 20)), "PCX")), mime=PNG),
         Case(
@@ -675,14 +689,18 @@ def tiff_line_rgba(length: int = 100_000_000) -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<4H", 8, 8, 8, 8) + strip
 
 
-def server_worst_inputs() -> list[tuple[str, bytes, str]]:
-    """Name, bytes and the code the API refuses them with, of the worst images to send the
-    local server: each a few bytes (or kB) that would decode to hundreds of MB or more."""
+def server_worst_inputs() -> list[tuple[str, bytes, str | None]]:
+    """Name, bytes and the code the API refuses them with (None: it accepts them, and so must
+    the local server, from their header when it cannot decode them), of the worst images to
+    send the local server: each a few bytes (or kB) that would decode to hundreds of MB or
+    more."""
     return [
-        ("webp_10000x10000_34_bytes", tiny_huge_webp(), "image_too_large"),
+        ("webp_10000x10000_34_bytes", tiny_huge_webp(), None),
         ("ico_holding_png_1x178M", ico_holding_png(1, 178_000_000), "invalid_image_format"),
         ("tiff_rgba_1x100M", tiff_line_rgba(), "invalid_image_format"),
-        ("png_ihdr_100000x100000", raw_png(100_000, 100_000), "image_too_large"),
+        ("png_ihdr_100000x100000", raw_png(100_000, 100_000), None),
+        ("progressive_jpeg_13370x13370_cmyk", flat_progressive_jpeg(components=4), None),
+        ("png_10000x10000_palette_trns", palette_png(10_000, 10_000), None),
     ]
 
 
@@ -704,8 +722,8 @@ def _deflate_zeros(total: int, row: bytes | None = None, rows: int = 0) -> bytes
 
 
 def tall_png(width: int, height: int, colour: int = 0) -> bytes:
-    """A PNG of ``width`` x ``height`` zero pixels (8-bit; grey, or RGB with colour 2)."""
-    row = b"\0" * (1 + width * (3 if colour == 2 else 1))
+    """A PNG of ``width`` x ``height`` zero pixels (8-bit; grey, RGB with colour 2, RGBA with 6)."""
+    row = b"\0" * (1 + width * {2: 3, 6: 4}.get(colour, 1))
     header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -722,11 +740,60 @@ def ico_hiding_a_tall_png() -> bytes:
     return struct.pack("<HHH", 0, 1, 1) + entry + png
 
 
+def palette_png(width: int, height: int) -> bytes:
+    """A PNG of ``width`` x ``height`` palette pixels (index 1, opaque red) whose palette has a
+    transparent colour (tRNS for index 0): Pillow opens it as P, and it expands to RGBA."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    row = b"\0" + b"\1" * width
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"PLTE", b"\0\0\0\xc8\x1e\x1e")
+        + png_chunk(b"tRNS", b"\0")
+        + png_chunk(b"IDAT", _deflate_zeros(0, row, height))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
+
+@functools.cache
+def flat_progressive_jpeg(side: int = 13370, components: int = 3) -> bytes:
+    """A progressive JPEG of ``side`` x ``side`` flat mid-grey pixels (YCbCr, or CMYK with 4
+    ``components``), written segment by segment: one DC scan, every block's DC difference 0
+    (a one-code Huffman table: one 0 bit a block), so about 1 bit a block. libjpeg keeps the
+    coefficients of the whole image (128 bytes a block and component) for any progressive
+    file, whatever scale it decodes at: 1 GB at 13370 x 13370 with 3 components."""
+    ids = bytes(range(1, components + 1))
+    frame = struct.pack(">BHHB", 8, side, side, components)
+    frame += b"".join(bytes([i, 0x11, 0]) for i in ids)  # no subsampling, table 0
+    huffman = bytes([0x00, 1]) + bytes(15) + b"\0"  # DC table 0: one code, "0", for category 0
+    scan = bytes([components]) + b"".join(bytes([i, 0x00]) for i in ids) + b"\0\0\0"
+    blocks = (-(-side // 8)) ** 2 * components
+    data = bytes(blocks // 8)  # the 0 bits, then the last ones padded with 1 bits
+    data += bytes([(1 << (8 - blocks % 8)) - 1]) if blocks % 8 else b""
+    return (
+        b"\xff\xd8"
+        + _segment(0xDB, b"\0" + b"\1" * 64)  # quantization table 0: all ones
+        + _segment(0xC2, frame)  # SOF2: progressive
+        + _segment(0xC4, huffman)
+        + _segment(0xDA, scan)  # DC first scan (Ss 0, Se 0, Ah Al 0) of all components
+        + data
+        + b"\xff\xd9"
+    )
+
+
 def worst_inputs() -> dict[str, Callable[[], bytes]]:
-    """Files of 1 MB or less whose pixels would take gigabytes: the memory attacks."""
+    """Files of 1.4 MB or less whose pixels would take gigabytes: the memory attacks."""
     return {
         "webp_10000x10000_lossless": tiny_huge_webp,
         "ico_hiding_1x178M_png": ico_hiding_a_tall_png,
         "tiff_1x100M_rgba": tiff_line_rgba,
         "png_10000x10000_rgb": lambda: tall_png(10_000, 10_000, colour=2),
+        "progressive_jpeg_13370x13370_ycbcr": flat_progressive_jpeg,
+        "progressive_jpeg_13370x13370_cmyk": lambda: flat_progressive_jpeg(components=4),
+        "png_10000x10000_palette_trns": lambda: palette_png(10_000, 10_000),
+        "png_4096x8192_rgb": lambda: tall_png(4096, 8192, colour=2),
     }

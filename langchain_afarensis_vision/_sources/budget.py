@@ -2,15 +2,19 @@
 
 Counting images in flight is not enough: one 34-byte WEBP can declare 10000 x 10000 pixels. So
 the loader, the tool and the local server reserve each image's *estimated decoded size*
-(:func:`~._sources.decoded_bytes`) before they decode it, and wait while the budget is spent.
-A reservation larger than the whole budget is granted alone (it waits until nothing else is
-in flight) rather than never: the per-image pixel budget already bounds what one image costs.
+(:func:`~._sources.working_bytes`: what the decoder and the conversions really allocate)
+before they decode it, and wait while the budget is spent. Waiters are served in the order they
+came (first come, first served), so a large reservation is never overtaken for ever by a stream
+of small ones: every wait ends once those ahead of it are done. A reservation larger than the
+whole budget is granted alone (it waits until nothing else is in flight) rather than never;
+callers that can, answer such an image from its header instead of decoding it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -34,6 +38,12 @@ class MemoryBudget:
         self.in_use = 0
         self._lock = threading.Condition()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._queue: deque[object] = deque()  # the waiting reservations' tickets, in order
+
+    @property
+    def waiting(self) -> int:
+        """How many reservations are waiting for their turn."""
+        return len(self._queue)
 
     def _take(self, amount: int) -> bool:
         """Reserve ``amount`` if it fits now (call with the lock held)."""
@@ -42,19 +52,43 @@ class MemoryBudget:
         self.in_use += amount
         return True
 
-    def _give_back(self, amount: int) -> None:
-        with self._lock:
-            self.in_use -= amount
-            self._lock.notify_all()
-            waiters, self._waiters = self._waiters, []
+    def _turn(self, ticket: object, amount: int) -> bool:
+        """Reserve ``amount`` if ``ticket`` is first in line and it fits (lock held)."""
+        if self._queue[0] is not ticket or not self._take(amount):
+            return False
+        self._queue.popleft()
+        self._wake()  # the next in line may fit too
+        return True
+
+    def _leave(self, ticket: object) -> None:
+        """Take a waiter that gave up out of the line (lock held)."""
+        if ticket in self._queue:
+            self._queue.remove(ticket)
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake every waiter, sync and async, to try again (lock held)."""
+        self._lock.notify_all()
+        waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
             loop.call_soon_threadsafe(_wake, future)
 
+    def _give_back(self, amount: int) -> None:
+        with self._lock:
+            self.in_use -= amount
+            self._wake()
+
     @contextmanager
     def reserve(self, amount: int) -> Iterator[None]:
-        """Hold ``amount`` bytes of the budget, waiting (blocking) until they are free."""
+        """Hold ``amount`` bytes of the budget, waiting (blocking) for its turn and room."""
+        ticket = object()
         with self._lock:
-            self._lock.wait_for(lambda: self._take(amount))
+            self._queue.append(ticket)
+            try:
+                self._lock.wait_for(lambda: self._turn(ticket, amount))
+            except BaseException:
+                self._leave(ticket)
+                raise
         try:
             yield
         finally:
@@ -64,13 +98,21 @@ class MemoryBudget:
     async def areserve(self, amount: int) -> AsyncIterator[None]:
         """Async :meth:`reserve`: waits without blocking the event loop; cancellable."""
         loop = asyncio.get_running_loop()
-        while True:
+        ticket = object()
+        with self._lock:
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._lock:
+                    if self._turn(ticket, amount):
+                        break
+                    future: asyncio.Future[None] = loop.create_future()
+                    self._waiters.append((loop, future))
+                await future  # woken by any release; then try again
+        except BaseException:
             with self._lock:
-                if self._take(amount):
-                    break
-                future: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, future))
-            await future  # woken by any release; then try again
+                self._leave(ticket)
+            raise
         try:
             yield
         finally:

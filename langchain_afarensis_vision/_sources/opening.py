@@ -3,7 +3,8 @@
 Pillow opens every raster format it reads but a refusal list of unsafe ones (:data:`_UNSAFE`:
 never EPS, which runs Ghostscript; PDF and SVG are no Pillow formats at all), and what an opened
 image declares (its pixel count, its frames, its EXIF orientation, what it takes decoded) is
-read from the header, before any pixel is decoded. Every failure is an
+read from the header, before any pixel is decoded: what decoding it will really allocate
+(:func:`decoded_bytes`, :func:`working_bytes`) is estimated from the header too. Every failure is an
 :class:`~.errors.InvalidImageError` with the API's own code. The prepare pipeline
 (:mod:`.images`), token counting and the local server all open images here, and nowhere else.
 """
@@ -16,15 +17,17 @@ import importlib
 import io
 import struct
 from collections.abc import Iterator
-from typing import Final
+from typing import IO, Final
 
 from PIL import Image, UnidentifiedImageError, features
 
 from langchain_afarensis_vision._api.contract import ANIMATABLE_FORMATS, API_FORMATS, ErrorCode
+from langchain_afarensis_vision._sources.declared import check_enough_data
 from langchain_afarensis_vision._sources.read import too_large
 from langchain_afarensis_vision.errors import InvalidImageError
 
 __all__ = [
+    "ALPHA_MODES",
     "DECODE_BUDGET",
     "MAX_PIXELS",
     "ORIENTATION_TAG",
@@ -39,14 +42,17 @@ __all__ = [
     "orientation",
     "oriented",
     "read_image_size",
+    "webp_bytes",
+    "working_bytes",
 ]
 
 MAX_PIXELS: Final = 100_000_000
 """Most pixels ever decoded (about 400 MB); a JPEG may declare 64x more: it decodes downscaled."""
 DECODE_BUDGET: Final = 128 * 1024 * 1024
-"""Most bytes one image may take once decoded (Pillow's buffer: 4 bytes a pixel for RGB), e.g.
-a 32 MP RGB image; a JPEG counts at the scale it is decoded at. Preparing an image costs at
-most about three times this at its peak (the decode, a converted copy, the resize)."""
+"""Most bytes a picture decoded on the spot, with nothing to wait for, may take: an ICO's
+frames (Pillow decodes them as it opens the file) and a thumbnail drawn for display. Images
+prepared or examined reserve what they take from a shared :class:`~.budget.MemoryBudget`
+instead, and wait for it."""
 # What Pillow may open: every format it reads except _UNSAFE, tried in this order first (MPO
 # comes through the JPEG opener), then the others in Pillow's own order, TGA (no magic) last.
 _FIRST = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "ICO", "PPM", "AVIF", "HEIF")
@@ -71,6 +77,7 @@ _NOT_RASTER |= {b"<html": "HTML text", b"<?xml": "XML text", b"pk\x03\x04": "a Z
 _CORRUPT_RASTER = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 ORIENTATION_TAG: Final = 0x0112
+_PACKAGE: Final = __name__.split(".")[0]
 _ROW_POINTER = 8  # Pillow keeps a pointer to every row
 _ICO_MAGIC = b"\x00\x00\x01\x00"
 _DRAFTABLE = frozenset({"JPEG", "MPO"})
@@ -78,6 +85,12 @@ _DRAFTABLE = frozenset({"JPEG", "MPO"})
 _BYTES_PER_PIXEL: Final = {"1": 1, "L": 1, "P": 1} | dict.fromkeys(
     ("I;16", "I;16L", "I;16B", "I;16N"), 2
 )
+_BLOCK_BYTES: Final = 128  # libjpeg's coefficients of one 8x8 block: 64 of 2 bytes
+_WEBP_COPIES: Final = 4  # libwebp's two canvases, the frame it hands Pillow, Pillow's image
+_WORKING_MODES: Final = frozenset({"L", "LA", "RGB", "RGBA"})
+ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+"""Modes with an alpha channel (a palette or grey image may have a transparent colour instead:
+``"transparency"`` in its ``info``)."""
 
 
 @contextlib.contextmanager
@@ -90,6 +103,8 @@ def mapped_errors() -> Iterator[None]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
         raise too_large(f"image is too large to decode safely: {exc}") from exc
     except _PILLOW_ERRORS as exc:
+        if isinstance(exc, Warning) and type(exc).__module__.startswith(_PACKAGE):
+            raise  # this package's own warning (made an error by the caller's filters)
         msg = f"image data is corrupt or truncated ({type(exc).__name__}: {exc})"
         raise InvalidImageError(msg) from exc
 
@@ -112,12 +127,30 @@ def open_image(data: bytes, formats: tuple[str, ...] | None = None) -> Image.Ima
     Call it inside :func:`mapped_errors` (a broken header raises Pillow's own errors).
     """
     formats = allowed_formats() if formats is None else formats
+    check_enough_data(data)  # a header declaring more than its data can hold: truncated
     if data[:4] == _ICO_MAGIC and "ICO" in formats:
         _check_ico(data)  # Pillow decodes an ICO's PNG frames while opening
     try:
         return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise _unidentified(data) from None
+    except Image.DecompressionBombError:
+        if (opened := _past_pillows_guard(data, formats)) is None:
+            raise
+        return opened
+
+
+def _past_pillows_guard(data: bytes, formats: tuple[str, ...]) -> Image.Image | None:
+    """``data`` opened past Pillow's pixel guard, if it is in a format the API accepts.
+
+    The guard refuses what the API accepts (any valid image up to 20 MB); the caller's own
+    memory budget decides what may be decoded. None for other formats.
+    """
+    for name in (f for f in formats if f in API_FORMATS and f in Image.OPEN):
+        factory, accept = Image.OPEN[name]
+        if accept is None or accept(data[:16]) is True:
+            return factory(io.BytesIO(data), "")
+    return None
 
 
 def _check_ico(data: bytes) -> None:
@@ -178,21 +211,98 @@ def check_pixels(size: tuple[int, int], factor: int = 1) -> None:
 
 def draft_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
     """The JPEG DCT scale (1, 2, 4 or 8) that decodes ``size`` to no less than ``target``."""
-    return next(s for s in (8, 4, 2, 1) if size[0] // s >= target[0] and size[1] // s >= target[1])
+    fits = (s for s in (8, 4, 2) if size[0] // s >= target[0] and size[1] // s >= target[1])
+    return next(fits, 1)
 
 
 def decoded_bytes(image: Image.Image, target: tuple[int, int] | None = None) -> int:
-    """The bytes Pillow will hold for ``image`` decoded (one frame), read from its header.
+    """The bytes decoding ``image`` (one frame) allocates, read from its header.
 
-    Each row costs its pixels and a pointer (so a 1 x 30,000,000 image costs 240 MB of row
-    pointers on its own). With ``target`` (in stored orientation), a JPEG counts at the scale
-    ``draft`` will decode it.
+    Pillow's pixels: each row costs its pixels and a pointer (so a 1 x 30,000,000 image costs
+    240 MB of row pointers on its own); with ``target`` (in stored orientation), a JPEG counts
+    at the scale ``draft`` will decode it. And the decoder's own buffers: libjpeg keeps the
+    coefficients of the whole image, at full size whatever the draft scale, for a progressive
+    JPEG or one whose components come in separate scans; libwebp decodes into two canvases
+    of its own and hands Pillow a copy.
     """
+    if image.format == "WEBP":
+        return webp_bytes(image.size)
+    width, height = _decoded_size(image, target)
+    per_pixel = _BYTES_PER_PIXEL.get(image.mode, 4)
+    return height * (width * per_pixel + _ROW_POINTER) + _coefficient_bytes(image)
+
+
+def webp_bytes(size: tuple[int, int]) -> int:
+    """What decoding a WEBP of ``size`` allocates, 4 bytes a pixel four times over.
+
+    libwebp's two canvases, the frame it hands Pillow, and Pillow's image (``size`` is read
+    from the file's first bytes: Pillow's opener already has libwebp allocate the canvases).
+    """
+    return size[1] * (size[0] * 4 * _WEBP_COPIES + _ROW_POINTER)
+
+
+def working_bytes(image: Image.Image, target: tuple[int, int] | None = None) -> int:
+    """The most bytes decoding ``image`` and shrinking it to ``target`` hold at once.
+
+    :func:`decoded_bytes`, plus a full-size copy (4 bytes a pixel) when its mode is none of
+    L, LA, RGB, RGBA (a palette image with a transparent colour expands to RGBA; 1, P,
+    16-bit, CMYK are converted), plus one more when it has alpha: Pillow resizes an RGBA
+    image as a premultiplied copy.
+    """
+    width, height = _decoded_size(image, target)
+    transparent = "transparency" in image.info
+    copies = (image.mode not in _WORKING_MODES or transparent) + (
+        image.mode in ALPHA_MODES or transparent
+    )
+    return decoded_bytes(image, target) + copies * height * (width * 4 + _ROW_POINTER)
+
+
+def _decoded_size(image: Image.Image, target: tuple[int, int] | None) -> tuple[int, int]:
     width, height = image.size
     if target is not None and image.format in _DRAFTABLE:
         scale = draft_scale(image.size, target)
         width, height = -(-width // scale), -(-height // scale)
-    return height * (width * _BYTES_PER_PIXEL.get(image.mode, 4) + _ROW_POINTER)
+    return width, height
+
+
+def _coefficient_bytes(image: Image.Image) -> int:
+    """The whole-image coefficient buffers of libjpeg (0 when it decodes a row at a time).
+
+    Each component's blocks, rounded up to whole sampling units, at 128 bytes a block.
+    """
+    layers: list[tuple[int, int, int, int]] = getattr(image, "layer", [])
+    if image.format not in _DRAFTABLE or not layers or not _buffered_jpeg(image, len(layers)):
+        return 0
+    most_h, most_v = max(h for _, h, _, _ in layers), max(v for _, _, v, _ in layers)
+    total = 0
+    for _, h, v, _ in layers:
+        columns = -(-image.width * h // (8 * most_h))
+        rows = -(-image.height * v // (8 * most_v))
+        total += -(-columns // h) * h * -(-rows // v) * v * _BLOCK_BYTES
+    return total
+
+
+def _buffered_jpeg(image: Image.Image, components: int) -> bool:
+    """Whether libjpeg buffers the whole image's coefficients.
+
+    It does for a progressive JPEG, and for one whose first scan holds fewer than all
+    ``components`` (read from the first SOS segment; an unreadable one counts as buffered).
+    """
+    if image.info.get("progressive"):
+        return True
+    fp: IO[bytes] | None = getattr(image, "fp", None)
+    if fp is None:  # loaded already: nothing more is allocated
+        return False
+    at = fp.tell()
+    try:
+        fp.seek(2)  # after SOI: segments, each with its length, up to the first scan
+        while len(head := fp.read(4)) == 4 and head[0] == 0xFF:
+            if head[1] == 0xDA:
+                return fp.read(1)[:1] != bytes([components])
+            fp.seek(int.from_bytes(head[2:], "big") - 2, io.SEEK_CUR)
+        return True
+    finally:
+        fp.seek(at)
 
 
 def check_decoded_bytes(amount: int) -> None:

@@ -38,23 +38,30 @@ from langchain_afarensis_vision._api.contract import (
     API_FORMATS,
     MAX_IMAGE_BYTES,
     Detail,
+    ErrorCode,
     effective_size,
     estimate_image_tokens,
 )
 from langchain_afarensis_vision._sources.budget import MemoryBudget
 from langchain_afarensis_vision._sources.cache import LRU
+from langchain_afarensis_vision._sources.declared import webp_animated, webp_canvas
 from langchain_afarensis_vision._sources.opening import (
-    DECODE_BUDGET,
+    MAX_PIXELS,
     check_frames,
     check_pixels,
-    decoded_bytes,
     mapped_errors,
     open_image,
     orientation,
     oriented,
+    webp_bytes,
+    working_bytes,
 )
 from langchain_afarensis_vision._sources.read import ImageSource, read_source, too_large
-from langchain_afarensis_vision.errors import InvalidRequestError, checked_detail
+from langchain_afarensis_vision.errors import (
+    InvalidImageError,
+    InvalidRequestError,
+    checked_detail,
+)
 from langchain_afarensis_vision.images._end import image_end
 from langchain_afarensis_vision.images._pixels import encode, jpeg_settings, render
 from langchain_afarensis_vision.images._view import ShownInJupyter
@@ -62,8 +69,10 @@ from langchain_afarensis_vision.images._view import ShownInJupyter
 CACHE_ENTRIES: Final = 128  # > the 94 low-detail images of an 8,000-token ImageBudgetEdit
 CACHE_BYTES: Final = 64 * 1024 * 1024
 BUDGET: Final = MemoryBudget(512 * 1024 * 1024)
-"""Decoded bytes in flight across every ``prepare_image`` call of the process (any thread):
-a call waits while others hold the budget, so many images at once stay bounded in memory."""
+"""Bytes in flight across every ``prepare_image`` call of the process (any thread): each call
+reserves what its decode and conversions really allocate (``working_bytes``, estimated from the
+header) and waits while others hold the budget, so many images at once stay bounded in memory.
+An image that alone would take more than all of it is not decoded: it is sent as it is."""
 
 
 FACTS: Final = (
@@ -78,7 +87,10 @@ FACTS: Final = (
 
 
 class UnpreparedImageWarning(UserWarning):
-    """An image too large to decode within the budget was sent as it is (the API resizes it)."""
+    """An image too large to decode within the whole budget was sent as it is.
+
+    The API takes it and resizes it itself; the warning says what it would have taken.
+    """
 
 
 # The modes an accepted format is sent in untouched.
@@ -241,9 +253,12 @@ def prepare_image(
             (a PIL image is seeked to its frame 0).
 
     Raises:
-        InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data),
+        InvalidImageError: ``invalid_image_format``, ``invalid_image`` (corrupt data, or a
+            header declaring more pixels than its data can hold: ``_sources.declared``),
             ``animated_gif_not_supported`` or ``image_too_large`` (over
-            :data:`~._sources.MAX_INPUT_BYTES` encoded or :data:`~._sources.MAX_PIXELS`).
+            :data:`~._sources.MAX_INPUT_BYTES` encoded, or too large to decode within
+            :data:`BUDGET` in a format the API does not take as it is; one it takes is sent
+            as it is, with an :class:`UnpreparedImageWarning`).
         InvalidRequestError: an unknown ``detail``, or an http(s) URL as ``source``.
         FileNotFoundError, TypeError: no such file; no image source (a text-mode file).
     """
@@ -255,6 +270,9 @@ def prepare_image(
     key = (len(data), hashlib.sha256(data).digest(), detail, first_frame)
 
     def make() -> PreparedImage:
+        canvas = webp_canvas(data)  # libwebp allocates it as Pillow opens the file: not then
+        if canvas is not None and webp_bytes(canvas) > BUDGET.limit:
+            return _webp_as_it_is(data, canvas, detail)
         with mapped_errors():
             return _prepare(open_image(data), data, detail, first_frame)
 
@@ -276,7 +294,9 @@ def _prepare(
     """Prepare an opened image; ``data`` is its encoded bytes, None for a caller's PIL image."""
     fmt = image.format or ("PIL" if data is None else "unknown")
     draft = data is not None and fmt in _DRAFTABLE
-    check_pixels(image.size, 64 if draft else 1)
+    pixels = MAX_PIXELS * (64 if draft else 1)
+    if data is None:
+        check_pixels(image.size)
     turn = orientation(image)
     size = oriented(image.size, turn)
     target = effective_size(*size, detail)
@@ -288,12 +308,16 @@ def _prepare(
         source_size=size,
         source_bytes=len(data or b""),
     )
-    need = decoded_bytes(image, oriented(target, turn) if draft else None)
-    if data is not None and need > DECODE_BUDGET:  # too large to decode here: as it is, or not
-        check_frames(image, first_frame=False)
-        as_is = _unprepared_mime(image, data, need)
+    need = working_bytes(image, oriented(target, turn) if draft else None)
+    if data is not None and (need > BUDGET.limit or image.width * image.height > pixels):
+        check_frames(image, first_frame=False)  # too large to decode here: as it is, or not
+        why = f"preparing it would take {need:,} bytes, over the whole {BUDGET.limit:,}-byte"
+        why += " memory budget of image preparation"
+        if need <= BUDGET.limit:
+            why = f"it has over {pixels:,} pixels, the most decoded here"
+        as_is = _unprepared_mime(str(image.format), image.size, data, why)
         return prepared(data, as_is, *image.size, changed=False)
-    with BUDGET.reserve(need):  # decoded bytes in flight, across every thread of the process
+    with BUDGET.reserve(need):  # bytes in flight, across every thread of the process
         check_frames(image, first_frame)
         if data is not None and (mime := _passthrough_mime(image, data, turn, target)):
             image.load()  # a full decode: refuse truncated data instead of sending it
@@ -305,23 +329,43 @@ def _prepare(
     return prepared(payload, mime, *out.size, changed=True)
 
 
-def _unprepared_mime(image: Image.Image, data: bytes, need: int) -> str:
+def _webp_as_it_is(data: bytes, canvas: tuple[int, int], detail: Detail) -> PreparedImage:
+    """A WEBP too large to open here (its canvas over :data:`BUDGET`), sent as it is."""
+    if webp_animated(data):
+        msg = "animated WEBP images are not accepted (and this one is too large to take apart)"
+        raise InvalidImageError(msg, code=ErrorCode.ANIMATED_GIF_NOT_SUPPORTED)
+    why = f"opening it would take {webp_bytes(canvas):,} bytes, over the whole {BUDGET.limit:,}"
+    why += "-byte memory budget of image preparation"
+    return PreparedImage(
+        data,
+        _unprepared_mime("WEBP", canvas, data, why),
+        *canvas,
+        detail=detail,
+        tokens=estimate_image_tokens(*canvas, detail),
+        format="WEBP",
+        source_size=canvas,
+        source_bytes=len(data),
+        changed=False,
+    )
+
+
+def _unprepared_mime(fmt: str, size: tuple[int, int], data: bytes, why: str) -> str:
     """The MIME type to send an image too large to decode here as it is, with a warning.
 
     The API takes it (its format, at most 20 MB) and resizes it itself; what the API would
-    refuse too is refused (``image_too_large``).
+    refuse too is refused (``image_too_large``). ``why`` says what decoding it would take.
     """
-    mime = API_FORMATS.get(image.format or "")
-    w, h = image.size
+    mime = API_FORMATS.get(fmt)
+    w, h = size
     if mime is None or len(data) > MAX_IMAGE_BYTES:
         msg = (
-            f"image is {w}x{h} ({need:,} bytes decoded, over the {DECODE_BUDGET:,}-byte budget) "
-            f"and the API does not take it as it is ({image.format}, {len(data):,} bytes)"
+            f"image is {w}x{h}: {why}; and the API does not take it as it is "
+            f"({fmt}, {len(data):,} bytes)"
         )
         raise too_large(msg)
     msg = (
-        f"{image.format} image of {w}x{h} sent as it is, unprepared: it would take {need:,} "
-        f"bytes decoded, over the {DECODE_BUDGET:,}-byte budget (the API resizes it itself)"
+        f"{fmt} image of {w}x{h} sent as it is, unprepared: {why} "
+        "(the API takes it as it is, and resizes it itself)"
     )
     warnings.warn(UnpreparedImageWarning(msg), stacklevel=4)
     return mime

@@ -25,7 +25,7 @@ from langchain_afarensis_vision._api.contract import (
     effective_size,
     image_tiles,
 )
-from langchain_afarensis_vision._sources.opening import DECODE_BUDGET, decoded_bytes
+from langchain_afarensis_vision._sources.opening import DECODE_BUDGET, working_bytes
 
 
 class Shown(Protocol):
@@ -116,10 +116,10 @@ def tile_picture(image: Shown, side: int = FILE_SIDE) -> Image.Image | None:
     shown = (max(1, round(seen[0] * scale)), max(1, round(seen[1] * scale)))
     try:
         with Image.open(io.BytesIO(image.data)) as opened:
+            if working_bytes(opened, shown) > DECODE_BUDGET:  # read before the draft below
+                return None
             if opened.format in {"JPEG", "MPO"}:
                 opened.draft("RGB", shown)  # decode at 1/2 .. 1/8 scale, never below `shown`
-            if decoded_bytes(opened) > DECODE_BUDGET:
-                return None
             picture = _flat(opened).resize(shown, Image.Resampling.LANCZOS, reducing_gap=2.0)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None

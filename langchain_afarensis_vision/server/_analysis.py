@@ -1,7 +1,8 @@
 """What can honestly be measured in an image's pixels: colours, brightness, transparency.
 
 The image is first shrunk to at most :data:`SAMPLE_SIDE` pixels a side (JPEGs are decoded
-straight at a fraction of their size), so the cost is small and nearly the same for any image.
+straight at a fraction of their size; L, LA, RGB and RGBA are shrunk before any conversion, so
+no full-size copy is made of them), so the cost is small and nearly the same for any image.
 Each sampled pixel is named from a small palette by its hue, saturation and value (see
 :func:`colour_name`); the answer reports the commonest names and their shares of the opaque
 pixels. Results are remembered by the image's content digest.
@@ -18,7 +19,7 @@ from typing import Final
 from PIL import Image
 
 from langchain_afarensis_vision._sources.cache import LRU
-from langchain_afarensis_vision._sources.opening import mapped_errors, open_image
+from langchain_afarensis_vision._sources.opening import ALPHA_MODES, mapped_errors, open_image
 
 SAMPLE_SIDE: Final = 48
 OPAQUE_ALPHA: Final = 128
@@ -35,7 +36,7 @@ _HUES: Final = (
     (360, "red"),
 )
 _CACHE_ENTRIES: Final = 512
-_ALPHA_MODES: Final = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_SHRUNK_AS_THEY_ARE: Final = frozenset({"L", "LA", "RGB", "RGBA"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ _facts: LRU[bytes, PixelFacts] = LRU(_CACHE_ENTRIES)
 
 def analyse(data: bytes, digest: bytes) -> PixelFacts:
     """Measure an image already accepted by ``inspect_image`` (first frame of a GIF)."""
-    return _facts.get_or_make(digest, lambda: _measure(data))
+    return _facts.get_or_make(digest, lambda: _measure(sample(data)))
 
 
 def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
@@ -100,14 +101,25 @@ def sample(data: bytes, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
     with mapped_errors(), open_image(data) as image:
         if image.format == "JPEG":
             image.draft("RGB", (side, side))
-        alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+        return _shrunk(image, side)
+
+
+def _shrunk(image: Image.Image, side: int = SAMPLE_SIDE) -> tuple[Image.Image, bool]:
+    alpha = image.mode in ALPHA_MODES or "transparency" in image.info
+    small = image
+    if image.mode not in _SHRUNK_AS_THEY_ARE or "transparency" in image.info:
         small = image.convert("RGBA" if alpha else "RGB")
     small.thumbnail((side, side), Image.Resampling.BOX)
     return small.convert("RGBA"), alpha
 
 
-def _measure(data: bytes) -> PixelFacts:
-    small, alpha = sample(data)
+def measure_decoded(image: Image.Image, digest: bytes) -> None:
+    """Measure an image just decoded whole (not drafted), so :func:`analyse` decodes it no more."""
+    _facts.put(digest, _measure(_shrunk(image)))
+
+
+def _measure(sampled: tuple[Image.Image, bool]) -> PixelFacts:
+    small, alpha = sampled
     names: Counter[str] = Counter()
     luma_sum = 0.0
     visible = transparent = 0

@@ -132,7 +132,7 @@ class Measured:
 
 def _image_facts(image: Mapping[str, Any]) -> dict[str, list[Any]]:
     width, height = image["width"], image["height"]
-    names = [c["name"] for c in image["colours"] if c["share"] >= MIN_SHARE]
+    names = [c["name"] for c in image.get("colours", ()) if c["share"] >= MIN_SHARE]
     gcd = math.gcd(width, height)
     shape = "square" if width == height else "landscape" if width > height else "portrait"
     facts: dict[str, list[Any]] = {
@@ -141,6 +141,15 @@ def _image_facts(image: Mapping[str, Any]) -> dict[str, list[Any]]:
         "size": [{"width": width, "height": height}, f"{width}x{height}", [width, height]],
         "format": [image["format"]],
         "mime_type": [image["mime_type"]],
+        "orientation": [shape, image["orientation"]],
+        "aspect_ratio": [round(width / height, 2), f"{width // gcd}:{height // gcd}"],
+        "tokens": [image["tokens"]],
+        "detail": [image["detail"]],
+        "bytes": [image["bytes"]],
+    }
+    if "colours" not in image:  # pixels not examined: what the header says, no more
+        return facts
+    facts |= {
         "colours": [names, ", ".join(names)],
         "colour": names[:1],
         "brightness": [image["brightness"], image["mean_brightness"]],
@@ -148,11 +157,6 @@ def _image_facts(image: Mapping[str, Any]) -> dict[str, list[Any]]:
         "transparency": [image["transparency"]],
         "has_transparency": [image["transparency"] in {"partial", "full"}],
         "is_greyscale": [bool(names) and set(names) <= {"black", "white", "grey"}],
-        "orientation": [shape, image["orientation"]],
-        "aspect_ratio": [round(width / height, 2), f"{width // gcd}:{height // gcd}"],
-        "tokens": [image["tokens"]],
-        "detail": [image["detail"]],
-        "bytes": [image["bytes"]],
     }
     if image.get("text") is not None:  # OCR ran
         facts["text"] = [image["text"], image["text"].splitlines()]

@@ -1,13 +1,17 @@
 """The API's rules for one image: read from its header first, then decoded; and its price.
 
 :func:`read_header` refuses what needs no pixel: over 20 MB, a format the API does not accept
-(Pillow is only allowed the API's own openers, so an ICO, a TIFF or a BMP is never parsed), an
-animation, more pixels than ``_sources`` allows, or a decode estimated over
-``opening.DECODE_BUDGET`` (a WEBP's canvas is read before Pillow opens it: libwebp allocates it
-then). :func:`decode_image` then decodes it (a JPEG at 1/8 scale) to find broken data.
-:func:`inspect_image` does both. Refusals carry the API's own codes (``invalid_image_format``,
-``image_too_large``, ``animated_gif_not_supported``, ``invalid_image``); an accepted image is
-priced with :func:`~langchain_afarensis_vision._api.contract.estimate_image_tokens` at its detail.
+(Pillow is only allowed the API's own openers, so an ICO, a TIFF or a BMP is never parsed) or an
+animation; and it estimates from the header what decoding will really allocate (libjpeg's
+coefficient buffers, a palette expanded to RGBA...). Like the API, it accepts every other image,
+however large: one whose decode would take more than the server's whole image memory is
+answered from its header alone (format, size, token cost), its pixels not examined
+(``ImageInfo.examined``; a WEBP's canvas is read before Pillow opens it: libwebp allocates it
+then). :func:`decode_image` then decodes an examined image (a JPEG at 1/8 scale) to find broken
+data. :func:`inspect_image` does both. Refusals carry the API's own codes
+(``invalid_image_format``, ``image_too_large``, ``animated_gif_not_supported``,
+``invalid_image``); an accepted image is priced with
+:func:`~langchain_afarensis_vision._api.contract.estimate_image_tokens` at its detail.
 :func:`head` and :func:`decode` are the same two steps for a request's image (errors naming its
 field, accepted images remembered by content digest); :mod:`._reading` runs them. Image URLs
 must be ``http``, ``https`` or ``data`` (:func:`check_scheme`).
@@ -35,53 +39,76 @@ from langchain_afarensis_vision._api.contract import (
 )
 from langchain_afarensis_vision._sources import opening, read
 from langchain_afarensis_vision._sources.cache import LRU
+from langchain_afarensis_vision._sources.declared import webp_animated, webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
+from langchain_afarensis_vision.server._analysis import SAMPLE_SIDE, measure_decoded
 from langchain_afarensis_vision.server._errors import image_error, invalid_value
+from langchain_afarensis_vision.server.settings import IMAGE_MEMORY
 
 _MAX_DATA_URL_CHARS: Final = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
+_WHOLE_COPIES: Final = 3  # OCR holds the decode, an upright copy and an RGB copy at full size
+_JPEG_PIXELS: Final = 4  # a JPEG decodes at 1/8 scale, but libjpeg still reads every block
 
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """What :func:`inspect_image` learned: the MIME type, oriented size, frames, orientation."""
+    """What :func:`inspect_image` learned: the MIME type, oriented size, frames, orientation.
+
+    ``examined`` is False for an image too large to decode within the server's image memory:
+    what is known of it comes from its header alone.
+    """
 
     mime_type: str
     width: int
     height: int
     frames: int
     orientation: int
+    examined: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """What an image's header declares, and what decoding it will take (bytes, estimated)."""
+    """What an image's header declares, and what decoding it takes.
+
+    Bytes estimated from the header (``opening.working_bytes``): the check (``decoded``, a
+    JPEG at 1/8 scale), the colours (``work``, a JPEG drafted to the sample's size) and OCR
+    (``whole``, at full size).
+    """
 
     info: ImageInfo
-    decoded: int
+    decoded: int = 0
+    work: int = 0
+    whole: int = 0
 
 
-def read_header(data: bytes) -> Header:
-    """Check what the API refuses that needs no pixel decoded; what the decode will take.
+def read_header(data: bytes, limit: int = IMAGE_MEMORY) -> Header:
+    """Check what the API refuses that needs no pixel decoded; what decoding will take.
 
-    Size, format (only the API's are opened), animation, declared pixels, and the estimated
-    decoded bytes (over ``opening.DECODE_BUDGET``: ``image_too_large``).
+    Size, format (only the API's are opened), animation; an image whose check or colours would
+    take more than ``limit`` bytes (a WEBP of that size is not even opened), or that has more
+    than ``opening.MAX_PIXELS`` pixels (4 times that for a JPEG), is not examined.
     """
     if len(data) > MAX_IMAGE_BYTES:
         raise read.too_large(f"image is {len(data):,} bytes; the API takes at most 20 MB")
-    if (canvas := webp_canvas(data)) is not None:  # libwebp allocates it when Pillow opens
-        opening.check_pixels(canvas)
-        opening.check_decoded_bytes(canvas[0] * canvas[1] * 4)
+    canvas = webp_canvas(data)  # libwebp allocates it when Pillow opens the file
+    if canvas is not None and opening.webp_bytes(canvas) > limit:
+        if webp_animated(data):
+            message = "animated WEBP images are not supported"
+            raise InvalidImageError(message, code=ErrorCode.ANIMATED_GIF_NOT_SUPPORTED)
+        return Header(ImageInfo(API_FORMATS["WEBP"], *canvas, 1, 1, examined=False))
     with opening.mapped_errors(), _opened(data) as image:
         mime = API_FORMATS[str(image.format)]
         _check_still(image)
         jpeg = mime == API_FORMATS["JPEG"]
-        opening.check_pixels(image.size, 64 if jpeg else 1)
-        decoded = opening.decoded_bytes(image, _draft_target(image) if jpeg else None)
-        opening.check_decoded_bytes(decoded)
+        decoded = opening.working_bytes(image, _draft_target(image) if jpeg else None)
+        work = opening.working_bytes(image, (SAMPLE_SIDE, SAMPLE_SIDE))
+        whole = _WHOLE_COPIES * opening.working_bytes(image)
         orientation = opening.orientation(image)
         size = opening.oriented(image.size, orientation)
-        info = ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation)
-    return Header(info, decoded)
+        pixels = opening.MAX_PIXELS * (_JPEG_PIXELS if jpeg else 1)
+        examined = max(decoded, work) <= limit and image.width * image.height <= pixels
+        info = ImageInfo(mime, *size, getattr(image, "n_frames", 1), orientation, examined)
+    return Header(info, decoded, work, whole)
 
 
 def _check_still(image: Image.Image) -> None:
@@ -93,47 +120,34 @@ def _check_still(image: Image.Image) -> None:
         raise InvalidImageError(message, code=refused.code) from None
 
 
-def decode_image(data: bytes) -> None:
-    """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data."""
+def decode_image(data: bytes, digest: bytes | None = None) -> None:
+    """Decode an image :func:`read_header` accepted (a JPEG at 1/8 scale) to find broken data.
+
+    With its ``digest``, an image decoded whole (not a JPEG) is measured for the answer at once
+    (:func:`._analysis.measure_decoded`): the colours need no second decode.
+    """
     with opening.mapped_errors(), _opened(data) as image:
-        if API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]:
+        jpeg = API_FORMATS[str(image.format)] == API_FORMATS["JPEG"]
+        if jpeg:
             image.draft(image.mode, _draft_target(image))
         image.load()
+        if digest is not None and not jpeg:
+            measure_decoded(image, digest)
 
 
-def inspect_image(data: bytes) -> ImageInfo:
+def inspect_image(data: bytes, limit: int = IMAGE_MEMORY) -> ImageInfo:
     """Check ``data`` by the API's own rules, converting nothing: what the API would refuse.
 
     Unlike the client's ``prepare_image``, TIFF, BMP or ICO are refused
     (``invalid_image_format``) before Pillow parses them, as are animated images
-    (``animated_gif_not_supported``), anything over 20 MB, and anything whose decode would take
-    more than ``opening.DECODE_BUDGET`` bytes (``image_too_large``). Then the whole image is
-    decoded (JPEG at 1/8 scale) to find broken data.
+    (``animated_gif_not_supported``) and anything over 20 MB (``image_too_large``). Then the
+    whole image is decoded (JPEG at 1/8 scale) to find broken data, unless that would take
+    more than ``limit`` bytes: then it is described from its header (``examined`` False).
     """
-    header = read_header(data)
-    decode_image(data)
+    header = read_header(data, limit)
+    if header.info.examined:
+        decode_image(data)
     return header.info
-
-
-def webp_canvas(data: bytes) -> tuple[int, int] | None:
-    """The canvas a WEBP declares (lossy, lossless or extended), read from its first 30 bytes.
-
-    Pillow's WEBP opener has libwebp allocate the whole canvas (twice) as it opens the file,
-    before anything can look at its size: it is read here first. None for other data.
-    """
-    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        return None
-    kind, at = data[12:16], 20
-    if kind == b"VP8X":  # 24-bit sides, minus one
-        width = int.from_bytes(data[at + 4 : at + 7], "little")
-        return width + 1, int.from_bytes(data[at + 7 : at + 10], "little") + 1
-    if kind == b"VP8L":  # 14-bit sides, minus one, after the signature byte
-        bits = int.from_bytes(data[at + 1 : at + 5], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if kind == b"VP8 ":  # 14-bit sides after the frame tag and the start code
-        width = int.from_bytes(data[at + 6 : at + 8], "little") & 0x3FFF
-        return width, int.from_bytes(data[at + 8 : at + 10], "little") & 0x3FFF
-    return None
 
 
 @functools.cache
@@ -170,18 +184,22 @@ class ImageRef:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class SeenImage:
-    """An accepted image: its bytes, what :func:`inspect_image` found, and what it costs.
+    """An accepted image: its bytes, its :class:`Header`, and what it costs.
 
-    ``decoded`` is the bytes its decode takes (estimated from the header).
+    The header says what it declares and what decoding it takes.
     """
 
     data: bytes
     digest: bytes
-    info: ImageInfo
+    header: Header
     detail: Detail
     tokens: int
     inline: bool
-    decoded: int = 0
+
+    @property
+    def info(self) -> ImageInfo:
+        """What its header declares (and whether its pixels are examined)."""
+        return self.header.info
 
     @property
     def effective_size(self) -> tuple[int, int]:
@@ -216,32 +234,37 @@ def inline_bytes(ref: ImageRef) -> bytes:
         raise image_error(exc, ref.param) from None
 
 
-def head(ref: ImageRef, data: bytes, inline: bool) -> HeadedImage:
-    """Read an image's header and price it: refusals that need no decode are raised here."""
+def head(ref: ImageRef, data: bytes, inline: bool, limit: int = IMAGE_MEMORY) -> HeadedImage:
+    """Read an image's header and price it: refusals that need no decode are raised here.
+
+    ``limit`` is the server's image memory: an image whose decode would take more is not
+    examined.
+    """
     digest = hashlib.blake2b(data, digest_size=16).digest()
-    header = _accepted.get(digest)
+    header = _accepted.get((digest, limit))
     known = header is not None
     if header is None:
         try:
-            header = read_header(data)
+            header = read_header(data, limit)
         except InvalidImageError as exc:
             raise image_error(exc, ref.param) from None
     info = header.info
     tokens = estimate_image_tokens(info.width, info.height, ref.detail)
-    return HeadedImage(
-        ref, SeenImage(data, digest, info, ref.detail, tokens, inline, header.decoded), known
-    )
+    return HeadedImage(ref, SeenImage(data, digest, header, ref.detail, tokens, inline), known)
 
 
-def decode(image: HeadedImage) -> SeenImage:
-    """Decode a headed image (unless known) to find broken data; remember it once accepted."""
+def decode(image: HeadedImage, limit: int = IMAGE_MEMORY) -> SeenImage:
+    """Decode a headed image to find broken data; remember it once accepted.
+
+    Not when it is known, or not examined (too large for the server's image memory).
+    """
     seen = image.seen
-    if not image.known:
+    if not image.known and seen.info.examined:
         try:
-            decode_image(seen.data)
+            decode_image(seen.data, seen.digest)
         except InvalidImageError as exc:
             raise image_error(exc, image.ref.param) from None
-        _accepted.put(seen.digest, Header(seen.info, seen.decoded))
+        _accepted.put((seen.digest, limit), seen.header)
     return seen
 
 
@@ -250,8 +273,9 @@ def least_tokens(detail: Detail) -> int:
     return estimate_image_tokens(1, 1, detail)
 
 
-_accepted: LRU[bytes, Header] = LRU(1024)
-"""Headers of accepted images, by content digest (refusals are not remembered)."""
+_accepted: LRU[tuple[bytes, int], Header] = LRU(1024)
+"""Headers of accepted, decoded images, by content digest and image memory (refusals and
+images not examined are not remembered)."""
 
 
 def check_scheme(url: str, param: str) -> None:

@@ -9,8 +9,10 @@
    as they arrive; the bytes downloaded for one request are at most
    :data:`~.settings.MAX_REQUEST_IMAGE_BYTES`. Then ``admit`` again, with the exact count.
 3. Every image is decoded (:func:`~._images.decode`, to find broken data) in a worker thread,
-   its estimated decoded size reserved from the shared image budget around the decode (in the
-   thread: no task holds that budget while it waits for a thread).
+   what its decode takes (estimated from its header) reserved from the shared image budget
+   around the decode, waiting for it, in the worker thread (no task holds that budget while it
+   waits for a thread). An image that would take more than the whole budget is not decoded: it
+   is answered from its header (``ImageInfo.examined`` False).
 
 The first refusal, in request order within a step, is raised as an :class:`~._errors.APIError`;
 a refused download cancels the others.
@@ -48,29 +50,32 @@ async def read_images(
 ) -> list[SeenImage]:
     """Read, check and price every image of a request, in order (see the module)."""
     headed: dict[int, HeadedImage] = {}
+    limit = work.images.limit
     for index, ref in enumerate(refs):
         if is_data_url(ref.url):
-            headed[index] = await work.run(_head_inline, ref)
+            headed[index] = await work.run(_head_inline, ref, limit)
     remote = [index for index in range(len(refs)) if index not in headed]
     admit(_tokens(refs, headed), not remote)
     if remote:
         headed |= await _download_all(refs, remote, work, downloader)
         admit(_tokens(refs, headed), True)
-    return [await work.run(_decode_within, work.images, headed[i]) for i in range(len(refs))]
+    return [await work.run(_decode_within, work.images, headed[i], limit) for i in range(len(refs))]
 
 
-def _decode_within(budget: MemoryBudget, image: HeadedImage) -> SeenImage:
-    """Decode ``image`` holding its decoded size, reserved here, in the worker thread.
+def _decode_within(budget: MemoryBudget, image: HeadedImage, limit: int) -> SeenImage:
+    """Decode ``image`` holding what its decode takes, reserved here, in the worker thread.
 
     A task that held the budget while it waited for a thread could wait for ever on threads
-    that the engine holds while they wait for the budget.
+    that the engine holds while they wait for the budget. An image already checked, or not to
+    be examined, reserves nothing.
     """
-    with budget.reserve(0 if image.known else image.seen.decoded):
-        return decode(image)
+    checked = image.known or not image.seen.info.examined
+    with budget.reserve(0 if checked else image.seen.header.decoded):
+        return decode(image, limit)
 
 
-def _head_inline(ref: ImageRef) -> HeadedImage:
-    return head(ref, inline_bytes(ref), True)
+def _head_inline(ref: ImageRef, limit: int) -> HeadedImage:
+    return head(ref, inline_bytes(ref), True, limit)
 
 
 def _tokens(refs: Sequence[ImageRef], headed: dict[int, HeadedImage]) -> int:
@@ -99,7 +104,7 @@ async def _download_all(
                 total += len(data)
                 if total > MAX_REQUEST_IMAGE_BYTES:
                     raise _too_much(ref)
-                headed[index] = await work.run(head, ref, data, False)
+                headed[index] = await work.run(head, ref, data, False, work.images.limit)
             except APIError as error:
                 refused[index] = error
                 group.cancel_scope.cancel()

@@ -48,8 +48,10 @@ TEXT_ONLY_ANSWER: Final = (
     "its text."
 )
 NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
-PIXEL_COPIES: Final = 2
-"""Pixel work holds an image decoded and a converted copy of it at its peak."""
+NOT_EXAMINED: Final = (
+    "Its pixels were not examined: decoding it would take more than this server's image "
+    "memory, so its format, size and token cost are read from its header alone"
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,11 @@ class Answer:
 class Engine:
     """Answers requests; ``ocr`` None uses OCR when the extra is installed, False never.
 
-    With a ``budget``, each image's pixel work (colours, OCR) holds :data:`PIXEL_COPIES` times
-    its estimated decoded size: the server's image memory, shared with the checks.
-    Answering blocks (decodes, waits for the budget): the server calls :meth:`answer` in a
-    worker thread.
+    With a ``budget``, each image's pixel work (colours, OCR) holds what it takes (estimated
+    from the header: the image's ``Header``): the server's image memory, shared with the checks.
+    An image not examined (too large for it) is described from its header, and so is OCR on an
+    image it cannot take whole. Answering blocks (decodes, waits for the budget): the server
+    calls :meth:`answer` in a worker thread.
     """
 
     def __init__(self, ocr: bool | None = None, budget: MemoryBudget | None = None) -> None:
@@ -83,18 +86,25 @@ class Engine:
         self.ocr = _ocr.available() if ocr is None else ocr
         self.budget = budget
 
-    def _pixels(self, image: SeenImage) -> AbstractContextManager[None]:
-        """Hold the memory an image's pixel work takes (nothing without a budget)."""
+    def _pixels(self, cost: int) -> AbstractContextManager[None]:
+        """Hold ``cost`` bytes of the image memory while pixels are at work (no budget: none)."""
         if self.budget is None:
             return contextlib.nullcontext()
-        return self.budget.reserve(PIXEL_COPIES * image.decoded)
+        return self.budget.reserve(cost)
 
-    def _analyse(self, image: SeenImage) -> _analysis.PixelFacts:
-        with self._pixels(image):
+    def _analyse(self, image: SeenImage) -> _analysis.PixelFacts | None:
+        """The measured pixel facts, or None for an image not examined."""
+        if not image.info.examined:
+            return None
+        with self._pixels(image.header.work):
             return _analysis.analyse(image.data, image.digest)
 
-    def _read_text(self, image: SeenImage) -> str:
-        with self._pixels(image):
+    def _read_text(self, image: SeenImage) -> str | None:
+        """The text OCR finds, or None when it is not run (no OCR, or an image too large)."""
+        whole = image.header.whole
+        if not self.ocr or not image.info.examined or (self.budget and whole > self.budget.limit):
+            return None
+        with self._pixels(whole):
             return _ocr.read_text(image.data, image.digest)
 
     def answer(self, request: ChatRequest, images: Sequence[SeenImage]) -> Answer:
@@ -148,10 +158,15 @@ class Engine:
         seen_w, seen_h = image.effective_size
         turned = "upright" if info.orientation == 1 else f"EXIF orientation {info.orientation}"
         name = FORMAT_NAMES[info.mime_type]
-        return (
+        line = (
             f"Image {index}: a {name} of {info.width} x {info.height} pixels "
             f"({turned}); at detail {image.detail!r} the model sees {seen_w} x {seen_h} and it "
-            f"costs {image.tokens} tokens. Colours: {_colours(facts)}. It is {facts.brightness} "
+            f"costs {image.tokens} tokens."
+        )
+        if facts is None:
+            return f"{line} {NOT_EXAMINED}."
+        return (
+            f"{line} Colours: {_colours(facts)}. It is {facts.brightness} "
             f"overall (mean brightness {facts.mean_luma:.0f} of 255) and has "
             f"{_transparency(facts)}. Text: {self._text(image)}."
         )
@@ -160,6 +175,8 @@ class Engine:
         if not self.ocr:
             return NO_OCR
         found = self._read_text(image)
+        if found is None:
+            return "not read (OCR needs the image whole, more than this server's image memory)"
         return json.dumps(found, ensure_ascii=False) if found else "none found"
 
     # -- JSON ---------------------------------------------------------------------------------
@@ -176,7 +193,7 @@ class Engine:
     def _image_facts(self, image: SeenImage) -> dict[str, Any]:
         facts = self._analyse(image)
         seen_w, seen_h = image.effective_size
-        return {
+        header = {
             "format": FORMAT_NAMES[image.info.mime_type].lower(),
             "mime_type": image.info.mime_type,
             "bytes": len(image.data),
@@ -187,11 +204,16 @@ class Engine:
             "seen_width": seen_w,
             "seen_height": seen_h,
             "tokens": image.tokens,
+            "pixels_examined": facts is not None,
+        }
+        if facts is None:
+            return header | {"note": f"{NOT_EXAMINED}."}
+        return header | {
             "colours": [{"name": n, "share": round(s, 2)} for n, s in facts.colours[:5]],
             "brightness": facts.brightness,
             "mean_brightness": facts.mean_luma,
             "transparency": facts.transparency,
-            "text": self._read_text(image) if self.ocr else None,
+            "text": self._read_text(image),
         }
 
 

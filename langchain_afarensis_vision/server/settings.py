@@ -59,8 +59,9 @@ WORKER_THREADS: Final = 4
 """CPU work (JSON parsing, schema validation, image checks, the engine) runs in at most this
 many worker threads at once, never on the event loop."""
 IMAGE_MEMORY: Final = 256 * 1024 * 1024
-"""Decoded image bytes in flight at once, all requests together: each image's estimated decoded
-size (at most ``_sources.DECODE_BUDGET``, 128 MiB) is reserved around its decode."""
+"""Image bytes in flight at once, all requests together: what each image's decode really
+allocates (estimated from its header) is reserved around it, waiting for room; an image that
+alone would take more is answered from its header, its pixels not examined."""
 HEAVY_VALUES: Final = 5_000
 """A body with more commas than this (about as many JSON values) is parsed, validated and
 answered in a lane of one worker thread of its own: such bodies wait for each other, and the

@@ -83,6 +83,7 @@ API_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "GIF"})
 PNG, JPEG, GIF, WEBP = "image/png", "image/jpeg", "image/gif", "image/webp"
 _FORMAT_OF = {PNG: "PNG", JPEG: "JPEG", GIF: "GIF", WEBP: "WEBP"}
 _KEY = "sk-test-hostile-0123456789abcdef"
+PIXELS_NOT_EXAMINED = "pixels were not examined"
 
 
 # -- the cases the corpus lacks ------------------------------------------------------------------
@@ -244,15 +245,33 @@ def extra_cases() -> list[Hostile]:
             "gifar.gif",
         ),
         # Decompression bombs the corpus lacks, and an image exactly at the pixel budget.
-        Hostile(c("webp_bomb_vp8l_header", _webp_bomb, large), "bomb.webp"),
+        # A lossless WEBP declaring 16384 x 16384: no coding bound tells it truncated, and
+        # libwebp would allocate 4 GB to open it: it goes as it is, and the API decides.
+        Hostile(
+            c(
+                "webp_bomb_vp8l_header",
+                _webp_bomb,
+                mime=WEBP,
+                size=(16_384, 16_384),
+                changed=False,
+                unprepared=True,
+            ),
+            "bomb.webp",
+        ),
         Hostile(c("bmp_bomb_header", _bmp_bomb, large), "bomb.bmp"),
         Hostile(
             c("ppm_bomb_header", lambda: b"P6\n60000 60000\n255\n" + bytes(100), large), "b.ppm"
         ),
         Hostile(
-            c("png_exactly_at_pixel_budget", _png_at_pixel_budget, mime=PNG, size=(10_000, 10_000)),
+            c(
+                "png_exactly_at_pixel_budget",
+                _png_at_pixel_budget,
+                mime=PNG,
+                size=(768, 768),
+                changed=True,
+            ),
             "budget.png",
-            warns=("DecompressionBombWarning", "UnpreparedImageWarning"),
+            warns=("DecompressionBombWarning",),
         ),
         # Odd modes.
         Hostile(
@@ -367,11 +386,14 @@ def extra_cases() -> list[Hostile]:
     ]
 
 
+def _bomb(case: hostile.Case) -> bool:
+    """Whether Pillow's own pixel guard may act on the case (it declares many pixels)."""
+    return case.code == "image_too_large" or "bomb" in case.name or "pixel_budget" in case.name
+
+
 def all_cases() -> list[Hostile]:
     cases = [Hostile(c, f"{c.name}.img") for c in hostile.corpus()] + extra_cases()
-    unguarded = [
-        replace(h, pillow_guard=False, warns=()) for h in cases if h.case.code == "image_too_large"
-    ]
+    unguarded = [replace(h, pillow_guard=False, warns=()) for h in cases if _bomb(h.case)]
     return cases + unguarded
 
 
@@ -437,7 +459,7 @@ def _inspect_in_child(raw: bytes) -> dict[str, Any]:
         info = inspect_image(raw)
     except InvalidImageError as exc:
         return {"refused": exc.code, "memory_error": _memory_error_in(exc)}
-    return {"mime": info.mime_type, "size": [info.width, info.height]}
+    return {"mime": info.mime_type, "size": [info.width, info.height], "examined": info.examined}
 
 
 def _chat_in_child(raw: bytes, request: dict[str, Any]) -> dict[str, Any]:
@@ -631,9 +653,10 @@ def _api_format(raw: bytes) -> bool:
     return raw.startswith(_API_MAGIC) or (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
 
 
-OVER_THE_DECODE_BUDGET = frozenset({"png_exactly_at_pixel_budget"})
-"""Images the client prepares (it decodes them, then shrinks them) but whose raw decode the
-API refuses: 10000 x 10000 RGB takes 400 MB decoded, over ``_sources.DECODE_BUDGET``."""
+NOT_EXAMINED = frozenset({"png_exactly_at_pixel_budget"})
+"""Images the client prepares (within its 512 MiB budget) but whose raw pixels the local server
+does not examine: 10000 x 10000 RGB takes 400 MB decoded, over its image memory. It answers
+them from their header, as it does every image sent unprepared (``Case.unprepared``)."""
 
 
 def _server_must_refuse(case: hostile.Case, raw: bytes, prepared: dict[str, Any]) -> str | None:
@@ -652,8 +675,6 @@ def _server_must_refuse(case: hostile.Case, raw: bytes, prepared: dict[str, Any]
         return "invalid_image_format"
     if case.first_frame:
         return "animated_gif_not_supported"
-    if case.name in OVER_THE_DECODE_BUDGET:
-        return "image_too_large"
     return None
 
 
@@ -668,7 +689,7 @@ def _check_prepared(case: hostile.Case, raw: bytes, result: dict[str, Any]) -> P
     assert (data == raw) is not prepared.changed
     assert case.mime is None or prepared.mime_type == case.mime
     assert case.size is None or prepared.size == case.size
-    if case.name in SENT_UNPREPARED:  # too large to decode here: sent as it is, for the API
+    if case.unprepared:  # too large to decode here: sent as it is, for the API
         assert not prepared.changed
         assert prepared.tokens == estimate_image_tokens(*prepared.source_size, case.detail)
         return prepared
@@ -715,12 +736,6 @@ def _check_bounds(item: Hostile, result: dict[str, Any]) -> None:
     assert not unexpected, unexpected
 
 
-SENT_UNPREPARED = frozenset({"png_exactly_at_pixel_budget", "jpeg_bomb_sof"})
-"""Images in a format the API takes, at most 20 MB, but too large to decode within the package's
-budget (``DECODE_BUDGET``): sent as they are, untouched, with an ``UnpreparedImageWarning`` (the
-API resizes them itself). Pillow's guard refuses the 65500 x 65500 JPEG first, when it is on."""
-
-
 @contextlib.contextmanager
 def _expected_warnings(item: Hostile) -> Iterator[None]:
     """Let the warnings a case is known to raise (e.g. corrupt EXIF) pass in this process,
@@ -748,28 +763,28 @@ def _check_sent(
     assert chat["requests"] == 1
     assert chat["detail"] == case.detail
     assert chat["sent_sha256"] == hashlib.sha256(out.data_url.encode()).hexdigest()
-    if case.name in SENT_UNPREPARED:
-        # The real API resizes it; the local server decodes only within its budget, and says so.
-        response = _post_image(client, out.data, case.detail)
-        assert response.status_code == 400, response.text
-        assert response.json()["error"]["code"] == "image_too_large", response.text
-        return
     response = _post_image(client, out.data, case.detail)
     assert response.status_code == 200, response.text
     answer = response.json()["choices"][0]["message"]["content"]
     assert f"of {out.width} x {out.height} pixels" in answer, answer
+    # The real API resizes an image sent as it is; the local server answers it from its header
+    # when decoding it would take more than its image memory, and says so.
+    assert (PIXELS_NOT_EXAMINED in answer) is case.unprepared, answer
+    if case.name in NOT_EXAMINED:
+        raw_answer = _post_image(client, raw, case.detail)
+        assert raw_answer.status_code == 200, raw_answer.text
+        assert PIXELS_NOT_EXAMINED in raw_answer.json()["choices"][0]["message"]["content"]
 
 
-def _check_unguarded(item: Hostile, result: dict[str, Any]) -> None:
-    """Without Pillow's guard, the bombs are still refused (by the package's own pixel budget,
-    or as undecodable) before they are decoded, and nothing is sent."""
-    prepared, chat = result["prepare"], result["chat"]
-    if item.case.name in SENT_UNPREPARED and "refused" not in prepared:
-        assert (prepared["width"], prepared["height"]) == (65500, 65500)
-        assert not prepared["changed"]
+def _check_unguarded(item: Hostile, raw: bytes, result: dict[str, Any]) -> None:
+    """Without Pillow's guard, the package decides the same (its own budgets hold): the same
+    refusal, with nothing sent, or the same image prepared (or sent as it is) and sent."""
+    case, chat = item.case, result["chat"]
+    if case.code is not None:
+        _check_refused(case, result)
         return
-    assert prepared.get("refused") is not None, prepared
-    assert chat == {"refused": prepared["refused"], "requests": 0}
+    out = _check_prepared(case, raw, result["prepare"])
+    assert chat["sent_sha256"] == hashlib.sha256(out.data_url.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("item", [pytest.param(h, id=h.id) for h in CASES])
@@ -791,7 +806,7 @@ def test_hostile_image(
     )
     _check_bounds(item, result)
     if not item.pillow_guard:
-        _check_unguarded(item, result)
+        _check_unguarded(item, raw, result)
         return
     _, client = api_server
     with _expected_warnings(item):
@@ -803,6 +818,9 @@ def test_hostile_image(
         # local server, with the same code.
         must_refuse = _server_must_refuse(case, raw, result["prepare"])
         assert result["inspect"].get("refused") == must_refuse, result["inspect"]
+        if must_refuse is None:
+            examined = not case.unprepared and case.name not in NOT_EXAMINED
+            assert result["inspect"]["examined"] is examined, result["inspect"]
         if must_refuse is not None:
             response = _post_image(client, raw, case.detail)
             assert response.status_code == 400, response.text

@@ -7,8 +7,9 @@
   slowest poll takes tens of ms.
 * The worst images of ``tests/hostile_images.server_worst_inputs`` (a few bytes or kB each,
   hundreds of MB decoded), 16 at once, to a server in a subprocess whose address space is
-  capped (``RLIMIT_AS``): every answer is the right 400, fast, and the server's peak resident
-  memory (``VmHWM``) stays under 1 GB.
+  capped (``RLIMIT_AS``): every answer is the right one (the API's 400, or a 200 from the
+  header of an image the API takes), fast, and the server's peak resident memory (``VmHWM``)
+  stays under 1 GB.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ HOSTILE = {
         lambda: _body(
             *(_image(hostile.tiny_huge_webp(9000, 9000, (n, 200, 30))) for n in range(40))
         ),
-        400,
-        "image_too_large",
+        200,  # the API takes them: answered from their headers, their pixels not examined
+        None,
     ),
     "1.5M_text_parts": Hostile(lambda: _text_parts(1_500_000), 400, "invalid_value"),
     "100000_levels_of_nesting": Hostile(lambda: _nested(100_000), 400, "invalid_value"),
@@ -209,7 +210,7 @@ def test_the_worst_images_at_once_stay_under_1_gb(
     print(f"16 worst images: {took:.2f}s, server peak RSS {peak / 2**20:.0f} MiB")
     expected = {name: code for name, _, code in worst}
     assert [(name, status, code) for name, status, code in answers] == [
-        (name, 400, expected[name]) for name, _, _ in answers
+        (name, 200 if expected[name] is None else 400, expected[name]) for name, _, _ in answers
     ]
     assert peak < MEMORY_BOUND, f"the server's peak RSS was {peak / 2**20:.0f} MiB"
     assert took < TIME_BOUND

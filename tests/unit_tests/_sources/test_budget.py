@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -95,3 +96,54 @@ async def test_a_release_in_another_thread_wakes_an_async_waiter() -> None:
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         MemoryBudget(0)
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait (a generous deadline: it proves "does not hang", it times nothing) for ``condition``."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_a_large_reservation_is_not_overtaken_by_later_small_ones() -> None:
+    # Waiting is bounded: first come, first served. A small reservation that would fit beside
+    # what is held still waits behind a large one that came first, which would otherwise wait
+    # for as long as small ones keep coming.
+    budget = MemoryBudget(100)
+    order: list[str] = []
+
+    def wants(name: str, amount: int) -> None:
+        with budget.reserve(amount):
+            order.append(name)
+
+    with budget.reserve(60):
+        large = threading.Thread(target=wants, args=("large", 80))
+        large.start()
+        _until(lambda: budget.waiting == 1)
+        small = threading.Thread(target=wants, args=("small", 10))
+        small.start()
+        _until(lambda: budget.waiting == 2)
+        assert order == []  # 60 + 10 fits, but "small" came after "large"
+    large.join(10)
+    small.join(10)
+    assert order == ["large", "small"]
+    assert budget.in_use == budget.waiting == 0
+
+
+async def test_a_cancelled_async_waiter_leaves_the_line() -> None:
+    budget = MemoryBudget(100)
+    with budget.reserve(60):
+        first = asyncio.create_task(_hold(budget, 80))
+        await asyncio.sleep(0.01)
+        assert budget.waiting == 1
+        first.cancel()
+        await asyncio.sleep(0)
+        assert budget.waiting == 0
+        async with budget.areserve(10):  # no longer behind the one that gave up
+            assert budget.in_use == 70
+
+
+async def _hold(budget: MemoryBudget, amount: int) -> None:
+    async with budget.areserve(amount):
+        pass

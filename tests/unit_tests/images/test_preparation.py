@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image, ImageFilter, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageFilter, ImageOps
 
 from langchain_afarensis_vision._api.contract import (
     ACCEPTED_MIME_TYPES,
@@ -181,8 +181,13 @@ def test_hostile_corpus(case: hostile.Case) -> None:
         assert case.message is None or case.message in str(caught.value)
         assert isinstance(caught.value, ValueError)
         return
-    prepared = prepare_image(data, case.detail, first_frame=case.first_frame)
-    assert_sendable(prepared, data)
+    if case.unprepared:
+        with pytest.warns(_preparation.UnpreparedImageWarning, match="sent as it is"):
+            prepared = prepare_image(data, case.detail, first_frame=case.first_frame)
+        assert prepared.data == data
+    else:
+        prepared = prepare_image(data, case.detail, first_frame=case.first_frame)
+        assert_sendable(prepared, data)
     assert case.mime is None or prepared.mime_type == case.mime
     assert case.size is None or prepared.size == case.size
     assert case.changed is None or prepared.changed == case.changed
@@ -191,23 +196,45 @@ def test_hostile_corpus(case: hostile.Case) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        "png_bomb_ihdr",
-        "png_just_over_pixel_budget",
-        "gif_bomb_logical_screen",
-        "gif_bomb_frame_extent",
-        "tiff_bomb",
-    ],
+    "make", [hostile.case("gif_bomb_logical_screen").data, hostile.tiny_huge_webp]
 )
-def test_own_pixel_budget_holds_without_pillows_guard(
-    name: str, monkeypatch: pytest.MonkeyPatch
+def test_without_pillows_guard_a_bomb_the_api_takes_goes_as_it_is(
+    make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a caller may have switched it off
+    data = make()
+    with pytest.warns(_preparation.UnpreparedImageWarning, match="sent as it is, unprepared"):
+        prepared = prepare_image(data)
+    assert (prepared.data, prepared.changed) == (data, False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["png_bomb_ihdr", "png_just_over_pixel_budget", "gif_bomb_frame_extent", "jpeg_bomb_sof"],
+)
+def test_without_pillows_guard_a_truncated_bomb_is_refused_undecoded(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _never_decoded)
     with pytest.raises(InvalidImageError) as caught:
         prepare_image(hostile.case(name).data())
+    assert caught.value.code == "invalid_image"
+    assert "image data is truncated" in str(caught.value)
+
+
+def _never_decoded(image: Image.Image) -> None:
+    raise AssertionError(f"{image.format} image of {image.size} decoded")
+
+
+def test_without_pillows_guard_a_bomb_the_api_refuses_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with pytest.raises(InvalidImageError) as caught:
+        prepare_image(hostile.case("tiff_bomb").data())
     assert caught.value.code == "image_too_large"
-    assert f"at most {opening.MAX_PIXELS:,}" in str(caught.value)
+    assert "the API does not take it as it is (TIFF" in str(caught.value)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
@@ -9,10 +10,10 @@ import pytest
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageFile, TiffImagePlugin, _webp
 
 from langchain_afarensis_vision._sources import opening
-from langchain_afarensis_vision._sources.opening import DECODE_BUDGET
+from langchain_afarensis_vision._sources.declared import webp_canvas
 from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.server import _analysis, _ocr
-from langchain_afarensis_vision.server._images import inspect_image, webp_canvas
+from langchain_afarensis_vision.server._images import decode_image, inspect_image, read_header
 from tests import hostile_images as hostile
 from tests._support import TEST_IMAGES
 
@@ -106,21 +107,35 @@ def test_formats_the_api_refuses_are_never_parsed(
     ("data", "declared"),
     [
         (hostile.tiny_huge_webp(), 400_000_000),
-        (hostile.raw_png(8_000, 8_000, colour=6), 8_000 * (8_000 * 4 + 8)),  # a pointer a row
-        (hostile.raw_png(6_000, 6_000, colour=2), 6_000 * (6_000 * 4 + 8)),
+        (hostile.tall_png(8_000, 8_000, colour=6), 8_000 * (8_000 * 4 + 8)),  # a pointer a row
+        (hostile.tall_png(6_000, 6_000, colour=2), 6_000 * (6_000 * 4 + 8)),
     ],
     ids=["webp-10000x10000-in-34-bytes", "png-8000x8000-rgba", "png-6000x6000-rgb"],
 )
-def test_what_would_decode_past_the_budget_is_refused_unopened_and_undecoded(
+def test_what_would_decode_past_the_budget_is_described_from_its_header_undecoded(
     data: bytes, declared: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The API accepts it (at most 20 MB, its format): so does the server, unexamined.
     monkeypatch.setattr(_webp, "WebPAnimDecoder", _never("libwebp's decoder"))
     monkeypatch.setattr(ImageFile.ImageFile, "load", _never("ImageFile.load"))
-    with pytest.raises(InvalidImageError) as raised:
-        inspect_image(data)
-    assert raised.value.code == "image_too_large"
-    assert f"{declared:,} bytes decoded" in raised.value.message
-    assert declared > DECODE_BUDGET
+    info = inspect_image(data, limit=declared - 1)
+    assert not info.examined
+    assert info.width * info.height * 4 <= declared
+
+
+@pytest.mark.parametrize(
+    ("data", "decoded"),
+    [
+        (hostile.flat_progressive_jpeg(4000, 3), 3 * 500 * 500 * 128),  # coefficients, 1/8 scale
+        (hostile.flat_progressive_jpeg(4000, 4), 4 * 500 * 500 * 128),
+        (hostile.palette_png(4000, 3000), 3000 * (4000 * 9 + 3 * 8)),  # P, then RGBA twice
+    ],
+    ids=["progressive-jpeg-ycbcr", "progressive-jpeg-cmyk", "palette-png-with-trns"],
+)
+def test_the_estimate_counts_what_the_decoder_allocates(data: bytes, decoded: int) -> None:
+    header = read_header(data)
+    assert header.decoded >= decoded  # the output image comes on top of the decoder's buffers
+    assert header.decoded < decoded * 1.2
 
 
 def test_an_image_within_the_budget_is_decoded() -> None:
@@ -143,3 +158,24 @@ def test_webp_canvas_is_read_from_the_header(save: dict[str, Any], size: tuple[i
     assert webp_canvas(buffer.getvalue()) == size
     assert webp_canvas(hostile.tiny_huge_webp(10_000, 9_000)) == (10_000, 9_000)
     assert webp_canvas(hostile.small_png()) is None
+
+
+def test_the_check_and_the_colours_share_one_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server decodes a PNG whole to check it: the colours are measured from that decode.
+    buffer = io.BytesIO()
+    hostile.noise((40, 30), seed=2218).save(buffer, "PNG")
+    data = buffer.getvalue()
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    expected = _analysis.analyse(data, b"another key")
+    loads: list[str | None] = []
+    load = ImageFile.ImageFile.load
+
+    def counted(image: ImageFile.ImageFile) -> Any:
+        if image.tile:  # pixels still to decode (a loaded image's load() does nothing)
+            loads.append(image.format)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    decode_image(data, digest)
+    assert _analysis.analyse(data, digest) == expected
+    assert loads == ["PNG"]
