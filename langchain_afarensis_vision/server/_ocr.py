@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import re
 import threading
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +48,8 @@ split 40-pixel print in a 400 x 120 image into two lines, and took 2-4 times as 
 images; 7-pt print in a 307 x 170 image is read as well at 320)."""
 MIN_SCORE: Final = 0.5
 _CACHE_ENTRIES: Final = 128
+_WORDLIKE = re.compile(r"[^\W_]")
+"""A line without a letter or digit is noise read in a photo ("***", "￥**"): left out."""
 
 _texts: LRU[bytes, str] = LRU(_CACHE_ENTRIES)
 _run_lock = threading.Lock()  # one recognition at a time: it already uses every core
@@ -86,7 +89,7 @@ def _recognise(data: bytes) -> str:
         result = _engine()(image)
     found = zip(result.txts or (), result.scores or (), strict=True)
     lines = [str(text).strip() for text, score in found if float(score) >= MIN_SCORE]
-    return "\n".join(line for line in lines if line)
+    return "\n".join(line for line in lines if _WORDLIKE.search(line))
 
 
 def _one_colour(image: Image.Image) -> bool:

@@ -61,3 +61,12 @@ def test_an_image_of_one_colour_is_not_read(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(_ocr, "_engine", refuse)
     assert _ocr._recognise(printed("")) == ""
+
+
+def test_lines_without_a_letter_or_digit_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Read:
+        txts = ("***", "Total 42", "\uffe5**", "")
+        scores = (0.9, 0.9, 0.9, 0.9)
+
+    monkeypatch.setattr(_ocr, "_engine", lambda: lambda image: Read())
+    assert _ocr._recognise(printed("Total 42")) == "Total 42"
