@@ -16,6 +16,8 @@ gets an instance of its schema, ``json_object`` a JSON object of the measured fa
 ``tool_choice`` "auto" (or none), when the last user message names an image (a file name, path
 or URL) that an offered tool's parameter takes, the engine calls that tool, once per image, and
 then answers by quoting the tool's result (see :mod:`._tool_use`); otherwise it answers in text.
+A question about what it reads gets the lines read in the images (OCR) or given in ``[n]``
+text parts that best match it, each marked with its source (see :mod:`._answers`).
 Every answer's ``metadata`` says it is the stand-in's.
 
 ``stop`` sequences cut the answer before the first one (``finish_reason`` "stop"), and
@@ -35,7 +37,7 @@ from typing import Any, Final
 from langchain_afarensis_vision._api import tokenizer as _tokenizer
 from langchain_afarensis_vision._api.contract import FORMAT_NAMES, stand_in_metadata, text_tokens
 from langchain_afarensis_vision._sources.budget import MemoryBudget
-from langchain_afarensis_vision.server import _analysis, _ocr, _tool_use
+from langchain_afarensis_vision.server import _analysis, _answers, _ocr, _tool_use
 from langchain_afarensis_vision.server._filling import MIN_SHARE, Filled, Measured, fill
 from langchain_afarensis_vision.server._images import SeenImage
 from langchain_afarensis_vision.server._request import ChatRequest
@@ -141,9 +143,13 @@ class Engine:
     # -- text ---------------------------------------------------------------------------------
 
     def describe(self, request: ChatRequest, images: Sequence[SeenImage]) -> str:
-        """The text answer."""
+        """The text answer: the lines that match a question (:mod:`._answers`), else the facts."""
+        quoted = None if images else _tool_use.results_answer(request.messages, INTRO)
+        read = self._read_text if self.ocr else None
+        if found := quoted or _answers.answer(request.messages, images, read, INTRO):
+            return found
         if not images:
-            return _tool_use.results_answer(request.messages, INTRO) or TEXT_ONLY_ANSWER
+            return TEXT_ONLY_ANSWER
         count = "the image" if len(images) == 1 else f"the {len(images)} images"
         lines = [
             f"{INTRO} I cannot recognise objects, people or scenes, but here is what I can "

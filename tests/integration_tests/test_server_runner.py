@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from langchain_afarensis_vision.server import LocalAfarensisServer, _ocr
+from langchain_afarensis_vision.server import LocalAfarensisServer
 from langchain_afarensis_vision.server._cli import serve_main
 from langchain_afarensis_vision.server.engine import NO_OCR
 from tests.integration_tests.conftest import authed, body, data_url, image_part, ok_json, user
@@ -126,7 +126,6 @@ def test_ocr_can_be_off(client: httpx2.Client) -> None:
     assert f"Text: {NO_OCR}" in answer["choices"][0]["message"]["content"]
 
 
-@pytest.mark.skipif(not _ocr.available(), reason="the ocr extra is not installed")
 def test_ocr_reads_text(start_server: Any) -> None:
     server = start_server(ocr=True)
     payload = body(user("What does it say?", image_part(_text_png())))
