@@ -30,6 +30,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Final, Literal
 
@@ -522,7 +523,9 @@ def build_corpus(directory: str | Path, *, pdfs: int = 30, seed: int = 0) -> Cor
     counts = _layout(pdfs, rng)
     slots = [(doc, page) for doc, count in enumerate(counts) for page in range(1, count + 1)]
     rng.shuffle(slots)
-    pdf_facts = [f for f in facts if f not in image_facts][: len(slots)]
+    by_kind = [[f for f in facts if f.kind == k and f not in image_facts] for k in KINDS]
+    # kinds in turn: a corpus too small for every fact still holds some of each kind
+    pdf_facts = [f for row in zip_longest(*by_kind) for f in row if f is not None][: len(slots)]
     placed = dict(zip(slots, pdf_facts, strict=False))
     fillers = slots[len(pdf_facts) :]
     notes = _notes(facts, fillers, rng)
