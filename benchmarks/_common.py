@@ -73,6 +73,14 @@ def machine() -> str:
     )
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and of the children it has reaped (``/proc/<pid>/stat``)."""
+    # the fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16, cstime 17
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages (the machine may be shared)."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -123,6 +131,7 @@ class Server:
     base_url: str
     api_key: str
     connection: Connection | None = None
+    pid: int = 0  # the server process (its CPU can be read from /proc/<pid>/stat)
 
     def counts(self) -> ServerCounts:
         """The chat-completion requests, statuses and admitted tokens counted so far."""
@@ -179,7 +188,7 @@ def _serve(conn: Connection, options: dict[str, Any], counting: bool) -> None:
     """The server process: start, report where, serve until told to stop (or orphaned)."""
     from langchain_afarensis_vision.server import LocalAfarensisServer
 
-    server = LocalAfarensisServer(ocr=False, **options)
+    server = LocalAfarensisServer(**({"ocr": False} | options))
     counter = None
     if counting:
         counter = _Counting(server.app)
@@ -201,6 +210,8 @@ def _serve(conn: Connection, options: dict[str, Any], counting: bool) -> None:
 def server_process(counting: bool = False, **options: Any) -> Iterator[Server]:
     """A ``LocalAfarensisServer(ocr=False, **options)`` running in a child process.
 
+    ``options`` may turn OCR on (``ocr=True``): then the server's describe reads text in images.
+
     ``counting``: count chat-completion requests, statuses and admitted tokens in the server
     process (``Server.counts()``); off by default, as it adds a little to every request.
     """
@@ -213,7 +224,7 @@ def server_process(counting: bool = False, **options: Any) -> Iterator[Server]:
         if not parent.poll(60):
             raise RuntimeError("the benchmark server did not start within 60 s")
         base_url, api_key = parent.recv()
-        yield Server(base_url, api_key, parent if counting else None)
+        yield Server(base_url, api_key, parent if counting else None, process.pid or 0)
     finally:
         with suppress(OSError):
             parent.send("stop")

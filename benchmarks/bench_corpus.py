@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-import os
 import resource
 import sys
 import tempfile
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import load_average, machine, photo, server_process  # noqa: E402
+from _common import load_average, machine, photo, process_cpu, server_process  # noqa: E402
 
 from langchain_afarensis_vision import ChatAfarensis, describe_images  # noqa: E402
 
@@ -46,11 +45,7 @@ def own_cpu() -> float:
 
 def forkserver_cpu() -> float:
     """CPU seconds of the forkserver and of the children it has reaped (the pool's workers)."""
-    pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
-    # the fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16, cstime 17
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return process_cpu(forkserver._forkserver._forkserver_pid)  # type: ignore[attr-defined]
 
 
 def start_forkserver() -> None:

@@ -35,6 +35,7 @@ SCRIPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench_loader_memory.py", ()),
     ("bench_prepare_image.py", ("7",)),
     ("bench_server.py", ("3", "16")),
+    ("bench_documents.py", ()),
 )
 
 
