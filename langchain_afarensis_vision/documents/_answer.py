@@ -66,6 +66,13 @@ class CitedAnswer:
             "dropped": self.dropped,
         }
 
+    def __repr__(self) -> str:
+        answer = self.answer if len(self.answer) <= 80 else self.answer[:77] + "..."
+        return (
+            f"CitedAnswer(answer={answer!r}, citations={self.citations!r}, "
+            f"pages={len(self.pages)}, dropped={self.dropped!r})"
+        )
+
     def __str__(self) -> str:
         cited = "; ".join(f"{file}, page {page}" for file, page in self.citations)
         return f"{self.answer}\n\nSources: {cited or 'none cited'}"

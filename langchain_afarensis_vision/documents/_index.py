@@ -308,7 +308,7 @@ class PageIndex:
             self.pages_dir / row.image if row.image else None,
             row.text,
             row.description,
-            row.has_text_layer,
+            bool(row.has_text_layer),
         )
 
     def ask(self, question: str, k: int = 4, *, max_image_tokens: int = 8_000) -> CitedAnswer:

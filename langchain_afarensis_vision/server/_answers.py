@@ -66,7 +66,7 @@ class Line:
 def answer(
     messages: list[dict[str, Any]],
     images: Sequence[SeenImage],
-    read: Callable[[SeenImage], str] | None,
+    read: Callable[[SeenImage], str | None] | None,
     intro: str,
 ) -> str | None:
     """The extractive answer to the last user message, or None when the rule gives none.
@@ -80,7 +80,7 @@ def answer(
     lines = list(given)
     if read is not None:
         lines += [
-            Line(text, k) for k, image in enumerate(images, 1) for text in _split(read(image))
+            Line(text, k) for k, image in enumerate(images, 1) for text in _split(read(image) or "")
         ]
     best = best_lines(wanted, lines)
     if not best:

@@ -174,16 +174,17 @@ class Engine:
         return (
             f"{line} Colours: {_colours(facts)}. It is {facts.brightness} "
             f"overall (mean brightness {facts.mean_luma:.0f} of 255) and has "
-            f"{_transparency(facts)}. Text: {self._text(image)}."
+            f"{_transparency(facts)}. Text{self._text(image)}"
         )
 
     def _text(self, image: SeenImage) -> str:
+        """What follows "Text": the lines read, each on its own line as read, or why none."""
         if not self.ocr:
-            return NO_OCR
+            return f": {NO_OCR}."
         found = self._read_text(image)
         if found is None:
-            return "not read (OCR needs the image whole, more than this server's image memory)"
-        return json.dumps(found, ensure_ascii=False) if found else "none found"
+            return ": not read (OCR needs the image whole, more than this server's image memory)."
+        return f" read, line by line:\n{found}" if found else ": none found."
 
     # -- JSON ---------------------------------------------------------------------------------
 

@@ -136,7 +136,7 @@ def test_ocr_reads_text(start_server: Any) -> None:
                 "/chat/completions", json={**payload, "response_format": {"type": "json_object"}}
             )
         )
-    assert 'Text: "Hello OCR 42"' in answer["choices"][0]["message"]["content"]
+    assert "Text read, line by line:\nHello OCR 42" in answer["choices"][0]["message"]["content"]
     import json
 
     assert json.loads(facts["choices"][0]["message"]["content"])["images"][0]["text"] == (
