@@ -9,8 +9,10 @@ The output (:class:`ResultStore`) holds one JSON object per line. Each line is w
 and ``fsync``-ed before the next begins, so a crash loses at most the lines being written. On
 opening, a torn last line (no newline, or not JSON) is truncated away, and records of retryable
 failures are dropped (rewritten atomically) so that they are tried again and every source keeps
-exactly one line. What remains is the resume index: ``key`` (content + question + detail +
-model + max tokens) -> offset of its line, and the ``(source, key)`` pairs already written.
+exactly one line; so is a whole line that is not such a record (not JSON, or a field of the
+wrong type, e.g. an ``error.type`` that is not a string), with a warning naming it. What
+remains is the resume index: ``key`` (content + question + detail + model + max tokens) ->
+offset of its line, and the ``(source, key)`` pairs already written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -39,9 +42,9 @@ FINAL_ERRORS: Final = frozenset({"InvalidImageError", "InvalidRequestError"})
 """Error types recorded for good: the client refused the image, and would again."""
 
 
-def is_refusal(error: dict[str, Any] | None) -> bool:
+def is_refusal(error: object) -> bool:
     """Whether a record's ``error`` refuses its image for good (not tried again)."""
-    return isinstance(error, dict) and error.get("type") in FINAL_ERRORS
+    return isinstance(error, dict) and str(error.get("type")) in FINAL_ERRORS
 
 
 def error_record(kind: str, code: str | None, message: str) -> dict[str, Any]:
@@ -131,13 +134,24 @@ class ResultStore:
             return
         kept_end = 0  # where the kept lines end, if nothing before them is dropped
         rewrite = False
-        for line, record in _lines(self.path):
-            if record is None or not _is_final(record):
+        malformed: list[str] = []
+        for number, (line, record) in enumerate(_lines(self.path), 1):
+            if isinstance(record, str) and line.endswith(b"\n"):  # a whole line, not the tail
+                malformed.append(f"line {number}: {record}")
+            if isinstance(record, str) or not _is_final(record):
                 self.dropped += 1
                 rewrite = rewrite or line.endswith(b"\n")  # a whole line, not the torn tail
                 continue
             self._index(record, kept_end)
             kept_end += len(line)
+        if malformed:
+            shown = "; ".join(malformed[:3]) + ("; ..." if len(malformed) > 3 else "")
+            what = "is done again" if self.read_only else "is dropped and done again"
+            msg = (
+                f"{self.path}: {len(malformed)} line(s) are not records of this job ({shown}); "
+                f"the image of each {what}"
+            )
+            warnings.warn(msg, stacklevel=3)
         if self.read_only:
             return  # the index skips what a run would drop; the file stays as it is
         if rewrite:
@@ -156,26 +170,33 @@ class ResultStore:
         temporary = self.path.with_name(self.path.name + ".tmp")
         with open(temporary, "wb") as out:
             for line, record in _lines(self.path):
-                if record is not None and _is_final(record):
+                if not isinstance(record, str) and _is_final(record):
                     out.write(line)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.path)
 
 
-def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
-    """Each line and its record (None: torn, not JSON, or not a record)."""
+def _lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | str]]:
+    """Each line and its record, or why it is none (torn, not JSON, a field of the wrong type)."""
     with open(path, "rb") as lines:
         for line in lines:
             yield line, _record(line)
 
 
-def _record(line: bytes) -> dict[str, Any] | None:
+def _record(line: bytes) -> dict[str, Any] | str:
     if not line.endswith(b"\n"):
-        return None
+        return "torn"
     try:
         record = json.loads(line)
     except ValueError:
-        return None
-    ok = isinstance(record, dict) and isinstance(record.get("key"), str) and "source" in record
-    return record if ok else None
+        return "not JSON"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for name in ("source", "key"):
+        if not isinstance(record.get(name), str):
+            return f"{name} is not a string"
+    error = record.get("error")
+    if error is not None and not (isinstance(error, dict) and isinstance(error.get("type"), str)):
+        return "error is not null or an object whose type is a string"
+    return record
