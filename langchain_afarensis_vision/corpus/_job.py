@@ -78,6 +78,17 @@ def _read(path: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A line written: where, and its record (what a copy of it is made from)."""
+
+    offset: int
+    record: dict[str, Any]
+
+
+_Written = _Line | None  # None: no line (a dry run, or the budget stopped it)
+
+
 @dataclass
 class _Item:
     source: str
@@ -105,7 +116,7 @@ class Job:
         self.max_tokens: int = options["max_tokens"]
         self.budget: int | None = options["budget_tokens"]
         self.summary = CorpusSummary(dry_run=options["dry_run"])
-        self.pending: dict[str, asyncio.Future[int | None]] = {}  # key -> its line's offset
+        self.pending: dict[str, asyncio.Future[_Written]] = {}  # key -> its line, once written
         self.handled: dict[str, int | None] = {}  # keys finished this run -> offset
         self.reserved = 0  # most tokens the requests in flight can bill
         self.fatal: BaseException | None = None
@@ -162,7 +173,7 @@ class Job:
         elif unreadable is not None:
             await self._write(self._record(item, error=unreadable))
         elif self._seen(item.key):
-            await self._copy(source, self._first(item.key), self.pending.get(item.key))
+            await self._copy(item)
         else:
             await self._original(item)
 
@@ -183,38 +194,43 @@ class Job:
         return self.handled[key] if key in self.handled else self.store.done.get(key)
 
     async def _original(self, item: _Item) -> None:
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_Written] = asyncio.get_running_loop().create_future()
         self.pending[item.key] = future
         try:
-            offset = await self._describe(item)
-            future.set_result(offset)
-            self.handled[item.key] = offset
+            written = await self._describe(item)
+            future.set_result(written)
+            self.handled[item.key] = None if written is None else written.offset
         finally:
             del self.pending[item.key]
             if not future.done():
                 future.cancel()
 
-    async def _copy(
-        self, source: str, offset: int | None, pending: asyncio.Future[int | None] | None
-    ) -> None:
-        """A line for an image identical to one sent (or being sent) in this run or before."""
-        if pending is not None:
-            offset = await asyncio.shield(pending)
+    async def _copy(self, item: _Item) -> None:
+        """A line for an image identical to one sent (or being sent) in this run or before.
+
+        It is made from the original's record itself: the one just written, or the line its
+        offset points to (checked to be that key's).
+        """
+        if (pending := self.pending.get(item.key)) is not None:
+            written = await asyncio.shield(pending)
+            original = None if written is None else written.record
+        else:
+            offset = self._first(item.key)
+            original = None if offset is None else self.store.read(offset, item.key)
         if self.summary.dry_run:
             self.summary.duplicates += 1
             self._advance()
             return
-        if offset is None:  # the original was never sent (the budget stopped it)
+        if original is None:  # the original was never sent (the budget stopped it)
             return
-        record = self.store.read(offset)
-        first, record["source"] = record["source"], source
-        record.update(duplicate_of=first, prompt_tokens=0, completion_tokens=0)
+        record = {**original, "source": item.source, "duplicate_of": original["source"]}
+        record.update(prompt_tokens=0, completion_tokens=0)
         self.summary.duplicates += 1
         await self._write(record)
 
     # -- prepare, ask, record -------------------------------------------------------------------
 
-    async def _describe(self, item: _Item) -> int | None:
+    async def _describe(self, item: _Item) -> _Written:
         prepared: PreparedImage | None = None
         if item.data is not None:
             result = await self._prepare(item.data)
@@ -265,7 +281,7 @@ class Job:
 
     async def _ask(
         self, item: _Item, prepared: PreparedImage | None, message: HumanMessage
-    ) -> int | None:
+    ) -> _Written:
         try:
             reply = await self.llm.ainvoke([message])
         except EVERY_REQUEST_FAILS:
@@ -312,11 +328,12 @@ class Job:
             "key": item.key,
         }
 
-    async def _write(self, record: dict[str, Any]) -> int | None:
-        offset = None
+    async def _write(self, record: dict[str, Any]) -> _Written:
+        written = None
         if not self.summary.dry_run:
             async with self._write_lock:  # one line at a time, each synced before the next
                 offset = await asyncio.to_thread(self.store.write, record)
+            written = _Line(offset, record)
         if is_refusal(record["error"]):
             self.summary.refused += 1
         elif record["error"] is not None:
@@ -324,7 +341,7 @@ class Job:
         elif not self.summary.dry_run:
             self.summary.described += 1
         self._advance()
-        return offset
+        return written
 
     def _billed(self, tokens: int) -> None:
         self._recent.append((time.monotonic(), tokens))

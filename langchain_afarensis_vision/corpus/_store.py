@@ -12,7 +12,9 @@ failures are dropped (rewritten atomically) so that they are tried again and eve
 exactly one line; so is a whole line that is not such a record (not JSON, or a field of the
 wrong type, e.g. an ``error.type`` that is not a string), with a warning naming it. What
 remains is the resume index: ``key`` (content + question + detail + model + max tokens) ->
-offset of its line, and the ``(source, key)`` pairs already written.
+offset of its line, and the ``(source, key)`` pairs already written. A run that writes holds the
+lock of :mod:`.corpus._state` from before it reads the file until it closes it, so each output
+has one writer; each offset is where that writer's line went (taken once it is written).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from langchain_afarensis_vision._sources.listing import iter_image_sources
+from langchain_afarensis_vision.corpus._state import OutputState
 
 __all__ = [
     "FINAL_ERRORS",
@@ -80,6 +83,9 @@ class ResultStore:
         path: The file (created if missing).
         read_only: Only read what the file holds (a dry run): nothing is created, dropped
             or written, and :meth:`write` is refused.
+
+    Raises:
+        OutputInUseError: Another run (not read-only) has the file open.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
@@ -89,10 +95,15 @@ class ResultStore:
         self.written: set[tuple[str, str]] = set()  # (source, key) with a final record
         self.refused: set[tuple[str, str]] = set()  # those of them the client refused
         self.dropped = 0  # retryable failures and torn lines dropped on opening
-        self._load()
+        self.state = OutputState(self.path, read_only=read_only)  # one writer: before reading
         self._file: BinaryIO | None = None
-        if not read_only:
-            self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        try:
+            self._load()
+            if not read_only:
+                self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        except BaseException:
+            self.state.close()
+            raise
         exists = self._file is not None or self.path.exists()
         self._reader: BinaryIO | None = open(self.path, "rb") if exists else None  # noqa: SIM115
 
@@ -100,11 +111,17 @@ class ResultStore:
         """Whether ``source`` already has a final line for ``key``."""
         return (source, key) in self.written
 
-    def read(self, offset: int) -> dict[str, Any]:
-        """The record written at ``offset``."""
+    def read(self, offset: int, key: str) -> dict[str, Any]:
+        """The record of ``key`` written at ``offset`` (a RuntimeError if the line is not it)."""
         assert self._reader is not None, "an offset points into an existing file"
         self._reader.seek(offset)
-        record: dict[str, Any] = json.loads(self._reader.readline())
+        record = _record(self._reader.readline())
+        if isinstance(record, str) or record["key"] != key:
+            msg = (
+                f"{self.path}: the line at byte {offset} is not the record of {key} any more: "
+                "something else wrote to the file during the run. Run again to go on."
+            )
+            raise RuntimeError(msg)
         return record
 
     def write(self, record: dict[str, Any]) -> int:
@@ -113,19 +130,20 @@ class ResultStore:
             msg = f"{self.path} was opened read-only (a dry run writes nothing)"
             raise io.UnsupportedOperation(msg)
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
-        offset = self._file.tell()
         self._file.write(line)
         self._file.flush()
+        offset = self._file.tell() - len(line)  # where it went: appended, wherever the end was
         os.fsync(self._file.fileno())
         if _is_final(record):
             self._index(record, offset)
         return offset
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file, then release the lock."""
         for file in (self._file, self._reader):
             if file is not None:
                 file.close()
+        self.state.close()
 
     # -- opening --------------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """The corpus job end to end against the local server: records, resume, duplicates, bad files,
-the token budget, the dry run's exact image tokens, and a run killed with SIGKILL, resumed."""
+the token budget, the dry run's exact image tokens, a run killed with SIGKILL, resumed, and two
+runs on one output."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -45,6 +48,17 @@ def _folder(root: Path, count: int) -> Path:
 
 def _model(server: LocalAfarensisServer, **kwargs: Any) -> ChatAfarensis:
     return ChatAfarensis(base_url=server.base_url, api_key=server.api_key, **kwargs)
+
+
+def _caption(folder: Path, out: Path, *options: str) -> list[str]:
+    """The ``caption`` command line, run as a user would (a process of its own)."""
+    command = [sys.executable, "-m", "langchain_afarensis_vision.cli", "caption", str(folder)]
+    return [*command, "--out", str(out), *options]
+
+
+def _env(server: LocalAfarensisServer) -> dict[str, str]:
+    """The environment that points the CLI at ``server``."""
+    return os.environ | {"AFARENSIS_API_KEY": server.api_key, "AFARENSIS_BASE_URL": server.base_url}
 
 
 def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
@@ -167,13 +181,9 @@ async def test_dry_run_image_tokens_are_what_the_server_bills(tmp_path: Path) ->
 def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
     folder = _folder(tmp_path, 40)
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "langchain_afarensis_vision.cli", "caption", str(folder)]
-    command += ["--out", str(out), "--concurrency", "2", "--max-tokens", "50"]
+    command = _caption(folder, out, "--concurrency", "2", "--max-tokens", "50")
     with LocalAfarensisServer(faults=Faults(latency=0.1)) as server:
-        env = os.environ | {
-            "AFARENSIS_API_KEY": server.api_key,
-            "AFARENSIS_BASE_URL": server.base_url,
-        }
+        env = _env(server)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
@@ -190,3 +200,32 @@ def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
     assert len(sources) == len(set(sources)) == 40
     assert f"{before} already done" in rerun.stdout
     print(f"\nkilled after {before} lines; resumed: {rerun.stdout.strip()}")
+
+
+def test_two_runs_on_one_output_one_is_refused_and_every_digest_is_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="langchain_afarensis_vision.server")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n in range(40):  # 20 images, each twice
+        (folder / f"img{n:03d}.png").write_bytes(numbered_png(n % 20))
+    out = tmp_path / "out.jsonl"
+    command = _caption(folder, out, "--concurrency", "4", "--max-tokens", "20")
+    with LocalAfarensisServer(faults=Faults(latency=0.05)) as server:
+        runs = [
+            subprocess.Popen(
+                command, env=_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=300) for run in runs]
+    refused = [err for _, err in outputs if b"is being written by another run" in err]
+    assert len(refused) <= 1  # the second is refused (or started after the first had ended)
+    assert sorted(run.returncode for run in runs) == ([0, 1] if refused else [0, 0])
+    records = jsonl(out)
+    assert sorted(r["source"] for r in records) == sorted(str(p) for p in folder.iterdir())
+    for record in records:
+        assert record["sha256"] == hashlib.sha256(Path(record["source"]).read_bytes()).hexdigest()
+    sent = [r for r in caplog.records if "chat/completions" in r.getMessage()]
+    assert len(sent) == 20  # each distinct image billed once

@@ -30,6 +30,7 @@ EXPECTED = [
     "MissingAPIKeyError",
     "NoImagesFoundWarning",
     "NotFoundError",
+    "OutputInUseError",
     "PermissionDeniedError",
     "PreparedImage",
     "RateLimitError",

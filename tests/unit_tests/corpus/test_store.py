@@ -1,14 +1,18 @@
-"""The corpus job's output file on its own: lines that are not records."""
+"""The corpus job's output file on its own: one writer, offsets, lines that are not records."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from langchain_afarensis_vision.corpus._store import ResultStore
+from langchain_afarensis_vision.errors import OutputInUseError
 
 
 def _record(source: Any, key: Any, error: Any = None) -> dict[str, Any]:
@@ -17,6 +21,58 @@ def _record(source: Any, key: Any, error: Any = None) -> dict[str, Any]:
 
 def _write(path: Path, *lines: dict[str, Any] | str) -> None:
     path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines))
+
+
+def test_a_second_writer_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    first = ResultStore(out)
+    first.write(_record("a.png", "k1"))
+    with pytest.raises(OutputInUseError, match=r"another run \(process \d+.*another output file"):
+        ResultStore(out)  # in the same process too
+    dry = ResultStore(out, read_only=True)  # a dry run only reads: never refused
+    assert dry.has("a.png", "k1")
+    dry.close()
+    first.close()
+    again = ResultStore(out)
+    assert again.has("a.png", "k1")
+    again.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_the_lock_goes_with_a_killed_process(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    code = (
+        "import sys, time\n"
+        "from langchain_afarensis_vision.corpus._store import ResultStore\n"
+        "store = ResultStore(sys.argv[1])\n"
+        "print('open', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    command = [sys.executable, "-c", code, str(out)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == b"open\n"
+            with pytest.raises(OutputInUseError, match=f"process {holder.pid}"):
+                ResultStore(out)
+        finally:
+            holder.send_signal(signal.SIGKILL)
+    ResultStore(out).close()  # no stale lock: nothing to clean up
+
+
+def test_an_offset_is_where_the_line_went(tmp_path: Path) -> None:
+    """Even if something appended to the file after it was opened (not a run: it would be
+    refused), the offset returned points to the line written, and a read checks its key."""
+    out = tmp_path / "out.jsonl"
+    store = ResultStore(out)
+    with out.open("a") as other:
+        other.write(json.dumps(_record("x.png", "kx")) + "\n")
+    offset = store.write(_record("a.png", "k1"))
+    assert store.read(offset, "k1")["source"] == "a.png"
+    assert store.done["k1"] == offset
+    with pytest.raises(RuntimeError, match="is not the record of k2"):
+        store.read(offset, "k2")
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -40,7 +96,7 @@ def test_a_line_that_is_no_record_is_dropped_with_a_warning(
         store = ResultStore(out)
     assert not store.has("a.png", "k1")  # not done: its image is done again
     assert store.has("b.png", "k2")
-    assert store.read(store.done["k3"])["source"] == "c.png"
+    assert store.read(store.done["k3"], "k3")["source"] == "c.png"
     store.close()
     assert [json.loads(line)["source"] for line in out.read_text().splitlines()] == [
         "b.png",
