@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._api.contract import Detail, is_fetched_url
 from langchain_afarensis_vision._progress import Progress
@@ -28,6 +28,7 @@ from langchain_afarensis_vision._sources.read import read_source
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.chat_models._messages import ImageUrl, question_message
 from langchain_afarensis_vision.chat_models._tokens import count_messages, image_tokens
+from langchain_afarensis_vision.corpus._budget import TokenBudget
 from langchain_afarensis_vision.corpus._store import (
     ResultStore,
     error_record,
@@ -36,7 +37,7 @@ from langchain_afarensis_vision.corpus._store import (
     job_key,
 )
 from langchain_afarensis_vision.corpus._summary import CorpusSummary, duration
-from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import (
     PreparedImage,
     prepare_image,
@@ -114,11 +115,10 @@ class Job:
         self.question: str = options["question"]
         self.detail: Detail = options["detail"]
         self.max_tokens: int = options["max_tokens"]
-        self.budget: int | None = options["budget_tokens"]
         self.summary = CorpusSummary(dry_run=options["dry_run"])
+        self.budget = TokenBudget(self.summary, store, options["budget_tokens"], options["retries"])
         self.pending: dict[str, asyncio.Future[_Written]] = {}  # key -> its line, once written
         self.handled: dict[str, int | None] = {}  # keys finished this run -> offset
-        self.reserved = 0  # most tokens the requests in flight can bill
         self.fatal: BaseException | None = None
         self._write_lock = asyncio.Lock()
         self._start = time.monotonic()
@@ -245,12 +245,7 @@ class Job:
         if self.summary.dry_run:
             self._plan(prepared, cost)
             return None
-        if not self._reserve(cost):
-            return None
-        try:
-            return await self._ask(item, prepared, message)
-        finally:
-            self.reserved -= cost
+        return await self._ask(item, prepared, message, cost)
 
     async def _prepare(self, data: bytes) -> PreparedImage | _Refusal:
         call = functools.partial(_prepare, data, self.detail, self.llm.image_first_frame)
@@ -267,27 +262,14 @@ class Job:
         self.summary.image_tokens += prepared.tokens if prepared else image_tokens(url, None)
         self._advance()
 
-    def _reserve(self, cost: int) -> bool:
-        """Count ``cost`` against the budget, or stop the run if it could pass it."""
-        if self.budget is not None and self.summary.billed + self.reserved + cost > self.budget:
-            self.summary.stopped = self.summary.stopped or (
-                f"Stopped before the token budget: {self.summary.billed:,} tokens billed and "
-                f"{self.reserved:,} in flight; the next request may cost {cost:,} more, past "
-                f"--budget-tokens {self.budget:,}. Run again with a larger budget to go on."
-            )
-            return False
-        self.reserved += cost
-        return True
-
     async def _ask(
-        self, item: _Item, prepared: PreparedImage | None, message: HumanMessage
+        self, item: _Item, prepared: PreparedImage | None, message: HumanMessage, cost: int
     ) -> _Written:
-        try:
-            reply = await self.llm.ainvoke([message])
-        except EVERY_REQUEST_FAILS:
-            raise
-        except (AfarensisError, OSError) as error:
-            return await self._write(self._record(item, prepared, error=exception_record(error)))
+        reply = await self.budget.ask(self.llm, message, cost)
+        if reply is None:  # the budget stopped it before it was sent
+            return None
+        if not isinstance(reply, AIMessage):
+            return await self._write(self._record(item, prepared, error=exception_record(reply)))
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         self.summary.sent += 1
         self.summary.prompt_tokens += usage["input_tokens"]

@@ -6,7 +6,8 @@ sends up to ``concurrency`` requests at once through one
 :class:`~.rate_limiters.AfarensisRateLimiter`, and appends one JSON line per image to ``out`` as
 each finishes (see :mod:`.corpus._store`). Running it again skips what ``out`` already holds and
 retries what failed; identical images are sent once; ``budget_tokens`` stops it before the
-billed tokens could pass a cap; ``dry_run`` prepares everything and sends nothing.
+tokens charged to ``out`` over all its runs could pass a cap (:mod:`.corpus._budget`);
+``dry_run`` prepares everything and sends nothing.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ async def adescribe_images(
         concurrency: Most images in flight (read, prepared or asked about) at once.
         requests_per_minute: A cap on requests (None: learned from the API).
         tokens_per_minute: A cap on tokens (None: learned from the API).
-        budget_tokens: Stop before the billed tokens could pass this.
+        budget_tokens: Stop before the tokens charged to ``out`` over all its runs could pass
+            this: each request is charged its estimate before it is sent, corrected to its
+            usage when answered; one that got no answer stays charged (the API may have
+            billed it). The count is kept in ``<out>.state`` beside ``out``.
         dry_run: Read and prepare every image, send nothing, write nothing.
         workers: Processes preparing images (None: one a core); 0 prepares on threads.
         show_progress: Draw a progress bar on stderr; None draws only on a terminal.
@@ -89,15 +93,15 @@ async def adescribe_images(
         ```
     """
     _check(concurrency, max_tokens, budget_tokens, workers)
-    model = _with_limiter(
-        llm or ChatAfarensis(), max_tokens, requests_per_minute, tokens_per_minute
-    )
+    llm = llm or ChatAfarensis()
+    model = _with_limiter(llm, max_tokens, requests_per_minute, tokens_per_minute)
     options = {
         "question": question,
         "detail": checked_detail(detail),
         "max_tokens": max_tokens,
         "budget_tokens": budget_tokens,
         "dry_run": dry_run,
+        "retries": llm.max_retries,  # the job retries, charging each attempt
     }
     total = _count(sources, show_progress)
     store = ResultStore(out, read_only=dry_run)
@@ -167,11 +171,16 @@ def _check(concurrency: int, max_tokens: int, budget: int | None, workers: int |
 def _with_limiter(
     llm: ChatAfarensis, max_tokens: int, rpm: int | None, tpm: int | None
 ) -> ChatAfarensis:
-    """A copy of ``llm`` with ``max_tokens`` and one limiter (its own, if no caps are given)."""
+    """A copy of ``llm`` with ``max_tokens`` and one limiter (its own, if no caps are given).
+
+    It makes one attempt a call: the job retries as ``llm`` would, charging each attempt to
+    the token budget (:mod:`.corpus._budget`).
+    """
     limiter = llm.rate_limiter
     if not isinstance(limiter, AfarensisRateLimiter) or rpm is not None or tpm is not None:
         limiter = AfarensisRateLimiter(rpm, tpm)
-    return llm.model_copy(update={"rate_limiter": limiter, "max_tokens": max_tokens})
+    update = {"rate_limiter": limiter, "max_tokens": max_tokens, "max_retries": 0}
+    return llm.model_copy(update=update)
 
 
 def _count(sources: Iterable[str | os.PathLike[str]], show: bool | None) -> int:

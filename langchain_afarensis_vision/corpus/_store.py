@@ -15,6 +15,10 @@ remains is the resume index: ``key`` (content + question + detail + model + max 
 offset of its line, and the ``(source, key)`` pairs already written. A run that writes holds the
 lock of :mod:`.corpus._state` from before it reads the file until it closes it, so each output
 has one writer; each offset is where that writer's line went (taken once it is written).
+
+``charged`` is what the output's earlier runs charged against a token budget: the state's count
+(see :mod:`.corpus._budget`), or, where there is none (an output written before the state was
+kept), the tokens its records say were billed. A new output (no file yet) starts from zero.
 """
 
 from __future__ import annotations
@@ -95,12 +99,14 @@ class ResultStore:
         self.written: set[tuple[str, str]] = set()  # (source, key) with a final record
         self.refused: set[tuple[str, str]] = set()  # those of them the client refused
         self.dropped = 0  # retryable failures and torn lines dropped on opening
+        self.charged = 0  # tokens charged by the output's earlier runs
         self.state = OutputState(self.path, read_only=read_only)  # one writer: before reading
         self._file: BinaryIO | None = None
         try:
             self._load()
             if not read_only:
                 self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+                self.state.save(charged_tokens=self.charged)  # a new output's starts from 0
         except BaseException:
             self.state.close()
             raise
@@ -150,6 +156,9 @@ class ResultStore:
     def _load(self) -> None:
         if not self.path.exists():
             return
+        stored = self.state.values.get("charged_tokens")
+        self.charged = stored if isinstance(stored, int) and stored > 0 else 0
+        recorded = 0  # what the records say was billed
         kept_end = 0  # where the kept lines end, if nothing before them is dropped
         rewrite = False
         malformed: list[str] = []
@@ -162,6 +171,9 @@ class ResultStore:
                 continue
             self._index(record, kept_end)
             kept_end += len(line)
+            usage = (record.get("prompt_tokens"), record.get("completion_tokens"))
+            recorded += sum(n for n in usage if isinstance(n, int) and n > 0)
+        self.charged = max(self.charged, recorded)
         if malformed:
             shown = "; ".join(malformed[:3]) + ("; ..." if len(malformed) > 3 else "")
             what = "is done again" if self.read_only else "is dropped and done again"

@@ -229,3 +229,62 @@ def test_two_runs_on_one_output_one_is_refused_and_every_digest_is_its_own(
         assert record["sha256"] == hashlib.sha256(Path(record["source"]).read_bytes()).hexdigest()
     sent = [r for r in caplog.records if "chat/completions" in r.getMessage()]
     assert len(sent) == 20  # each distinct image billed once
+
+
+def _billed(caplog: pytest.LogCaptureFixture, requests: int) -> int:
+    """The tokens the local server billed, once it has answered ``requests`` requests."""
+    deadline = time.monotonic() + 60  # answers held back by the server come late
+    while True:
+        lines = [r.getMessage() for r in caplog.records if "chat/completions" in r.getMessage()]
+        if len(lines) >= requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(lines) == requests
+    return sum(int(line.split(" tokens=")[1].split()[0]) for line in lines if " tokens=" in line)
+
+
+async def test_the_budget_caps_what_the_server_bills_over_runs_with_timeouts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every answer comes after the client gave up, but the server bills it: each attempt is
+    charged when sent and stays charged, and the count goes on from run to run."""
+    caplog.set_level(logging.INFO, logger="langchain_afarensis_vision.server")
+    folder = _folder(tmp_path, 12)
+    out = tmp_path / "out.jsonl"
+    sent: list[httpx2.Request] = []
+
+    async def count(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    budget = 2_000
+    async with httpx2.AsyncClient(event_hooks={"request": [count]}) as client:
+        with LocalAfarensisServer(faults=Faults(answer_latency=1.0)) as server:
+            model = _model(server, timeout=0.2, http_async_client=client)
+            runs = [
+                await adescribe_images(
+                    [folder], out=out, llm=model, max_tokens=20, budget_tokens=budget, workers=0
+                )
+                for _ in range(3)
+            ]
+            billed = _billed(caplog, len(sent))
+    assert 0 < billed <= budget  # before: every run billed its images' three attempts each
+    assert runs[0].stopped is not None
+    assert runs[0].described == 0
+    assert runs[0].charged >= billed  # what got no answer stays charged
+    assert runs[1].sent == runs[2].sent == 0  # nothing more fits: the count went on
+    assert runs[2].charged_before == runs[0].charged
+    plan = await adescribe_images(
+        [folder], out=out, max_tokens=20, budget_tokens=budget, dry_run=True, workers=0
+    )
+    assert f"{runs[0].charged:,} tokens already charged to this output" in plan.line()
+    assert f"{budget - runs[0].charged:,} of --budget-tokens {budget:,} left" in plan.line()
+
+
+def test_error_answers_are_not_charged(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 3)
+    out = tmp_path / "out.jsonl"
+    with LocalAfarensisServer(faults=Faults(error_rate=1.0)) as server:
+        summary = describe_images(
+            [folder], out=out, llm=_model(server, max_retries=1), budget_tokens=10_000, workers=0
+        )
+    assert (summary.failed, summary.charged) == (3, 0)  # 6 answers, all 5xx: nothing billed

@@ -106,3 +106,21 @@ def test_a_line_that_is_no_record_is_dropped_with_a_warning(
     with pytest.warns(UserWarning, match="is done again"):  # a dry run changes nothing
         ResultStore(out, read_only=True).close()
     assert out.read_text() == (bad if isinstance(bad, str) else json.dumps(bad)) + "\n"
+
+
+def test_what_earlier_runs_charged_is_kept_beside_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    billed = {**_record("a.png", "k1"), "prompt_tokens": 300, "completion_tokens": 50}
+    _write(out, billed)
+    store = ResultStore(out)  # no state yet (an older output): what its records say was billed
+    assert store.charged == 350
+    store.state.save(charged_tokens=900)  # a run charged more (requests that got no answer)
+    store.close()
+    dry = ResultStore(out, read_only=True)
+    assert dry.charged == 900  # a dry run reads it too
+    dry.close()
+    out.unlink()  # a new output: a new job, whatever an old state says
+    store = ResultStore(out)
+    assert store.charged == 0
+    store.close()
+    assert json.loads((tmp_path / "out.jsonl.state").read_text())["charged_tokens"] == 0
