@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from typing import Any, Final, ParamSpec
 
 from langchain_afarensis_vision._api.contract import Detail
@@ -200,21 +200,25 @@ def _executor(workers: int | None) -> Executor | None:
     context = get_context("forkserver")  # never fork a process that runs threads
     context.set_forkserver_preload(["langchain_afarensis_vision.images"])
     cores = workers or os.cpu_count() or 1
-    watch = (os.getpid(),)
-    return ProcessPoolExecutor(cores, context, initializer=_watch_parent, initargs=watch)
+    return ProcessPoolExecutor(cores, context, initializer=_watch_parent)
 
 
-def _watch_parent(pid: int) -> None:
-    """In a worker: exit when the job's process is gone (a SIGKILL leaves workers waiting)."""
+def _watch_parent() -> None:
+    """In a worker: exit the moment the job's process is gone, however it ended.
+
+    A worker whose parent was killed waits on its task queue for good (the other workers hold
+    the queue's pipe open), keeping the job's stdout and stderr open. Asking whether the
+    parent's pid lives is not enough: a killed parent not yet reaped (``communicate()`` reads
+    its pipes to the end first; a container whose first process reaps nothing) still has its
+    pid. multiprocessing gives each child its parent's sentinel, a pipe whose other end only
+    the parent holds: it is readable once the parent is gone, by SIGKILL too, reaped or not.
+    """
+    parent = parent_process()
+    if parent is None:  # pragma: no cover - always set in a pool's worker
+        return
 
     def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # pragma: no cover - another user's pid: it lives
-                continue
+        parent.join()  # waits on the sentinel
+        os._exit(0)
 
     threading.Thread(target=watch, name="afarensis-parent-watch", daemon=True).start()

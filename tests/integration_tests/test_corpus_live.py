@@ -184,14 +184,17 @@ def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
     command = _caption(folder, out, "--concurrency", "2", "--max-tokens", "50")
     with LocalAfarensisServer(faults=Faults(latency=0.1)) as server:
         env = _env(server)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
             not out.exists() or out.read_bytes().count(b"\n") < 5
         ):
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        # Its pipes close though it is not reaped yet (communicate reads them to the end
+        # first): its image workers do not outlive it (they did, waiting while it was a zombie).
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
         before = len(jsonl(out))
         assert 5 <= before < 40
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
