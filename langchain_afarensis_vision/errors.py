@@ -5,6 +5,7 @@ The tree::
     AfarensisError                 .message, .response (None or APIResponseInfo), .request_id
     ├── MissingAPIKeyError         no key configured: set AFARENSIS_API_KEY or pass api_key=
     ├── RequestTooLargeError       costs more tokens than the rate limit allows in a minute
+    ├── OutputInUseError           another corpus run is writing the same output file
     ├── InvalidRequestError        refused before sending, also a ValueError; .code (an ErrorCode)
     │   ├── InvalidImageError      an image that cannot be sent; .code says why
     │   └── InvalidDocumentError   a PDF or page that cannot be read; .source, .page
@@ -76,6 +77,7 @@ __all__ = [
     "InvalidRequestError",
     "MissingAPIKeyError",
     "NotFoundError",
+    "OutputInUseError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
@@ -183,6 +185,14 @@ class MissingAPIKeyError(AfarensisError):
 
 class RequestTooLargeError(AfarensisError, ValueError):
     """A request that costs more tokens than the rate limit allows in a whole minute."""
+
+
+class OutputInUseError(AfarensisError):
+    """Another corpus run is writing the output file; nothing was read or sent.
+
+    A second writer would send every image again and cross its lines: wait for that run (or
+    stop it), or write to another file.
+    """
 
 
 class InvalidRequestError(AfarensisError, ValueError):

@@ -189,7 +189,11 @@ def _caption_parser(commands: Any) -> None:
     caption.add_argument("--rpm", type=_positive, default=None, help="cap requests per minute")
     caption.add_argument("--tpm", type=_positive, default=None, help="cap tokens per minute")
     caption.add_argument(
-        "--budget-tokens", type=_positive, default=None, help="stop before billing more tokens"
+        "--budget-tokens",
+        type=_positive,
+        default=None,
+        help="stop before the tokens charged to --out over all its runs pass this (kept in "
+        "<out>.state; a request that got no answer stays charged)",
     )
     caption.add_argument("--dry-run", action="store_true", help="prepare and count, send nothing")
     caption.add_argument(

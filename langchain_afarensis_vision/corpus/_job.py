@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_afarensis_vision._api.contract import Detail, is_fetched_url
 from langchain_afarensis_vision._progress import Progress
@@ -28,6 +28,7 @@ from langchain_afarensis_vision._sources.read import read_source
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.chat_models._messages import ImageUrl, question_message
 from langchain_afarensis_vision.chat_models._tokens import count_messages, image_tokens
+from langchain_afarensis_vision.corpus._budget import TokenBudget
 from langchain_afarensis_vision.corpus._store import (
     ResultStore,
     error_record,
@@ -36,7 +37,7 @@ from langchain_afarensis_vision.corpus._store import (
     job_key,
 )
 from langchain_afarensis_vision.corpus._summary import CorpusSummary, duration
-from langchain_afarensis_vision.errors import EVERY_REQUEST_FAILS, AfarensisError, InvalidImageError
+from langchain_afarensis_vision.errors import InvalidImageError
 from langchain_afarensis_vision.images import (
     PreparedImage,
     prepare_image,
@@ -78,6 +79,17 @@ def _read(path: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A line written: where, and its record (what a copy of it is made from)."""
+
+    offset: int
+    record: dict[str, Any]
+
+
+_Written = _Line | None  # None: no line (a dry run, or the budget stopped it)
+
+
 @dataclass
 class _Item:
     source: str
@@ -103,11 +115,10 @@ class Job:
         self.question: str = options["question"]
         self.detail: Detail = options["detail"]
         self.max_tokens: int = options["max_tokens"]
-        self.budget: int | None = options["budget_tokens"]
         self.summary = CorpusSummary(dry_run=options["dry_run"])
-        self.pending: dict[str, asyncio.Future[int | None]] = {}  # key -> its line's offset
+        self.budget = TokenBudget(self.summary, store, options["budget_tokens"], options["retries"])
+        self.pending: dict[str, asyncio.Future[_Written]] = {}  # key -> its line, once written
         self.handled: dict[str, int | None] = {}  # keys finished this run -> offset
-        self.reserved = 0  # most tokens the requests in flight can bill
         self.fatal: BaseException | None = None
         self._write_lock = asyncio.Lock()
         self._start = time.monotonic()
@@ -162,7 +173,7 @@ class Job:
         elif unreadable is not None:
             await self._write(self._record(item, error=unreadable))
         elif self._seen(item.key):
-            await self._copy(source, self._first(item.key), self.pending.get(item.key))
+            await self._copy(item)
         else:
             await self._original(item)
 
@@ -183,38 +194,43 @@ class Job:
         return self.handled[key] if key in self.handled else self.store.done.get(key)
 
     async def _original(self, item: _Item) -> None:
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_Written] = asyncio.get_running_loop().create_future()
         self.pending[item.key] = future
         try:
-            offset = await self._describe(item)
-            future.set_result(offset)
-            self.handled[item.key] = offset
+            written = await self._describe(item)
+            future.set_result(written)
+            self.handled[item.key] = None if written is None else written.offset
         finally:
             del self.pending[item.key]
             if not future.done():
                 future.cancel()
 
-    async def _copy(
-        self, source: str, offset: int | None, pending: asyncio.Future[int | None] | None
-    ) -> None:
-        """A line for an image identical to one sent (or being sent) in this run or before."""
-        if pending is not None:
-            offset = await asyncio.shield(pending)
+    async def _copy(self, item: _Item) -> None:
+        """A line for an image identical to one sent (or being sent) in this run or before.
+
+        It is made from the original's record itself: the one just written, or the line its
+        offset points to (checked to be that key's).
+        """
+        if (pending := self.pending.get(item.key)) is not None:
+            written = await asyncio.shield(pending)
+            original = None if written is None else written.record
+        else:
+            offset = self._first(item.key)
+            original = None if offset is None else self.store.read(offset, item.key)
         if self.summary.dry_run:
             self.summary.duplicates += 1
             self._advance()
             return
-        if offset is None:  # the original was never sent (the budget stopped it)
+        if original is None:  # the original was never sent (the budget stopped it)
             return
-        record = self.store.read(offset)
-        first, record["source"] = record["source"], source
-        record.update(duplicate_of=first, prompt_tokens=0, completion_tokens=0)
+        record = {**original, "source": item.source, "duplicate_of": original["source"]}
+        record.update(prompt_tokens=0, completion_tokens=0)
         self.summary.duplicates += 1
         await self._write(record)
 
     # -- prepare, ask, record -------------------------------------------------------------------
 
-    async def _describe(self, item: _Item) -> int | None:
+    async def _describe(self, item: _Item) -> _Written:
         prepared: PreparedImage | None = None
         if item.data is not None:
             result = await self._prepare(item.data)
@@ -229,12 +245,7 @@ class Job:
         if self.summary.dry_run:
             self._plan(prepared, cost)
             return None
-        if not self._reserve(cost):
-            return None
-        try:
-            return await self._ask(item, prepared, message)
-        finally:
-            self.reserved -= cost
+        return await self._ask(item, prepared, message, cost)
 
     async def _prepare(self, data: bytes) -> PreparedImage | _Refusal:
         call = functools.partial(_prepare, data, self.detail, self.llm.image_first_frame)
@@ -251,27 +262,14 @@ class Job:
         self.summary.image_tokens += prepared.tokens if prepared else image_tokens(url, None)
         self._advance()
 
-    def _reserve(self, cost: int) -> bool:
-        """Count ``cost`` against the budget, or stop the run if it could pass it."""
-        if self.budget is not None and self.summary.billed + self.reserved + cost > self.budget:
-            self.summary.stopped = self.summary.stopped or (
-                f"Stopped before the token budget: {self.summary.billed:,} tokens billed and "
-                f"{self.reserved:,} in flight; the next request may cost {cost:,} more, past "
-                f"--budget-tokens {self.budget:,}. Run again with a larger budget to go on."
-            )
-            return False
-        self.reserved += cost
-        return True
-
     async def _ask(
-        self, item: _Item, prepared: PreparedImage | None, message: HumanMessage
-    ) -> int | None:
-        try:
-            reply = await self.llm.ainvoke([message])
-        except EVERY_REQUEST_FAILS:
-            raise
-        except (AfarensisError, OSError) as error:
-            return await self._write(self._record(item, prepared, error=exception_record(error)))
+        self, item: _Item, prepared: PreparedImage | None, message: HumanMessage, cost: int
+    ) -> _Written:
+        reply = await self.budget.ask(self.llm, message, cost)
+        if reply is None:  # the budget stopped it before it was sent
+            return None
+        if not isinstance(reply, AIMessage):
+            return await self._write(self._record(item, prepared, error=exception_record(reply)))
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         self.summary.sent += 1
         self.summary.prompt_tokens += usage["input_tokens"]
@@ -312,11 +310,12 @@ class Job:
             "key": item.key,
         }
 
-    async def _write(self, record: dict[str, Any]) -> int | None:
-        offset = None
+    async def _write(self, record: dict[str, Any]) -> _Written:
+        written = None
         if not self.summary.dry_run:
             async with self._write_lock:  # one line at a time, each synced before the next
                 offset = await asyncio.to_thread(self.store.write, record)
+            written = _Line(offset, record)
         if is_refusal(record["error"]):
             self.summary.refused += 1
         elif record["error"] is not None:
@@ -324,7 +323,7 @@ class Job:
         elif not self.summary.dry_run:
             self.summary.described += 1
         self._advance()
-        return offset
+        return written
 
     def _billed(self, tokens: int) -> None:
         self._recent.append((time.monotonic(), tokens))

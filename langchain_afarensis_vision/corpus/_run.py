@@ -6,7 +6,8 @@ sends up to ``concurrency`` requests at once through one
 :class:`~.rate_limiters.AfarensisRateLimiter`, and appends one JSON line per image to ``out`` as
 each finishes (see :mod:`.corpus._store`). Running it again skips what ``out`` already holds and
 retries what failed; identical images are sent once; ``budget_tokens`` stops it before the
-billed tokens could pass a cap; ``dry_run`` prepares everything and sends nothing.
+tokens charged to ``out`` over all its runs could pass a cap (:mod:`.corpus._budget`);
+``dry_run`` prepares everything and sends nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from typing import Any, Final, ParamSpec
 
 from langchain_afarensis_vision._api.contract import Detail
@@ -71,7 +72,10 @@ async def adescribe_images(
         concurrency: Most images in flight (read, prepared or asked about) at once.
         requests_per_minute: A cap on requests (None: learned from the API).
         tokens_per_minute: A cap on tokens (None: learned from the API).
-        budget_tokens: Stop before the billed tokens could pass this.
+        budget_tokens: Stop before the tokens charged to ``out`` over all its runs could pass
+            this: each request is charged its estimate before it is sent, corrected to its
+            usage when answered; one that got no answer stays charged (the API may have
+            billed it). The count is kept in ``<out>.state`` beside ``out``.
         dry_run: Read and prepare every image, send nothing, write nothing.
         workers: Processes preparing images (None: one a core); 0 prepares on threads.
         show_progress: Draw a progress bar on stderr; None draws only on a terminal.
@@ -89,15 +93,15 @@ async def adescribe_images(
         ```
     """
     _check(concurrency, max_tokens, budget_tokens, workers)
-    model = _with_limiter(
-        llm or ChatAfarensis(), max_tokens, requests_per_minute, tokens_per_minute
-    )
+    llm = llm or ChatAfarensis()
+    model = _with_limiter(llm, max_tokens, requests_per_minute, tokens_per_minute)
     options = {
         "question": question,
         "detail": checked_detail(detail),
         "max_tokens": max_tokens,
         "budget_tokens": budget_tokens,
         "dry_run": dry_run,
+        "retries": llm.max_retries,  # the job retries, charging each attempt
     }
     total = _count(sources, show_progress)
     store = ResultStore(out, read_only=dry_run)
@@ -167,11 +171,16 @@ def _check(concurrency: int, max_tokens: int, budget: int | None, workers: int |
 def _with_limiter(
     llm: ChatAfarensis, max_tokens: int, rpm: int | None, tpm: int | None
 ) -> ChatAfarensis:
-    """A copy of ``llm`` with ``max_tokens`` and one limiter (its own, if no caps are given)."""
+    """A copy of ``llm`` with ``max_tokens`` and one limiter (its own, if no caps are given).
+
+    It makes one attempt a call: the job retries as ``llm`` would, charging each attempt to
+    the token budget (:mod:`.corpus._budget`).
+    """
     limiter = llm.rate_limiter
     if not isinstance(limiter, AfarensisRateLimiter) or rpm is not None or tpm is not None:
         limiter = AfarensisRateLimiter(rpm, tpm, max_retry_after=llm.max_retry_after)
-    return llm.model_copy(update={"rate_limiter": limiter, "max_tokens": max_tokens})
+    update = {"rate_limiter": limiter, "max_tokens": max_tokens, "max_retries": 0}
+    return llm.model_copy(update=update)
 
 
 def _count(sources: Iterable[str | os.PathLike[str]], show: bool | None) -> int:
@@ -191,21 +200,25 @@ def _executor(workers: int | None) -> Executor | None:
     context = get_context("forkserver")  # never fork a process that runs threads
     context.set_forkserver_preload(["langchain_afarensis_vision.images"])
     cores = workers or os.cpu_count() or 1
-    watch = (os.getpid(),)
-    return ProcessPoolExecutor(cores, context, initializer=_watch_parent, initargs=watch)
+    return ProcessPoolExecutor(cores, context, initializer=_watch_parent)
 
 
-def _watch_parent(pid: int) -> None:
-    """In a worker: exit when the job's process is gone (a SIGKILL leaves workers waiting)."""
+def _watch_parent() -> None:
+    """In a worker: exit the moment the job's process is gone, however it ended.
+
+    A worker whose parent was killed waits on its task queue for good (the other workers hold
+    the queue's pipe open), keeping the job's stdout and stderr open. Asking whether the
+    parent's pid lives is not enough: a killed parent not yet reaped (``communicate()`` reads
+    its pipes to the end first; a container whose first process reaps nothing) still has its
+    pid. multiprocessing gives each child its parent's sentinel, a pipe whose other end only
+    the parent holds: it is readable once the parent is gone, by SIGKILL too, reaped or not.
+    """
+    parent = parent_process()
+    if parent is None:  # pragma: no cover - always set in a pool's worker
+        return
 
     def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # pragma: no cover - another user's pid: it lives
-                continue
+        parent.join()  # waits on the sentinel
+        os._exit(0)
 
     threading.Thread(target=watch, name="afarensis-parent-watch", daemon=True).start()

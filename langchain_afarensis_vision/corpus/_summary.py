@@ -37,6 +37,11 @@ class CorpusSummary:
     estimated_seconds: float | None = None  # dry run: what the rate limits imply
     stopped: str | None = None  # why the run stopped early (the token budget)
     dry_run: bool = False
+    # The output's token budget, over all its runs: answers at their usage, requests that got no
+    # answer at their estimate (the API may have billed them).
+    charged: int = 0  # charged to the output so far (this run's included)
+    charged_before: int = 0  # of them, by its earlier runs
+    budget_tokens: int | None = None  # the cap on ``charged``
 
     @property
     def billed(self) -> int:
@@ -60,14 +65,26 @@ class CorpusSummary:
                 f"{self._refused()}, {self.duplicates} duplicates, {self.refused} refused, "
                 f"{self.failed} failed; {self.to_send} to send: "
                 f"{self.image_tokens:,} image tokens{urls if self.urls_at_upper_bound else ''}, "
-                f"at most {self.max_billable:,} tokens billed; rate limit time: {when}."
+                f"at most {self.max_billable:,} tokens billed; rate limit time: {when}"
+                f"{self._charged(self.charged_before, 'already charged')}."
             )
         return (
             f"{self.described} described ({self.sent} sent, {self.duplicates} duplicates), "
             f"{self.skipped} already done{self._refused()}, {self.refused} refused, "
             f"{self.failed} failed of {self.sources} images; "
-            f"{self.billed:,} tokens billed, {self.rate_limited} 429s, in {self.seconds:.1f} s."
+            f"{self.billed:,} tokens billed, {self.rate_limited} 429s, in {self.seconds:.1f} s"
+            f"{self._charged(self.charged, 'charged')}."
         )
+
+    def _charged(self, charged: int, what: str) -> str:
+        """The budget's part of :meth:`line`: said when there is one, or earlier runs charged."""
+        if self.budget_tokens is None and not self.charged_before:
+            return ""
+        said = f"; {charged:,} tokens {what} to this output over all its runs"
+        if self.budget_tokens is None:
+            return said
+        left = max(0, self.budget_tokens - charged)
+        return f"{said}, {left:,} of --budget-tokens {self.budget_tokens:,} left"
 
     def _refused(self) -> str:
         if not self.refused_earlier:

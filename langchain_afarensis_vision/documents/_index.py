@@ -212,7 +212,7 @@ class PageIndex:
             return 0
         log = ResultStore(self.log, read_only=True)
         try:
-            records = (log.read(offset) for offset in log.done.values())
+            records = (log.read(offset, key) for key, offset in log.done.items())
             return self.store.add_descriptions(
                 (r for r in records if r.get("description") and not r.get("error")), self.key
             )

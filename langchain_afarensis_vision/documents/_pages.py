@@ -23,7 +23,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -56,6 +56,7 @@ PAGE_SECONDS: Final = 60
 """Longest a page may take to render before its worker is stopped and the page fails."""
 _RENDER_SIDE: Final = 2048  # the longer side before the API's own fitting (never larger)
 _T = TypeVar("_T")
+_LOST: Final = (BrokenProcessPool, TimeoutError, CancelledError)  # a task that gave no answer
 _NO_WORKERS: Final = (
     "The processes that render pages could not start. Run from a script, they import that "
     'script again: put the code that indexes under `if __name__ == "__main__":` (workers=0 '
@@ -139,7 +140,7 @@ class _Task:
             pages = self.future.result(timeout=PAGE_SECONDS * max(1, self.count))
         except InvalidDocumentError as error:
             yield self.file, error
-        except (BrokenProcessPool, TimeoutError):  # a worker died or hangs: page by page
+        except _LOST:  # a worker died or hangs (or a restart dropped it): page by page
             renderer.restart()
             for index in range(self.start, self.start + self.count):
                 yield from self._alone(renderer, index)
@@ -152,7 +153,7 @@ class _Task:
             yield from ((file, page) for page in renderer.run(file, index, 1, pages_dir, password))
         except InvalidDocumentError as error:
             yield file, error
-        except (BrokenProcessPool, TimeoutError):
+        except _LOST:
             renderer.restart()
             reason = (
                 f"took more than {WORKER_MEMORY // 2**20:,} MiB or {PAGE_SECONDS} s, or crashed"
@@ -201,12 +202,15 @@ class _Renderer:
     def run_count(self, file: str, password: str | None) -> int:
         if Path(file).suffix.lower() != PDF_SUFFIX:
             return 1
-        try:
-            return self._submit(page_count, file, password).result(timeout=PAGE_SECONDS)
-        except (BrokenProcessPool, TimeoutError):
-            self.restart()
-            msg = f"{file}: counting its pages took more memory or time than allowed, or crashed"
-            raise InvalidDocumentError(msg, source=file) from None
+        for attempt in range(2):  # a worker killed by a page before: once more, on a new pool
+            try:
+                return self._submit(page_count, file, password).result(timeout=PAGE_SECONDS)
+            except (BrokenProcessPool, TimeoutError):
+                self.restart()
+                if attempt == 0:
+                    continue
+        msg = f"{file}: counting its pages took more memory or time than allowed, or crashed"
+        raise InvalidDocumentError(msg, source=file)
 
     def _submit(self, function: Callable[..., _T], *args: Any) -> Future[_T]:
         if self.workers == 0:  # here, now: a finished future

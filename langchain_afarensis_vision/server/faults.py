@@ -14,7 +14,9 @@ Each request draws one number ``u`` in [0, 1): below ``error_rate`` it is answer
 with a 429 carrying ``Retry-After: retry_after``; in the next ``drop_connection_rate`` its
 connection is closed without an answer; in the next ``cut_stream_rate``, a streamed answer
 stops after :data:`CUT_AFTER_EVENTS` events, without ``data: [DONE]`` (a non-streamed answer is
-left alone). ``latency`` seconds are added to every request.
+left alone). ``latency`` seconds are added to every request before it is read, and
+``answer_latency`` seconds to every answer once it is ready: a client that gives up meanwhile
+was billed all the same, as the real API bills what it has answered.
 
 A dropped or cut connection is aborted at the socket, so a client sees a connection error
 (reset or incomplete body). That needs a real server (:class:`LocalAfarensisServer`); with an
@@ -50,6 +52,7 @@ class Faults:
     rate_limit_rate: float = 0.0
     retry_after: float = 1.0
     latency: float = 0.0
+    answer_latency: float = 0.0
     drop_connection_rate: float = 0.0
     cut_stream_rate: float = 0.0
 
@@ -62,14 +65,14 @@ class Faults:
         if not self.error_statuses or any(not 500 <= s <= 599 for s in self.error_statuses):
             msg = f"error_statuses must be 5xx statuses; got {self.error_statuses}"
             raise ValueError(msg)
-        if self.latency < 0 or self.retry_after < 0:
-            raise ValueError("latency and retry_after must not be negative")
+        if min(self.latency, self.answer_latency, self.retry_after) < 0:
+            raise ValueError("latency, answer_latency and retry_after must not be negative")
 
     @property
     def active(self) -> bool:
         """Whether any fault can happen at all."""
         rates = self.error_rate + self.rate_limit_rate + self.drop_connection_rate
-        return rates + self.cut_stream_rate > 0 or self.latency > 0
+        return rates + self.cut_stream_rate > 0 or self.latency + self.answer_latency > 0
 
     def decide(self, seed: int, number: int) -> tuple[FaultKind, int]:
         """The fault for request ``number`` under ``seed``, and the status for an error."""
@@ -118,6 +121,8 @@ class FaultMiddleware:
         kind, status = self.faults.decide(self.seed, number)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
+        if self.faults.answer_latency:
+            send = _LateSend(send, self.faults.answer_latency)
         if kind == "error":
             message = f"The server had an error processing your request (injected fault #{number})."
             await _send_error(send, server_error(status, message))
@@ -154,6 +159,19 @@ async def _abort(receive: Receive) -> None:
     # Let the server see the connection is gone before the app returns, so it sends nothing.
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+class _LateSend:
+    """Holds an answer back for ``seconds`` once it is ready (its tokens already billed)."""
+
+    def __init__(self, send: Send, seconds: float) -> None:
+        self._send = send
+        self._seconds = seconds
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(self._seconds)
+        await self._send(message)
 
 
 class _CuttingSend:

@@ -1,8 +1,11 @@
 """The corpus job end to end against the local server: records, resume, duplicates, bad files,
-the token budget, the dry run's exact image tokens, and a run killed with SIGKILL, resumed."""
+the token budget, the dry run's exact image tokens, a run killed with SIGKILL, resumed, and two
+runs on one output."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -45,6 +48,17 @@ def _folder(root: Path, count: int) -> Path:
 
 def _model(server: LocalAfarensisServer, **kwargs: Any) -> ChatAfarensis:
     return ChatAfarensis(base_url=server.base_url, api_key=server.api_key, **kwargs)
+
+
+def _caption(folder: Path, out: Path, *options: str) -> list[str]:
+    """The ``caption`` command line, run as a user would (a process of its own)."""
+    command = [sys.executable, "-m", "langchain_afarensis_vision.cli", "caption", str(folder)]
+    return [*command, "--out", str(out), *options]
+
+
+def _env(server: LocalAfarensisServer) -> dict[str, str]:
+    """The environment that points the CLI at ``server``."""
+    return os.environ | {"AFARENSIS_API_KEY": server.api_key, "AFARENSIS_BASE_URL": server.base_url}
 
 
 def test_records_duplicates_bad_files_and_resume(tmp_path: Path) -> None:
@@ -167,21 +181,20 @@ async def test_dry_run_image_tokens_are_what_the_server_bills(tmp_path: Path) ->
 def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
     folder = _folder(tmp_path, 40)
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "langchain_afarensis_vision.cli", "caption", str(folder)]
-    command += ["--out", str(out), "--concurrency", "2", "--max-tokens", "50"]
+    command = _caption(folder, out, "--concurrency", "2", "--max-tokens", "50")
     with LocalAfarensisServer(faults=Faults(latency=0.1)) as server:
-        env = os.environ | {
-            "AFARENSIS_API_KEY": server.api_key,
-            "AFARENSIS_BASE_URL": server.base_url,
-        }
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        env = _env(server)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
             not out.exists() or out.read_bytes().count(b"\n") < 5
         ):
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        # Its pipes close though it is not reaped yet (communicate reads them to the end
+        # first): its image workers do not outlive it (they did, waiting while it was a zombie).
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
         before = len(jsonl(out))
         assert 5 <= before < 40
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -190,3 +203,91 @@ def test_resume_after_sigkill_writes_every_source_once(tmp_path: Path) -> None:
     assert len(sources) == len(set(sources)) == 40
     assert f"{before} already done" in rerun.stdout
     print(f"\nkilled after {before} lines; resumed: {rerun.stdout.strip()}")
+
+
+def test_two_runs_on_one_output_one_is_refused_and_every_digest_is_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="langchain_afarensis_vision.server")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n in range(40):  # 20 images, each twice
+        (folder / f"img{n:03d}.png").write_bytes(numbered_png(n % 20))
+    out = tmp_path / "out.jsonl"
+    command = _caption(folder, out, "--concurrency", "4", "--max-tokens", "20")
+    with LocalAfarensisServer(faults=Faults(latency=0.05)) as server:
+        runs = [
+            subprocess.Popen(
+                command, env=_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=300) for run in runs]
+    refused = [err for _, err in outputs if b"is being written by another run" in err]
+    assert len(refused) <= 1  # the second is refused (or started after the first had ended)
+    assert sorted(run.returncode for run in runs) == ([0, 1] if refused else [0, 0])
+    records = jsonl(out)
+    assert sorted(r["source"] for r in records) == sorted(str(p) for p in folder.iterdir())
+    for record in records:
+        assert record["sha256"] == hashlib.sha256(Path(record["source"]).read_bytes()).hexdigest()
+    sent = [r for r in caplog.records if "chat/completions" in r.getMessage()]
+    assert len(sent) == 20  # each distinct image billed once
+
+
+def _billed(caplog: pytest.LogCaptureFixture, requests: int) -> int:
+    """The tokens the local server billed, once it has answered ``requests`` requests."""
+    deadline = time.monotonic() + 60  # answers held back by the server come late
+    while True:
+        lines = [r.getMessage() for r in caplog.records if "chat/completions" in r.getMessage()]
+        if len(lines) >= requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(lines) == requests
+    return sum(int(line.split(" tokens=")[1].split()[0]) for line in lines if " tokens=" in line)
+
+
+async def test_the_budget_caps_what_the_server_bills_over_runs_with_timeouts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every answer comes after the client gave up, but the server bills it: each attempt is
+    charged when sent and stays charged, and the count goes on from run to run."""
+    caplog.set_level(logging.INFO, logger="langchain_afarensis_vision.server")
+    folder = _folder(tmp_path, 12)
+    out = tmp_path / "out.jsonl"
+    sent: list[httpx2.Request] = []
+
+    async def count(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    budget = 2_000
+    async with httpx2.AsyncClient(event_hooks={"request": [count]}) as client:
+        with LocalAfarensisServer(faults=Faults(answer_latency=1.0)) as server:
+            model = _model(server, timeout=0.2, http_async_client=client)
+            runs = [
+                await adescribe_images(
+                    [folder], out=out, llm=model, max_tokens=20, budget_tokens=budget, workers=0
+                )
+                for _ in range(3)
+            ]
+            billed = _billed(caplog, len(sent))
+    assert 0 < billed <= budget  # before: every run billed its images' three attempts each
+    assert runs[0].stopped is not None
+    assert runs[0].described == 0
+    assert runs[0].charged >= billed  # what got no answer stays charged
+    assert runs[1].sent == runs[2].sent == 0  # nothing more fits: the count went on
+    assert runs[2].charged_before == runs[0].charged
+    plan = await adescribe_images(
+        [folder], out=out, max_tokens=20, budget_tokens=budget, dry_run=True, workers=0
+    )
+    assert f"{runs[0].charged:,} tokens already charged to this output" in plan.line()
+    assert f"{budget - runs[0].charged:,} of --budget-tokens {budget:,} left" in plan.line()
+
+
+def test_error_answers_are_not_charged(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 3)
+    out = tmp_path / "out.jsonl"
+    with LocalAfarensisServer(faults=Faults(error_rate=1.0)) as server:
+        summary = describe_images(
+            [folder], out=out, llm=_model(server, max_retries=1), budget_tokens=10_000, workers=0
+        )
+    assert (summary.failed, summary.charged) == (3, 0)  # 6 answers, all 5xx: nothing billed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -38,6 +39,7 @@ def test_decisions_are_a_function_of_seed_and_number() -> None:
         {"error_statuses": (404,)},
         {"error_statuses": ()},
         {"latency": -1},
+        {"answer_latency": -1},
     ],
 )
 def test_bad_faults_are_refused(kwargs: dict[str, Any]) -> None:
@@ -123,6 +125,21 @@ def test_latency(start_server: Any) -> None:
         began = time.perf_counter()
         ok_json(client.post("/chat/completions", json=HELLO))
         assert time.perf_counter() - began >= 0.3
+
+
+def test_answer_latency_bills_a_client_that_gave_up(
+    start_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="langchain_afarensis_vision.server")
+    server = start_server(faults=Faults(answer_latency=0.5))
+    with authed(server) as client, pytest.raises(httpx2.ReadTimeout):
+        client.post("/chat/completions", json=HELLO, timeout=0.1)
+    deadline = time.monotonic() + 10  # its line is written once the held answer goes out
+    while time.monotonic() < deadline and not caplog.records:
+        time.sleep(0.05)
+    (line,) = [r.getMessage() for r in caplog.records if "chat/completions" in r.getMessage()]
+    assert " 200 " in line
+    assert " tokens=" in line  # answered, so billed, though the client had left
 
 
 def test_client_retries_through_a_transient_error(start_server: Any, make_chat: Any) -> None:

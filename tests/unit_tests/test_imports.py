@@ -31,6 +31,7 @@ EXPECTED = [
     "MissingAPIKeyError",
     "NoImagesFoundWarning",
     "NotFoundError",
+    "OutputInUseError",
     "PermissionDeniedError",
     "PreparedImage",
     "RateLimitError",

@@ -83,7 +83,7 @@ def test_retryable_failures_are_dropped_and_refusals_kept(tmp_path: Path) -> Non
     assert store.has("b", "k2")
     assert store.refused == {("b", "k2")}
     assert store.has("c", "k3")
-    assert store.read(store.done["k3"])["source"] == "c"  # offsets point into the new file
+    assert store.read(store.done["k3"], "k3")["source"] == "c"  # offsets point into the new file
     store.close()
     assert [json.loads(line)["source"] for line in out.read_text().splitlines()] == ["b", "c"]
 
@@ -95,7 +95,7 @@ def test_writes_are_indexed_only_when_final(tmp_path: Path) -> None:
     offset = store.write(_record("b", "k2"))
     assert "k1" not in store.done
     assert store.done["k2"] == offset
-    assert store.read(offset)["description"] == "ok"
+    assert store.read(offset, "k2")["description"] == "ok"
     store.close()
 
 
