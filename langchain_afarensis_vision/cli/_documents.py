@@ -51,7 +51,7 @@ def add_parsers(commands: Any, positive: Any) -> None:
         description="Rank the indexed pages for QUERY (full text over each page's text layer "
         "and the model's reading of it). No request is made.",
     )
-    search.add_argument("query", metavar="QUERY")
+    search.add_argument("query", metavar="QUERY", help="what to look for, in words")
     _index_option(search)
     search.add_argument("--k", type=positive, default=5, help="how many pages [5]")
     search.add_argument("--json", action="store_true", help='print {"pages": [...]} as JSON')
@@ -62,7 +62,7 @@ def add_parsers(commands: Any, positive: Any) -> None:
         description="Send QUESTION with the best pages' images and text layers to the model; "
         "print the answer and the pages it cites (each one a page that was sent).",
     )
-    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("question", metavar="QUESTION", help="the question to answer from the pages")
     _index_option(ask)
     ask.add_argument("--k", type=positive, default=4, help="how many pages to send [4]")
     _local_and_json(ask)

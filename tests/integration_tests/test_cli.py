@@ -403,7 +403,10 @@ def test_version_and_help_on_every_option() -> None:
     assert helped.code == 0
     assert "--first-frame" in helped.out
     commands = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(commands.choices) == {"describe", "demo", "tokens", "caption", "serve"}
+    assert set(commands.choices) == {
+        *("describe", "demo", "tokens", "caption", "serve"),
+        *("index", "search", "ask"),
+    }
     for name, parser in commands.choices.items():
         for action in parser._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"

@@ -27,7 +27,7 @@ from langchain_afarensis_vision.chat_models._messages import (
 )
 from langchain_afarensis_vision.chat_models._tokens import count_messages, image_tokens
 from tests._tiktoken_offline import offline_tiktoken
-from tests.hostile_images import noise, raw_png
+from tests.hostile_images import noise, tall_png
 
 PRIMER = 3  # the reply
 MESSAGE = 3  # each message's framing
@@ -234,7 +234,7 @@ def test_tool_definitions_by_the_cookbook_rule() -> None:
 def test_inline_images_by_the_formula(
     block: Any, size: tuple[int, int], detail: str, tokens: int
 ) -> None:
-    assert count_blocks(block(raw_png(*size), detail)) == tokens
+    assert count_blocks(block(tall_png(*size, colour=2), detail)) == tokens
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,9 @@ def test_inline_images_by_the_formula(
 def test_default_detail_applies_where_none_is_named(
     default: Detail, named: str | None, tokens: int
 ) -> None:
-    assert count_blocks(base64_block(raw_png(1024, 1024), named), default=default) == tokens
+    assert (
+        count_blocks(base64_block(tall_png(1024, 1024, colour=2), named), default=default) == tokens
+    )
 
 
 def test_base64_is_never_counted_as_text() -> None:
@@ -266,9 +268,9 @@ def test_base64_is_never_counted_as_text() -> None:
 def test_images_and_text_in_one_message_add_up() -> None:
     blocks = [
         {"type": "text", "text": "Compare these."},
-        base64_block(raw_png(1024, 1024), "high"),
+        base64_block(tall_png(1024, 1024, colour=2), "high"),
         url_block("auto"),
-        base64_block(raw_png(300, 200), "low"),
+        base64_block(tall_png(300, 200, colour=2), "low"),
     ]
     assert count_blocks(*blocks) == ref("Compare these.") + 765 + 1445 + 85
 
@@ -318,13 +320,13 @@ def test_url_images_count_as_the_upper_bound(detail: str | None, tokens: int) ->
     ],
 )
 def test_url_images_by_their_fetched_size(detail: str, tokens: int) -> None:
-    fetch = Fetcher(raw_png(1024, 1024))
+    fetch = Fetcher(tall_png(1024, 1024, colour=2))
     assert count_blocks(url_block(detail), fetch=fetch) == tokens
     assert fetch.urls == [URL]
 
 
 def test_low_detail_url_images_are_not_fetched() -> None:
-    fetch = Fetcher(raw_png(1024, 1024))
+    fetch = Fetcher(tall_png(1024, 1024, colour=2))
     assert count_blocks(url_block("low"), fetch=fetch) == 85
     assert fetch.urls == []
 
@@ -353,8 +355,8 @@ def test_url_images_that_cannot_be_read_count_as_the_upper_bound(
 @pytest.mark.parametrize(
     ("part", "tokens"),
     [
-        pytest.param(BinaryImage(raw_png(1024, 1024), "high"), 765, id="data-high"),
-        pytest.param(BinaryImage(raw_png(1024, 1024), "low"), 85, id="data-low"),
+        pytest.param(BinaryImage(tall_png(1024, 1024, colour=2), "high"), 765, id="data-high"),
+        pytest.param(BinaryImage(tall_png(1024, 1024, colour=2), "low"), 85, id="data-low"),
         pytest.param(ImageUrl(URL, "high"), 1445, id="url-high"),
         pytest.param(ImageUrl(URL, "low"), 85, id="url-low"),
         pytest.param(SealedImage("", "image/png", 1024, 768, "high"), 765, id="sealed-high"),
@@ -368,7 +370,7 @@ def test_image_tokens(part: ImagePart, tokens: int) -> None:
 def test_a_tools_images_cost_the_user_message_that_carries_them() -> None:
     # Sent as: the tool message (a placeholder text) + a user message holding a label and the
     # image (_messages.to_wire_messages); both are billed, framing and label included.
-    image = base64_block(raw_png(1024, 1024), "low")
+    image = base64_block(tall_png(1024, 1024, colour=2), "low")
     tool = ToolMessage(content=[image], tool_call_id="call_7", name="snap")
     placeholder = "[1 image(s) returned; sent in the next user message]"
     label = "Image(s) returned by tool call call_7 (snap):"
