@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context, parent_process
-from typing import Any, Final, ParamSpec
+from typing import Any, Final, ParamSpec, TypeVar
 
 from langchain_afarensis_vision._api.contract import Detail
 from langchain_afarensis_vision._progress import Progress
@@ -39,6 +39,7 @@ __all__ = ["CorpusSummary", "adescribe_images", "describe_images"]
 
 DEFAULT_MAX_TOKENS: Final = 300
 P = ParamSpec("P")
+R = TypeVar("R")
 
 
 async def adescribe_images(
@@ -125,11 +126,11 @@ async def adescribe_images(
     return summary
 
 
-def _blocking(
-    function: Callable[P, Coroutine[Any, Any, CorpusSummary]],
-) -> Callable[P, CorpusSummary]:
+def blocking(function: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """``function`` run to its end on an event loop of its own (an error where one is running)."""
+
     @functools.wraps(function)
-    def run(*args: P.args, **kwargs: P.kwargs) -> CorpusSummary:
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop here: run one
@@ -143,7 +144,7 @@ def _blocking(
     return run
 
 
-describe_images = _blocking(adescribe_images)
+describe_images = blocking(adescribe_images)
 describe_images.__name__ = describe_images.__qualname__ = "describe_images"
 describe_images.__doc__ = """:func:`adescribe_images`, run to the end on an event loop of its own.
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 from langchain_afarensis_vision._api.contract import DEFAULT_MODEL, Detail
 from langchain_afarensis_vision.chat_models import ChatAfarensis
 from langchain_afarensis_vision.corpus import adescribe_images
+from langchain_afarensis_vision.corpus._run import blocking
 from langchain_afarensis_vision.corpus._store import ResultStore, job_key
 from langchain_afarensis_vision.documents._answer import CitedAnswer, answer_message, cited_answer
 from langchain_afarensis_vision.documents._files import documents, file_row
@@ -118,12 +119,7 @@ class PageIndex:
 
         It runs an event loop of its own: in Jupyter or async code, ``await index.aadd(...)``.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.aadd(paths, **options))
-        msg = "PageIndex.add runs an event loop and one is running here: `await index.aadd(...)`"
-        raise RuntimeError(msg)
+        return blocking(self.aadd)(paths, **options)
 
     async def aadd(
         self,
