@@ -60,8 +60,13 @@ URL_SCHEMES: Final[frozenset[str]] = FETCHED_URL_SCHEMES | {DATA_URL_SCHEME}
 
 
 def url_scheme(url: str) -> str:
-    """The lower-cased scheme of ``url`` (the text before its first ``:``; all of it if none)."""
-    return url.partition(":")[0].lower()
+    """The lower-cased scheme of ``url`` (the text before its first ``:``; all of it if none).
+
+    Only the scheme is copied: a 26 MB data URL is not (``partition`` would copy all of it while
+    holding the interpreter's lock, stalling a server's other requests).
+    """
+    colon = url.find(":")
+    return (url if colon < 0 else url[:colon]).lower()
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\x is a path

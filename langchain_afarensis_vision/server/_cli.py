@@ -3,22 +3,32 @@
 The process is the server's: on glibc, blocks of a mebibyte or more (request bodies, images)
 are mapped from the OS and given back to it when freed (``mallopt``), instead of being kept in
 the heap once a large one has been freed (glibc's threshold grows up to 32 MiB otherwise). The
-tokenizer is loaded before the server starts, so the first request does not hold the others,
-and threads hand the interpreter's lock on sooner (:data:`SWITCH_INTERVAL`).
+first request's one-time work (the tokenizer, the request schema, the modules a request
+imports, the OCR models) is done before the server listens (:func:`warm_up`), so that it never
+holds the interpreter's lock while other requests wait, and threads hand the interpreter's
+lock on sooner (:data:`SWITCH_INTERVAL`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import ctypes
+import io
 import sys
 import threading
 from typing import Final
 
-from langchain_afarensis_vision._api import tokenizer
-from langchain_afarensis_vision._api.contract import API_KEY_ENV, BASE_URL_ENV
+import httpx2
+from PIL import Image
+
+from langchain_afarensis_vision._api.contract import API_KEY_ENV, BASE_URL_ENV, DEFAULT_MODEL
+from langchain_afarensis_vision.server import _ocr
 from langchain_afarensis_vision.server._runner import LocalAfarensisServer
+from langchain_afarensis_vision.server.app import create_app
 from langchain_afarensis_vision.server.settings import is_loopback
 
+_WARM_UP_KEY: Final = "sk-local-warm-up"
 _M_MMAP_THRESHOLD: Final = -3
 """glibc's ``mallopt`` parameter: blocks this large or larger are mapped (unmapped when freed)."""
 
@@ -55,6 +65,41 @@ def exposure_warning(host: str, allow_private_urls: bool) -> str | None:
     )
 
 
+def warm_up() -> None:
+    """Do now what a first request would do once while others wait.
+
+    One small request is answered by a throwaway app in this process (nothing is counted or
+    logged), and the OCR models are loaded: some of that work runs in long steps that hold the
+    interpreter's lock (over 400 ms to load the tokenizer, 170 ms for a module import).
+    """
+    app = create_app(api_key=_WARM_UP_KEY, ocr=False)
+    image = io.BytesIO()
+    Image.new("RGB", (64, 32), "white").save(image, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(image.getvalue()).decode()
+    content = [
+        {"type": "text", "text": "What is in it?"},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": content}],
+    }
+
+    async def ask() -> None:
+        transport = httpx2.ASGITransport(app)
+        async with httpx2.AsyncClient(
+            transport=transport, base_url="http://warm-up.invalid"
+        ) as client:
+            headers = {"authorization": f"Bearer {_WARM_UP_KEY}"}
+            answer = await client.post("/v1/chat/completions", json=body, headers=headers)
+            answer.raise_for_status()
+
+    asyncio.run(ask())
+    if _ocr.available():
+        _ocr.warm()
+
+
 def serve_main(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -88,7 +133,7 @@ def serve_main(
     """
     give_large_blocks_back()
     sys.setswitchinterval(SWITCH_INTERVAL)
-    tokenizer.exact()  # loads the tokenizer now: the first request does not stall the others
+    warm_up()
     server = LocalAfarensisServer(
         host=host,
         port=port,

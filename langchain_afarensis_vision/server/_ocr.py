@@ -74,6 +74,14 @@ def _engine() -> Any:
     return module.RapidOCR(params=params)
 
 
+def warm() -> None:
+    """Load the OCR models now (about 1.5 s), not on the first image read.
+
+    Loading holds the interpreter's lock for long steps: a server's other requests would wait.
+    """
+    _engine()
+
+
 def read_text(data: bytes, digest: bytes) -> str:
     """The text found in an image, lines joined by newlines ("" if none); needs the extra."""
     return _texts.get_or_make(digest, lambda: _recognise(data))

@@ -16,6 +16,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from langchain_afarensis_vision.server import LocalAfarensisServer
+from langchain_afarensis_vision._api import tokenizer
+from langchain_afarensis_vision.server import _ocr, _validation
 from langchain_afarensis_vision.server._cli import serve_main
 from langchain_afarensis_vision.server.engine import NO_OCR
 from tests.integration_tests.conftest import authed, body, data_url, image_part, ok_json, user
@@ -80,6 +82,8 @@ def test_stop_does_not_wait_for_a_stalled_client() -> None:
 
 
 def test_serve_main(capsys: pytest.CaptureFixture[str]) -> None:
+    for cached in (tokenizer._encoding, _validation._validator, _ocr._engine):
+        cached.cache_clear()  # as in a new process: serve_main loads each before it listens
     stop = threading.Event()
     result: list[int] = []
     thread = threading.Thread(
@@ -87,7 +91,7 @@ def test_serve_main(capsys: pytest.CaptureFixture[str]) -> None:
     )
     thread.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # it first answers a warm-up request, loads OCR
         while "export AFARENSIS_API_KEY" not in (out := capsys.readouterr().out):
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -101,6 +105,11 @@ def test_serve_main(capsys: pytest.CaptureFixture[str]) -> None:
             headers={"authorization": "Bearer sk-local-cli"},
         )
         assert response.headers["x-ratelimit-limit-requests"] == "5"
+        assert response.headers["x-ratelimit-remaining-requests"] == "4"  # warm-up not counted
+        # the first request's one-time work was done before it listened
+        assert tokenizer._encoding.cache_info().currsize == 1
+        assert _validation._validator.cache_info().currsize == 1
+        assert _ocr._engine.cache_info().currsize == int(_ocr.available())
     finally:
         stop.set()
         thread.join(10)
