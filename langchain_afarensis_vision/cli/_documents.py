@@ -15,13 +15,14 @@ import sys
 from typing import Any
 
 from langchain_afarensis_vision.cli._local import EXIT_FAILED, EXIT_OK, UsageError, connect
+from langchain_afarensis_vision.cli._options import local_option, positive, run_options
 from langchain_afarensis_vision.errors import AfarensisError
 
 __all__ = ["add_parsers"]
 
 
-def add_parsers(commands: Any, positive: Any) -> None:
-    """The three commands' parsers (``positive``: the CLI's positive-integer type)."""
+def add_parsers(commands: Any) -> None:
+    """The three commands' parsers."""
     index = commands.add_parser(
         "index",
         help="index the pages of PDFs and images for search and cited answers",
@@ -31,19 +32,14 @@ def add_parsers(commands: Any, positive: Any) -> None:
     )
     index.add_argument("paths", nargs="+", metavar="PATH", help="PDF and image files, folders")
     _index_option(index)
-    index.add_argument(
-        "--concurrency", type=positive, default=8, help="pages asked about at once at most [8]"
-    )
-    index.add_argument("--rpm", type=positive, default=None, help="cap requests per minute")
-    index.add_argument("--tpm", type=positive, default=None, help="cap tokens per minute")
-    index.add_argument(
-        "--budget-tokens", type=positive, default=None, help="stop before billing more tokens"
-    )
-    index.add_argument(
-        "--dry-run", action="store_true", help="render and count the cost; send and change nothing"
+    run_options(
+        index,
+        each="pages asked about",
+        budget="stop before billing more tokens",
+        dry_run="render and count the cost; send and change nothing",
     )
     index.add_argument("--model", default=None, help="the model [the index's, else the default]")
-    _local_and_json(index)
+    _json_option(index)
     index.set_defaults(run=cmd_index)
     search = commands.add_parser(
         "search",
@@ -65,7 +61,8 @@ def add_parsers(commands: Any, positive: Any) -> None:
     ask.add_argument("question", metavar="QUESTION", help="the question to answer from the pages")
     _index_option(ask)
     ask.add_argument("--k", type=positive, default=4, help="how many pages to send [4]")
-    _local_and_json(ask)
+    local_option(ask)
+    _json_option(ask)
     ask.set_defaults(run=cmd_ask)
 
 
@@ -73,10 +70,7 @@ def _index_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--index", required=True, metavar="DIR", help="the index folder")
 
 
-def _local_and_json(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--local", action="store_true", help="use the embedded local server (offline answers)"
-    )
+def _json_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

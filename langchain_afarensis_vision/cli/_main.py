@@ -17,14 +17,13 @@ API key, a missing extra), with one line saying what to do.
 The modules behind it: :mod:`.cli._commands` (the image commands), :mod:`.cli._documents`
 (index, search, ask), :mod:`.cli._records` (what
 ``--json`` prints), :mod:`.cli._show` (what a person reads), :mod:`.cli._local` (the API or
-the local server).
+the local server), :mod:`.cli._options` (argument types, the options of run commands).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import math
 import os
 import sys
 import warnings
@@ -41,28 +40,14 @@ from langchain_afarensis_vision.cli._local import (
     UsageError,
     serve,
 )
+from langchain_afarensis_vision.cli._options import integer, positive, run_options
 
 DEFAULT_MAX_TOKENS = 300
 _IMAGES_HELP = "image files, folders, globs, http(s) URLs, or @list.txt (one a line)"
 
 
-def _integer(text: str, low: int, high: float, wanted: str) -> int:
-    """``text`` as an integer from ``low`` to ``high``, else argparse's error saying ``wanted``."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    return _integer(text, 1, math.inf, "a positive integer")
-
-
 def _max_tokens(text: str) -> int:
-    value = _positive(text)
+    value = positive(text)
     if value > MAX_OUTPUT_TOKENS:
         msg = f"the model writes at most {MAX_OUTPUT_TOKENS} tokens; got {text}"
         raise argparse.ArgumentTypeError(msg)
@@ -70,7 +55,7 @@ def _max_tokens(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    return _integer(text, 0, 65535, "a port number from 0 to 65535")
+    return integer(text, 0, 65535, "a port number from 0 to 65535")
 
 
 def _image_options(command: argparse.ArgumentParser, recursive: bool = True) -> None:
@@ -183,21 +168,12 @@ def _caption_parser(commands: Any) -> None:
     caption.add_argument("--out", "-o", required=True, help="the JSONL file (resumed if it exists)")
     _model_options(caption)
     _image_options(caption, recursive=False)
-    caption.add_argument(
-        "--concurrency", type=_positive, default=8, help="requests at once at most [8]"
-    )
-    caption.add_argument("--rpm", type=_positive, default=None, help="cap requests per minute")
-    caption.add_argument("--tpm", type=_positive, default=None, help="cap tokens per minute")
-    caption.add_argument(
-        "--budget-tokens",
-        type=_positive,
-        default=None,
-        help="stop before the tokens charged to --out over all its runs pass this (kept in "
+    run_options(
+        caption,
+        each="requests",
+        budget="stop before the tokens charged to --out over all its runs pass this (kept in "
         "<out>.state; a request that got no answer stays charged)",
-    )
-    caption.add_argument("--dry-run", action="store_true", help="prepare and count, send nothing")
-    caption.add_argument(
-        "--local", action="store_true", help="use the embedded local server (offline answers)"
+        dry_run="prepare and count, send nothing",
     )
     caption.set_defaults(run=cmd_caption)
 
@@ -219,10 +195,10 @@ def _serve_parser(commands: Any) -> None:
         "--api-key", default=None, help="the key to accept [a generated one, printed]"
     )
     serve_command.add_argument(
-        "--rpm", type=_positive, default=None, help="requests per minute limit [none]"
+        "--rpm", type=positive, default=None, help="requests per minute limit [none]"
     )
     serve_command.add_argument(
-        "--tpm", type=_positive, default=None, help="tokens per minute limit [none]"
+        "--tpm", type=positive, default=None, help="tokens per minute limit [none]"
     )
     serve_command.add_argument(
         "--allow-private-urls",
@@ -248,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _describe_parsers(commands)
     _caption_parser(commands)
-    add_document_parsers(commands, _positive)
+    add_document_parsers(commands)
     _serve_parser(commands)
     return parser
 

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import ctypes
 import io
+import logging
 import sys
 import threading
 from typing import Final
@@ -24,6 +25,7 @@ from PIL import Image
 
 from langchain_afarensis_vision._api.contract import API_KEY_ENV, BASE_URL_ENV, DEFAULT_MODEL
 from langchain_afarensis_vision.server import _ocr
+from langchain_afarensis_vision.server._access import LOGGER
 from langchain_afarensis_vision.server._runner import LocalAfarensisServer
 from langchain_afarensis_vision.server.app import create_app
 from langchain_afarensis_vision.server.settings import is_loopback
@@ -95,7 +97,14 @@ def warm_up() -> None:
             answer = await client.post("/v1/chat/completions", json=body, headers=headers)
             answer.raise_for_status()
 
-    asyncio.run(ask())
+    quiet = {logger: logger.disabled for logger in (LOGGER, logging.getLogger("httpx2"))}
+    for logger in quiet:
+        logger.disabled = True
+    try:
+        asyncio.run(ask())
+    finally:
+        for logger, disabled in quiet.items():
+            logger.disabled = disabled
     if _ocr.available():
         _ocr.warm()
 
