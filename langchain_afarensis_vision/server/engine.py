@@ -50,6 +50,7 @@ TEXT_ONLY_ANSWER: Final = (
     "its text."
 )
 NO_OCR: Final = f"OCR is not available ({_ocr.INSTALL_HINT})"
+OCR_OFF: Final = "not read (OCR is installed but turned off on this server: ocr=False)"
 NOT_EXAMINED: Final = (
     "Its pixels were not examined: decoding it would take more than this server's image "
     "memory, so its format, size and token cost are read from its header alone"
@@ -180,7 +181,7 @@ class Engine:
     def _text(self, image: SeenImage) -> str:
         """What follows "Text": the lines read, each on its own line as read, or why none."""
         if not self.ocr:
-            return f": {NO_OCR}."
+            return f": {why_no_ocr()}."
         found = self._read_text(image)
         if found is None:
             return ": not read (OCR needs the image whole, more than this server's image memory)."
@@ -287,3 +288,8 @@ def _finish(text: str, request: ChatRequest, metadata: dict[str, str] | None = N
         text = _tokenizer.truncate(text, request.max_tokens)
         finish_reason = "length"
     return Answer(text, (), finish_reason, text_tokens(text), metadata or stand_in_metadata())
+
+
+def why_no_ocr() -> str:
+    """What an answer says of an image's text when the server does not read it with OCR."""
+    return OCR_OFF if _ocr.available() else NO_OCR

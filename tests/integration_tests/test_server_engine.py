@@ -17,7 +17,7 @@ from langchain_afarensis_vision.server._analysis import colour_name
 from langchain_afarensis_vision.server._bodies import pieces
 from langchain_afarensis_vision.server._placeholders import placeholder
 from langchain_afarensis_vision.server._tool_use import named_images
-from langchain_afarensis_vision.server.engine import INTRO, NO_OCR, TEXT_ONLY_ANSWER
+from langchain_afarensis_vision.server.engine import INTRO, TEXT_ONLY_ANSWER, why_no_ocr
 from tests._support import TEST_IMAGES
 from tests.integration_tests.conftest import (
     MODEL,
@@ -127,7 +127,7 @@ def test_image_description_is_honest(client: httpx2.Client) -> None:
     assert "transparent pixels (50% of them)" in text
     assert "white (100%)" in text
     assert "It is bright overall" in text
-    assert f"Text: {NO_OCR}" in text
+    assert f"Text: {why_no_ocr()}" in text
 
 
 @pytest.mark.parametrize(

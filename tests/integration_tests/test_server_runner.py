@@ -15,11 +15,10 @@ import httpx2
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from langchain_afarensis_vision.server import LocalAfarensisServer
 from langchain_afarensis_vision._api import tokenizer
-from langchain_afarensis_vision.server import _ocr, _validation
+from langchain_afarensis_vision.server import LocalAfarensisServer, _ocr, _validation
 from langchain_afarensis_vision.server._cli import serve_main
-from langchain_afarensis_vision.server.engine import NO_OCR
+from langchain_afarensis_vision.server.engine import why_no_ocr
 from tests.integration_tests.conftest import authed, body, data_url, image_part, ok_json, user
 
 pytestmark = pytest.mark.enable_socket
@@ -132,7 +131,7 @@ def test_ocr_can_be_off(client: httpx2.Client) -> None:
     answer = ok_json(
         client.post("/chat/completions", json=body(user("Text?", image_part(_text_png()))))
     )
-    assert f"Text: {NO_OCR}" in answer["choices"][0]["message"]["content"]
+    assert f"Text: {why_no_ocr()}" in answer["choices"][0]["message"]["content"]
 
 
 def test_ocr_reads_text(start_server: Any) -> None:
