@@ -8,17 +8,14 @@ largest of its rendering workers' (``RUSAGE_CHILDREN``, the pool's processes onc
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.documents_corpus import HOSTILE, HOSTILE_PASSWORD, build_hostile_pdfs, build_long_pdf
+from tests.reliability._child import run_child
 
-ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 ONE_INPUT_PEAK = 600 * MB
 LONG_PDF_PEAK = 400 * MB
@@ -52,17 +49,7 @@ if __name__ == "__main__":
 
 def render(files: list[Path], password: str = "", timeout: float = 240) -> dict[str, object]:
     """Render ``files`` in a child process; what came out and what it cost."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_RENDER), password, *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_child(textwrap.dedent(_RENDER), [password, *map(str, files)], timeout)
 
 
 EXPECTED = {

@@ -16,9 +16,6 @@ decode within its image memory, from the header alone).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from tests import hostile_images as hostile
+from tests.reliability._child import run_child
 
-ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 ONE_INPUT_PEAK = 600 * MB
 LOADER_PEAK = 2500 * MB
@@ -138,17 +135,7 @@ print(json.dumps({{"documents": len(documents), "requests": len(sent),
 
 def _run(body: str, args: list[str], cap: int, timeout: float) -> dict[str, object]:
     code = textwrap.dedent(_PRELUDE.format(cap=cap)) + textwrap.dedent(body.format())
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(code, args, timeout)
 
 
 @pytest.fixture(scope="module")
